@@ -1,0 +1,9 @@
+"""``python -m runt_action``."""
+
+from __future__ import annotations
+
+import sys
+
+from runt_action.cli import main
+
+sys.exit(main())

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# placeholder until the owning issue lands
+set -euo pipefail
