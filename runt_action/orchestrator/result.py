@@ -1,0 +1,83 @@
+"""The outcome of a run: what the orchestrator produces and every reporter consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+__all__ = ["CellOutput", "CellResult", "CellStatus", "RunResult", "RunStatus"]
+
+
+class CellStatus(str, Enum):
+    SUCCESS = "success"
+    FAILED = "failed"  # raised, or the runtime reported failure
+    TIMEOUT = "timeout"  # the cell timeout expired (execution cancelled)
+    CANCELLED = "cancelled"  # cancelled by a signal or by someone else
+    SKIPPED = "skipped"  # not run: after a failure, `if:` false, or no capable runtime
+    NOT_EXECUTED = "not-executed"  # markdown / raw cells: created, never executed
+    ALLOWED_ERROR = "allowed-error"  # raised, but `allow_error: true`
+
+
+@dataclass(slots=True)
+class CellOutput:
+    """One output, in Jupyter terms so it maps straight onto nbformat."""
+
+    output_type: str  # "stream" | "display_data" | "execute_result" | "error"
+    name: str | None = None  # stream name
+    text: str | None = None  # stream text
+    data: dict[str, Any] = field(default_factory=dict)  # MIME bundle
+    metadata: dict[str, Any] = field(default_factory=dict)
+    execution_count: int | None = None
+    ename: str | None = None
+    evalue: str | None = None
+    traceback: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CellResult:
+    id: str
+    cell_type: str  # code | markdown | raw | sql | ai
+    source: str
+    status: CellStatus
+    line: int | None = None  # line of the cell in the YAML file (for annotations)
+    duration_ms: float = 0.0
+    attempts: int = 0
+    execution_count: int | None = None
+    queue_id: str | None = None
+    outputs: list[CellOutput] = field(default_factory=list)
+    reason: str | None = None  # why skipped / failed, one line
+    started_at: str | None = None  # ISO
+    completed_at: str | None = None
+
+
+class RunStatus(str, Enum):
+    SUCCESS = "success"  # exit 0
+    FAILED = "failed"  # a cell failed: exit 1
+    ERROR = "error"  # infrastructure: exit 3
+    CANCELLED = "cancelled"  # signal: exit 3
+
+
+@dataclass(slots=True)
+class RunResult:
+    notebook_id: str
+    notebook_url: str | None  # the live notebook link, or None on the embedded default
+    title: str
+    source_file: str  # the YAML file, as given
+    status: RunStatus
+    cells: list[CellResult]
+    parameters: dict[str, Any]  # merged, secrets already masked
+    duration_ms: float
+    runtime: str  # pyodide | python | none
+    started_at: str
+    error: str | None = None  # infrastructure error message, if any
+    location_note: str | None = None  # where results are when there is no live link
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> ms
+
+    @property
+    def failed_cells(self) -> list[CellResult]:
+        return [c for c in self.cells if c.status in (CellStatus.FAILED, CellStatus.TIMEOUT)]
+
+    @property
+    def exit_code(self) -> int:
+        return {RunStatus.SUCCESS: 0, RunStatus.FAILED: 1}.get(self.status, 3)
