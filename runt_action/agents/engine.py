@@ -6,7 +6,7 @@ The agent core turns these calls into runt events; an engine never sees LiveStor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 __all__ = ["Engine", "ExecOutcome", "ExecStatus", "OutputSink"]
@@ -38,7 +38,7 @@ class OutputSink(Protocol):
         """IPython clear_output."""
 
 
-class ExecStatus(str, Enum):
+class ExecStatus(StrEnum):
     OK = "ok"  # ran to the end
     ERROR = "error"  # user code raised (the sink got .error)
     INTERRUPTED = "interrupted"  # interrupt() stopped it

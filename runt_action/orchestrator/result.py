@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 __all__ = ["CellOutput", "CellResult", "CellStatus", "RunResult", "RunStatus"]
 
 
-class CellStatus(str, Enum):
+class CellStatus(StrEnum):
     SUCCESS = "success"
     FAILED = "failed"  # raised, or the runtime reported failure
     TIMEOUT = "timeout"  # the cell timeout expired (execution cancelled)
@@ -51,7 +51,7 @@ class CellResult:
     completed_at: str | None = None
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     SUCCESS = "success"  # exit 0
     FAILED = "failed"  # a cell failed: exit 1
     ERROR = "error"  # infrastructure: exit 3
