@@ -36,6 +36,10 @@ setup-interop:
 lint: setup-python
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/actionlint
+	$(VENV)/bin/zizmor --offline --quiet .
+	$(VENV)/bin/shellcheck scripts/*.sh .ci/run
 
 typecheck: setup-python
 	$(VENV)/bin/mypy

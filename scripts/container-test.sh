@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Build the action image with podman and run it exactly the way a GitHub runner runs a Docker
+# action (workdir /github/workspace, workspace + file-command dirs mounted, INPUT_* env), then
+# check the job summary, the step outputs and the exit codes.
+#
+# No container registry is reachable here, so the base image is made from Debian packages with
+# debootstrap and imported into podman; the Dockerfile takes it through ARG BASE_IMAGE.
+# Everything is installed by this script (podman, buildah, runc, debootstrap from apt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE=${IMAGE:-localhost/runt-automate:ci}
+BASE=${BASE:-localhost/runt-base:bookworm}
+CACHE=${CACHE:-$PWD/.cache/container}
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+mkdir -p "$CACHE"
+
+log() { printf '[container-test %(%H:%M:%S)T] %s\n' -1 "$*"; }
+t0=$SECONDS
+
+if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then
+  log "installing podman, buildah, runc, debootstrap from apt"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq podman buildah runc debootstrap fuse-overlayfs >/dev/null
+fi
+
+# crun fails on rlimits and the hybrid cgroup setup of these machines; runc + cgroupfs work.
+PODMAN=(podman --storage-driver overlay --cgroup-manager cgroupfs --events-backend file
+        --runtime runc)
+
+if ! "${PODMAN[@]}" image exists "$BASE"; then
+  rootfs="$CACHE/rootfs"
+  log "making the base image $BASE with debootstrap (bookworm, minbase + python3)"
+  rm -rf "$rootfs"
+  debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+    bookworm "$rootfs" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
+    || { tail -20 "$CACHE/debootstrap.log"; exit 1; }
+  tar -C "$rootfs" -c . | "${PODMAN[@]}" import - "$BASE" >/dev/null
+  rm -rf "$rootfs"
+fi
+log "base ready ($((SECONDS - t0)) s)"
+
+log "building $IMAGE"
+tb=$SECONDS
+# The full Pyodide distribution needs GitHub, which these machines cannot reach: core only.
+"${PODMAN[@]}" build --isolation chroot --network host --format docker \
+  --build-arg BASE_IMAGE="$BASE" --build-arg PYODIDE_FULL=0 \
+  --secret id=ca,src="$CA_BUNDLE" \
+  -t "$IMAGE" -f Dockerfile . 2>&1 | tail -n 15
+log "image built in $((SECONDS - tb)) s"
+
+# --- run it as the runner does -----------------------------------------------------------
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/workspace/notebooks" "$work/file_commands" "$work/home" "$work/workflow"
+cp notebooks/example-stdlib.yml "$work/workspace/notebooks/"
+cp tests/e2e/notebooks/failing.yml "$work/workspace/notebooks/failing.yml" 2>/dev/null || \
+  cat >"$work/workspace/notebooks/failing.yml" <<'EOF'
+metadata:
+  title: Fails on purpose
+cells:
+  - id: ok
+    source: print("before")
+  - id: boom
+    source: raise ValueError("boom")
+  - id: never
+    source: print("must not run")
+EOF
+
+run_action() {  # $1 = notebook path relative to the workspace; prints the exit code
+  local nb=$1
+  : >"$work/file_commands/step_summary"
+  : >"$work/file_commands/set_output"
+  set +e
+  "${PODMAN[@]}" run --rm --network host \
+    --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 \
+    --workdir /github/workspace \
+    -v "$work/workspace":/github/workspace \
+    -v "$work/file_commands":/github/file_commands \
+    -v "$work/home":/github/home \
+    -v "$work/workflow":/github/workflow \
+    -e INPUT_NOTEBOOK="$nb" \
+    -e INPUT_RUNTIME=pyodide \
+    -e "INPUT_CELL-TIMEOUT=120" \
+    -e HOME=/github/home \
+    -e GITHUB_ACTIONS=true -e CI=true \
+    -e GITHUB_WORKSPACE=/github/workspace \
+    -e GITHUB_STEP_SUMMARY=/github/file_commands/step_summary \
+    -e GITHUB_OUTPUT=/github/file_commands/set_output \
+    "$IMAGE" >"$work/log" 2>&1
+  local rc=$?
+  set -e
+  echo "$rc"
+}
+
+fail() { log "FAIL: $*"; echo "--- log"; tail -n 40 "$work/log"; exit 1; }
+
+tr=$SECONDS
+rc=$(run_action notebooks/example-stdlib.yml)
+log "example-stdlib: exit $rc in $((SECONDS - tr)) s"
+[ "$rc" = 0 ] || fail "example-stdlib exited $rc"
+grep -q "^status<<" "$work/file_commands/set_output" || fail "no status output"
+grep -A1 "^status<<" "$work/file_commands/set_output" | grep -qx success || fail "status != success"
+grep -q "^notebook-id<<" "$work/file_commands/set_output" || fail "no notebook-id output"
+grep -qi "success" "$work/file_commands/step_summary" || fail "summary does not say success"
+grep -q "::stop-commands::" "$work/log" || fail "cell output was not fenced with stop-commands"
+
+rc=$(run_action notebooks/failing.yml)
+log "failing notebook: exit $rc"
+[ "$rc" = 1 ] || fail "failing notebook exited $rc, expected 1"
+grep -A1 "^status<<" "$work/file_commands/set_output" | grep -qx failed || fail "status != failed"
+grep -q "::error file=notebooks/failing.yml" "$work/log" || fail "no annotation for the failing cell"
+grep -q "must not run" "$work/file_commands/step_summary" && fail "a cell after the failure ran"
+
+log "container test passed in $((SECONDS - t0)) s"
