@@ -1,0 +1,48 @@
+"""Error annotations that point at the failing cell's line in the YAML notebook.
+
+GitHub shows at most 10 error annotations per step, so we emit the first
+:data:`MAX_ANNOTATIONS` and a notice that says how many were left out.
+"""
+
+from __future__ import annotations
+
+from runt_action.orchestrator.result import CellResult, CellStatus, RunResult
+from runt_action.report.commands import WorkflowCommands
+
+__all__ = ["MAX_ANNOTATIONS", "annotate", "cell_error_message"]
+
+MAX_ANNOTATIONS = 10
+
+
+def cell_error_message(cell: CellResult) -> str:
+    """``ename: evalue`` of the cell's error output, else why it failed."""
+    error = next((o for o in cell.outputs if o.output_type == "error"), None)
+    if error is not None:
+        return f"{error.ename or 'Error'}: {error.evalue or ''}"
+    if cell.status is CellStatus.TIMEOUT:
+        return cell.reason or "the cell timeout expired"
+    return cell.reason or f"cell {cell.status.value}"
+
+
+def annotate(commands: WorkflowCommands, result: RunResult, *, limit: int = MAX_ANNOTATIONS) -> int:
+    """Emit ``::error`` for failed cells (and the run error); returns how many were emitted."""
+    failed = result.failed_cells
+    emitted = 0
+    for cell in failed[:limit]:
+        verb = "timed out" if cell.status is CellStatus.TIMEOUT else "failed"
+        commands.error(
+            cell_error_message(cell),
+            file=result.source_file,
+            line=cell.line,
+            title=f"Cell {cell.id} {verb}",
+        )
+        emitted += 1
+    if len(failed) > limit:
+        commands.notice(
+            f"{len(failed) - limit} more failed cells are not annotated; see the job summary.",
+            file=result.source_file,
+        )
+    if result.error and emitted < limit:
+        commands.error(result.error, file=result.source_file, title=f"Run {result.status.value}")
+        emitted += 1
+    return emitted

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat as _nbformat
+
+from runt_action.orchestrator.result import CellOutput, CellStatus
+from runt_action.report.ipynb import build_notebook, write_notebook
+from runt_action.report.scrub import Scrubber
+
+nbformat: Any = _nbformat  # untyped library
+
+
+def test_executed_notebook_validates_and_round_trips(sample_result: Any, tmp_path: Path) -> None:
+    path = tmp_path / "out" / "executed.ipynb"
+    write_notebook(path, sample_result)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["executed.ipynb"]  # no temp left
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert (nb.nbformat, nb.nbformat_minor) == (4, 5)
+    assert nbformat.writes(nb) + "\n" == path.read_text()  # stable round trip
+
+    runt = nb.metadata.runt
+    assert runt.notebook_id == "nb-123" and runt.status == "failed"
+    assert runt.url == "https://app.runt.run/?notebook=nb-123"
+    assert runt.parameters == {"n": 3} and runt.duration_ms == 2345.0
+    assert runt.started_at == "2026-11-25T12:00:00Z"
+    assert nb.metadata.kernelspec.name == "python3"
+
+    params, intro, compute, explode, later = nb.cells
+    assert params.metadata.tags == ["parameters", "injected-parameters"]
+    assert params.source.startswith("# Parameters injected by automation")
+    assert intro.cell_type == "markdown" and intro.source == "# Hello"
+    assert intro.metadata.runt.status == "not-executed"
+
+    assert compute.execution_count == 2
+    assert compute.metadata.runt == {
+        "id": "compute",
+        "cell_type": "code",
+        "status": "success",
+        "duration_ms": 12.5,
+        "attempts": 1,
+        "line": 12,
+    }
+    kinds = [(o.output_type, o.get("name")) for o in compute.outputs]
+    assert kinds == [
+        ("stream", "stdout"),  # the two stdout chunks were merged, as Jupyter shows them
+        ("stream", "stderr"),
+        ("execute_result", None),
+        ("display_data", None),
+    ]
+    assert compute.outputs[0].text == "hello\nworld\n"
+    assert compute.outputs[2].data["application/json"] == {"answer": 42}
+    assert compute.outputs[2].execution_count == 2
+    assert compute.outputs[3].data["image/png"] == "iVBORw0KGgo="
+    assert compute.outputs[3].metadata == {"image/png": {"width": 10}}
+
+    (err,) = explode.outputs
+    assert (err.output_type, err.ename, err.evalue) == ("error", "ValueError", "boom")
+    assert "\x1b[0;31m" in err.traceback[0]  # Jupyter keeps ANSI in tracebacks
+    assert explode.metadata.runt.status == "failed"
+    assert later.metadata.runt.reason == "after a failure"
+
+
+def test_awkward_ids_types_and_data(make: Any) -> None:
+    cells = [
+        make.cell("same id!", outputs=[CellOutput("mystery")]),
+        make.cell("same id?"),
+        make.cell("x" * 100, cell_type="sql"),
+        make.cell("r", cell_type="raw", status=CellStatus.NOT_EXECUTED),
+        make.cell(
+            "d",
+            outputs=[
+                CellOutput(
+                    "display_data",
+                    data={"text/html": ["<b>", "x</b>"], "text/plain": 5, "weird": "x"},
+                ),
+                CellOutput("stream", name="weird", text="x"),
+            ],
+            started_at="2026-11-25T12:00:01Z",
+            completed_at="2026-11-25T12:00:02Z",
+        ),
+    ]
+    nb = build_notebook(make.result(cells, parameters={"when": object()}))
+    ids = [c["id"] for c in nb["cells"]]
+    assert ids[:2] == ["same-id-", "same-id--2"] and len(set(ids)) == 5
+    assert all(len(i) <= 64 for i in ids)
+    assert nb["cells"][0]["outputs"] == []  # unknown output type dropped, not invented
+    assert nb["cells"][2]["cell_type"] == "code"
+    assert nb["cells"][2]["metadata"]["runt"]["cell_type"] == "sql"
+    assert nb["cells"][3]["cell_type"] == "raw"
+    out = nb["cells"][4]["outputs"]
+    assert out[0]["data"] == {"text/html": "<b>x</b>", "text/plain": "5"}
+    assert out[1]["name"] == "stdout"
+    assert nb["cells"][4]["metadata"]["execution"] == {
+        "shell.execute_reply.started": "2026-11-25T12:00:01Z",
+        "shell.execute_reply": "2026-11-25T12:00:02Z",
+    }
+    assert isinstance(nb["metadata"]["runt"]["parameters"]["when"], str)
+
+
+def test_secrets_scrubbed_from_the_notebook(make: Any, tmp_path: Path) -> None:
+    secret = 'tok"en\\9'
+    cells = [
+        make.cell(
+            "c",
+            source=f"key = {secret!r}",
+            outputs=[
+                CellOutput("stream", name="stdout", text="tok"),
+                CellOutput("stream", name="stdout", text='"en\\9\n'),
+                CellOutput("execute_result", data={"text/plain": secret}),
+                make.error("E", secret),
+            ],
+        )
+    ]
+    path = tmp_path / "nb.ipynb"
+    write_notebook(path, make.result(cells, parameters={"k": secret}), scrubber=Scrubber([secret]))
+    raw = path.read_text()
+    assert secret not in raw and json.dumps(secret)[1:-1] not in raw
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].outputs[0].text == "***\n"
