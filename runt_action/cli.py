@@ -1,0 +1,339 @@
+"""The command line: ``runt-automate [run] NOTEBOOK``, ``serve`` and ``agent``.
+
+Errors are mapped to exit codes here and only here (see :mod:`runt_action.errors`):
+0 success, 1 a cell failed, 2 bad input or usage, 3 infrastructure. Bad input is printed as
+exactly one line on stderr; no traceback reaches the user unless ``RUNT_DEBUG`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from runt_action import __version__
+from runt_action.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INFRASTRUCTURE,
+    EXIT_OK,
+    Cancelled,
+    InputError,
+    RuntActionError,
+    UsageError,
+)
+
+__all__ = ["build_parser", "main"]
+
+PROG = "runt-automate"
+COMMANDS = ("run", "serve", "agent")
+
+EPILOG = """\
+commands:
+  run NOTEBOOK      run a YAML notebook (the default command)
+  serve             run a LiveStore sync server (the embedded default, standalone)
+  agent             run a runtime agent for a notebook on a sync server
+
+exit codes: 0 success, 1 a cell failed, 2 bad input or usage, 3 infrastructure
+(runtime or sync failure, timeout). Every option also reads its action input
+(INPUT_<NAME>); flags win over the environment.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and an exception, not a usage dump + exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or positive: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Run a YAML notebook through LiveStore and a runtime agent.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,serve,agent}")
+    _add_run(
+        sub.add_parser(
+            "run",
+            prog=f"{PROG} [run]",
+            help="run a YAML notebook (default)",
+            description="Run a YAML notebook through LiveStore and a runtime agent.",
+        )
+    )
+    _add_serve(sub.add_parser("serve", help="run a LiveStore sync server"))
+    _add_agent(sub.add_parser("agent", help="run a runtime agent"))
+    return parser
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EPILOG
+    p.add_argument("notebook", nargs="?", type=Path, help="the YAML notebook (INPUT_NOTEBOOK)")
+    p.add_argument(
+        "parameters_file_pos",
+        nargs="?",
+        type=Path,
+        metavar="PARAMETERS_FILE",
+        help="a parameters file, as runt-eval's second argument (same as -f)",
+    )
+    g = p.add_argument_group("parameters")
+    g.add_argument(
+        "-p",
+        "--param",
+        dest="params",
+        action="append",
+        metavar="NAME=VALUE",
+        help="set a parameter; VALUE is a YAML scalar (repeatable)",
+    )
+    g.add_argument(
+        "-f",
+        "--parameters-file",
+        type=Path,
+        metavar="FILE",
+        help="a YAML or JSON mapping of parameters",
+    )
+    g.add_argument(
+        "--parameters",
+        metavar="YAML",
+        help="a YAML/JSON mapping of parameters (the action input; wins over -p)",
+    )
+    g.add_argument(
+        "--secret-parameter",
+        dest="secret_parameters",
+        action="append",
+        metavar="NAME[=ENV]",
+        help="a parameter read from environment variable ENV (default NAME) "
+        "inside the runtime; its value is never written anywhere",
+    )
+    g = p.add_argument_group("where to run")
+    g.add_argument(
+        "--sync-url",
+        metavar="URL",
+        help="LiveStore sync URL (LIVESTORE_SYNC_URL); default: an embedded server",
+    )
+    g.add_argument("--notebook-id", metavar="ID", help="notebook (store) id (NOTEBOOK_ID)")
+    g.add_argument("--app-url", metavar="URL", help="base URL of the notebook viewer")
+    g.add_argument(
+        "--runtime",
+        choices=("pyodide", "python", "none"),
+        help="runtime to start: pyodide (default), python, or none (external)",
+    )
+    g = p.add_argument_group("timeouts (seconds, 0 = no limit)")
+    g.add_argument("--timeout", type=_positive_seconds, help="whole notebook (default none)")
+    g.add_argument("--cell-timeout", type=_positive_seconds, help="each cell (default 600)")
+    g.add_argument(
+        "--startup-timeout", type=_positive_seconds, help="until a runtime is ready (default 60)"
+    )
+    g = p.add_argument_group("behaviour and outputs")
+    g.add_argument(
+        "--stop-on-error",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stop at the first failing cell (default: yes)",
+    )
+    g.add_argument("--output", type=Path, metavar="FILE", help="write the executed .ipynb")
+    g.add_argument(
+        "--summary", type=Path, metavar="FILE", help="also write the job summary (Markdown) here"
+    )
+    g.add_argument(
+        "--mount",
+        dest="mounts",
+        action="append",
+        metavar="PATH",
+        help="make a host directory available to the runtime (repeatable)",
+    )
+    g.add_argument("--mount-readonly", action="store_true", default=None, help="mount read-only")
+    g.add_argument(
+        "--output-dir", type=Path, metavar="DIR", help="directory the runtime may write files into"
+    )
+    g.add_argument(
+        "--validate",
+        dest="validate_only",
+        action="store_true",
+        default=None,
+        help="only parse and validate the notebook and parameters",
+    )
+
+
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8787, help="port (default 8787)")
+    p.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="SQLite event log (default: in memory)",
+    )
+    p.add_argument("--token", default=None, help="require this auth token from clients")
+
+
+def _add_agent(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--notebook",
+        dest="notebook_id",
+        required=True,
+        metavar="ID",
+        help="the notebook (store) id to serve",
+    )
+    p.add_argument("--sync-url", metavar="URL", help="LiveStore sync URL (LIVESTORE_SYNC_URL)")
+    p.add_argument(
+        "--runtime",
+        choices=("pyodide", "python"),
+        default=None,
+        help="the engine (default pyodide)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (never raises for expected errors)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(args_list)
+    except InputError as exc:
+        print(_one_line(str(exc)), file=sys.stderr)
+        return exc.exit_code
+    except Cancelled as exc:
+        print(f"{PROG}: cancelled{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+        return exc.exit_code
+    except RuntActionError as exc:
+        print(f"{PROG}: error: {_one_line(str(exc) or type(exc).__name__)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INFRASTRUCTURE
+    except Exception as exc:  # a bug of ours: one line, the traceback only when asked
+        if os.environ.get("RUNT_DEBUG"):
+            traceback.print_exc()
+        name = type(exc).__name__
+        print(f"{PROG}: internal error: {name}: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_INFRASTRUCTURE
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) if "\n" in text else text
+
+
+def _dispatch(argv: list[str]) -> int:
+    parser = build_parser()
+    if not argv or argv[0] not in (*COMMANDS, "--version"):
+        argv = ["run", *argv]  # run is the default command; its --help lists the others
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": _cmd_run,
+        "serve": _cmd_serve,
+        "agent": _cmd_agent,
+    }
+    return handlers[args.command](args)
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """Settings from the environment with the given flags on top."""
+    from runt_action.settings import load_settings
+
+    if args.parameters_file_pos is not None and args.parameters_file is not None:
+        raise UsageError(f"{PROG}: give the parameters file once (positional or -f)")
+    return load_settings(
+        notebook=args.notebook,
+        parameters=args.parameters,
+        parameters_file=args.parameters_file or args.parameters_file_pos,
+        params=args.params,
+        secret_parameters=args.secret_parameters,
+        sync_url=args.sync_url,
+        notebook_id=args.notebook_id,
+        app_url=args.app_url,
+        runtime=args.runtime,
+        timeout=args.timeout,
+        cell_timeout=args.cell_timeout,
+        startup_timeout=args.startup_timeout,
+        stop_on_error=args.stop_on_error,
+        output=args.output,
+        summary=args.summary,
+        mounts=args.mounts,
+        mount_readonly=args.mount_readonly,
+        output_dir=args.output_dir,
+        validate_only=args.validate_only,
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from runt_action.notebook import load_notebook
+    from runt_action.notebook.params import (
+        parameters_cell,
+        resolve_parameters,
+        secret_env,
+        secret_names,
+    )
+
+    settings = settings_from_args(args)
+    if settings.notebook is None:
+        raise UsageError(f"{PROG}: no notebook given (argument NOTEBOOK or input 'notebook')")
+    notebook = load_notebook(settings.notebook)
+    if settings.validate_only:
+        params = resolve_parameters(
+            notebook,
+            parameters_file=settings.parameters_file,
+            inline=settings.params,
+            action_input=settings.parameters,
+        )
+        secrets = secret_names(settings)
+        secret_env(settings)  # every secret's variable must be set
+        cell = parameters_cell(params, secrets)
+        cells = len(notebook.cells) + (cell is not None)
+        print(f"{settings.notebook}: valid ({cells} cells, {len(params)} parameters)")
+        return EXIT_OK
+    from runt_action.orchestrator.main import run
+
+    return run(settings)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from runt_action.livestore.server import serve_forever
+
+    asyncio.run(serve_forever(args.host, args.port, args.db, args.token))
+    return EXIT_OK
+
+
+def _cmd_agent(args: argparse.Namespace) -> int:
+    from runt_action.agents.standalone import run_agent
+    from runt_action.settings import load_settings
+
+    settings = load_settings(
+        notebook_id=args.notebook_id, sync_url=args.sync_url, runtime=args.runtime
+    )
+    if settings.sync_url is None:
+        raise UsageError(f"{PROG} agent: --sync-url (or LIVESTORE_SYNC_URL) is required")
+    if settings.runtime == "none":
+        raise UsageError(f"{PROG} agent: runtime 'none' starts no agent; use pyodide or python")
+    token = settings.auth_token.get_secret_value() if settings.auth_token else None
+    asyncio.run(
+        run_agent(
+            notebook_id=args.notebook_id,
+            sync_url=settings.sync_url,
+            runtime=settings.runtime,
+            auth_token=token,
+            timeouts=settings.timeouts(),
+        )
+    )
+    return EXIT_OK

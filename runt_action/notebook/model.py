@@ -1,0 +1,149 @@
+"""The YAML notebook as pydantic models: runt-eval's format plus per-cell run options.
+
+Validation lives here so a notebook built in code is checked the same way as one loaded from
+YAML. Errors that pydantic cannot place precisely carry their position in ``ctx`` (cell
+index, parameter path) so the loader can point at the exact YAML node.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from runt_action.notebook.literals import BadValue, check_name, check_value
+
+__all__ = [
+    "CELL_ID_PATTERN",
+    "PARAMETERS_CELL_ID",
+    "CellType",
+    "Notebook",
+    "NotebookCell",
+    "NotebookMetadata",
+]
+
+CellType = Literal["code", "markdown", "raw", "sql", "ai"]
+
+# Cell ids go verbatim into LiveStore events, SQLite rows and URLs (#cell anchors): keep them
+# to letters, digits, "_" and "-", starting with a letter or digit.
+CELL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+PARAMETERS_CELL_ID = "parameters"
+
+
+class _Strict(BaseModel):
+    # strict: YAML already types its scalars; "yes" must not quietly become True.
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class NotebookMetadata(_Strict):
+    """Descriptive only; ``runtime`` is informational (the action input decides)."""
+
+    title: str | None = None
+    description: str | None = None
+    runtime: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class NotebookCell(_Strict):
+    id: str
+    celltype: CellType = "code"
+    source: str
+    timeout: float | None = Field(default=None, gt=0)  # seconds; overrides the cell timeout
+    retries: int = Field(default=0, ge=0, le=10)
+    allow_error: bool = False
+    if_: str | None = Field(default=None, alias="if")  # Python expression; false -> skipped
+    line: int = 0  # 1-based line of the cell's mapping in the YAML (0 = not from a file)
+
+    @field_validator("id")
+    @classmethod
+    def _id_charset(cls, value: str) -> str:
+        if value == PARAMETERS_CELL_ID:
+            raise PydanticCustomError(
+                "reserved_cell_id",
+                "cell id 'parameters' is reserved for the injected parameters cell",
+            )
+        if not CELL_ID_PATTERN.fullmatch(value):
+            raise PydanticCustomError(
+                "cell_id_charset",
+                "cell id '{id}' must be 1-64 letters, digits, '_' or '-', "
+                "starting with a letter or digit",
+                {"id": value},
+            )
+        return value
+
+    @field_validator("if_")
+    @classmethod
+    def _if_is_expression(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            compile(value, "<if>", "eval")
+        except SyntaxError as exc:
+            raise PydanticCustomError(
+                "if_syntax", "'if' is not a valid Python expression: {msg}", {"msg": exc.msg}
+            ) from None
+        return value
+
+    @property
+    def executable(self) -> bool:
+        """Markdown and raw cells are created in the notebook but never executed."""
+        return self.celltype in ("code", "sql", "ai")
+
+
+class Notebook(_Strict):
+    metadata: NotebookMetadata = Field(default_factory=NotebookMetadata)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    cells: list[NotebookCell] = Field(min_length=1)
+    path: Path = Path("<memory>")
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _parameters_json_like(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            return value  # pydantic reports the type error
+        for name, item in value.items():
+            try:
+                check_name(name)
+                check_value(item)
+            except BadValue as exc:
+                at_name = exc.key and not exc.path
+                message = exc.message if at_name else f"parameter '{name}': {exc.message}"
+                raise PydanticCustomError(
+                    "bad_parameter",
+                    "{message}",
+                    {
+                        "message": message,
+                        "path": (name, *exc.path),
+                        "key": exc.key,
+                    },
+                ) from None
+        return value
+
+    @field_validator("cells")
+    @classmethod
+    def _unique_ids(cls, cells: list[NotebookCell]) -> list[NotebookCell]:
+        first: dict[str, int] = {}
+        for index, cell in enumerate(cells):
+            if cell.id in first:
+                where = cells[first[cell.id]].line
+                at = f" (first used at line {where})" if where else ""
+                raise PydanticCustomError(
+                    "duplicate_cell_id",
+                    "duplicate cell id '{id}'" + at,
+                    {"id": cell.id, "index": index},
+                )
+            first[cell.id] = index
+        return cells
+
+    @property
+    def title(self) -> str:
+        return self.metadata.title or self.path.stem
+
+    @property
+    def source_file(self) -> str:
+        return str(self.path)

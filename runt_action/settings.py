@@ -1,0 +1,178 @@
+"""Every action input in one pydantic-settings model; defaults live here and nowhere else.
+
+GitHub passes an input ``auth-token`` as ``INPUT_AUTH-TOKEN`` (upper-cased, hyphen kept);
+we also accept ``INPUT_AUTH_TOKEN`` and the plain variables runt-eval used (``AUTH_TOKEN``,
+``RUNT_API_KEY``, ``LIVESTORE_SYNC_URL``, ``NOTEBOOK_ID``). Empty variables count as unset,
+because the runner passes every declared input, given or not. CLI flags are init arguments,
+so they override the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from runt_action.errors import UsageError
+from runt_action.timeouts import Timeouts
+
+__all__ = ["INPUTS", "Runtime", "Settings", "load_settings"]
+
+Runtime = Literal["pyodide", "python", "none"]
+
+
+def _env(*names: str) -> AliasChoices:
+    """Both spellings of each ``INPUT_*`` name, plus plain fallbacks, first present wins."""
+    choices: list[str] = []
+    for name in names:
+        variants = [name, name.replace("-", "_")] if name.startswith("INPUT_") else [name]
+        choices.extend(v for v in variants if v not in choices)
+    return AliasChoices(*choices)
+
+
+def _input(name: str, *fallbacks: str) -> AliasChoices:
+    return _env(f"INPUT_{name.upper()}", *fallbacks)
+
+
+# The action inputs (kebab-case, as in action.yml) and the settings field each one sets.
+INPUTS: dict[str, str] = {
+    "notebook": "notebook",
+    "parameters": "parameters",
+    "parameters-file": "parameters_file",
+    "secret-parameters": "secret_parameters",
+    "auth-token": "auth_token",
+    "sync-url": "sync_url",
+    "notebook-id": "notebook_id",
+    "app-url": "app_url",
+    "runtime": "runtime",
+    "timeout": "timeout",
+    "cell-timeout": "cell_timeout",
+    "startup-timeout": "startup_timeout",
+    "stop-on-error": "stop_on_error",
+    "output": "output",
+    "summary": "summary",
+    "mounts": "mounts",
+    "mount-readonly": "mount_readonly",
+    "output-dir": "output_dir",
+    "validate-only": "validate_only",
+}
+
+ListOfStr = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True,
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+    )
+
+    # What to run
+    notebook: Path | None = Field(None, validation_alias=_input("notebook"))
+    parameters: str | None = Field(None, validation_alias=_input("parameters"))
+    parameters_file: Path | None = Field(None, validation_alias=_input("parameters-file"))
+    params: ListOfStr = Field(default_factory=list, validation_alias=_env("RUNT_PARAMS"))
+    secret_parameters: ListOfStr = Field(
+        default_factory=list, validation_alias=_input("secret-parameters")
+    )
+
+    # Where to run it
+    auth_token: SecretStr | None = Field(
+        None, validation_alias=_input("auth-token", "AUTH_TOKEN", "RUNT_API_KEY")
+    )
+    sync_url: str | None = Field(None, validation_alias=_input("sync-url", "LIVESTORE_SYNC_URL"))
+    notebook_id: str | None = Field(None, validation_alias=_input("notebook-id", "NOTEBOOK_ID"))
+    app_url: str | None = Field(None, validation_alias=_input("app-url", "RUNT_APP_URL"))
+    runtime: Runtime = Field("pyodide", validation_alias=_input("runtime"))
+
+    # How long, and what a failure means (seconds; 0 or empty = no limit)
+    timeout: float | None = Field(None, validation_alias=_input("timeout"))
+    cell_timeout: float | None = Field(600.0, validation_alias=_input("cell-timeout"))
+    startup_timeout: float | None = Field(60.0, validation_alias=_input("startup-timeout"))
+    stop_on_error: bool = Field(True, validation_alias=_input("stop-on-error"))
+
+    # What to leave behind
+    output: Path | None = Field(None, validation_alias=_input("output"))
+    summary: Path | None = Field(None, validation_alias=_input("summary"))
+    mounts: ListOfStr = Field(default_factory=list, validation_alias=_input("mounts"))
+    mount_readonly: bool = Field(False, validation_alias=_input("mount-readonly"))
+    output_dir: Path | None = Field(None, validation_alias=_input("output-dir"))
+    validate_only: bool = Field(False, validation_alias=_input("validate-only"))
+
+    # The GitHub runner's environment
+    github_step_summary: Path | None = Field(None, validation_alias=_env("GITHUB_STEP_SUMMARY"))
+    github_output: Path | None = Field(None, validation_alias=_env("GITHUB_OUTPUT"))
+    github_workspace: Path | None = Field(None, validation_alias=_env("GITHUB_WORKSPACE"))
+    ci: bool = Field(False, validation_alias=_env("CI"))
+    github_actions: bool = Field(False, validation_alias=_env("GITHUB_ACTIONS"))
+
+    def __init__(self, **values: Any) -> None:
+        # Field names are accepted as keyword arguments, but never read from the environment
+        # (``populate_by_name`` would make a stray $TIMEOUT or $OUTPUT an input).
+        super().__init__(**{_first_alias(k): v for k, v in values.items()})
+
+    @field_validator("params", "secret_parameters", "mounts", mode="before")
+    @classmethod
+    def _split_lines(cls, value: Any) -> Any:
+        """Action inputs are strings: one item per line (commas also split names)."""
+        if isinstance(value, str):
+            return [line.strip() for line in value.splitlines() if line.strip()]
+        return value
+
+    @field_validator("timeout", "cell_timeout", "startup_timeout", mode="after")
+    @classmethod
+    def _zero_is_unlimited(cls, value: float | None) -> float | None:
+        if value is not None and value < 0:
+            raise ValueError("must be 0 (no limit) or a positive number of seconds")
+        return value or None
+
+    @field_validator("runtime", mode="before")
+    @classmethod
+    def _runtime_lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def timeouts(self) -> Timeouts:
+        return Timeouts(cell=self.cell_timeout, notebook=self.timeout, startup=self.startup_timeout)
+
+    @property
+    def in_ci(self) -> bool:
+        return self.ci or self.github_actions
+
+
+def _first_alias(name: str) -> str:
+    field = Settings.model_fields.get(name)
+    alias = field.validation_alias if field is not None else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return name
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with ``overrides`` (CLI flags; None = not given) on top.
+
+    Invalid values become one-line :class:`UsageError`s naming the action input.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = _input_name(field)
+        value = error.get("input")
+        shown = "" if field == "auth_token" or isinstance(value, dict) else f" {value!r}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"invalid {name}{shown}: {message}") from None
+
+
+def _input_name(field_or_alias: str) -> str:
+    for name, field in INPUTS.items():
+        if field_or_alias == field or field_or_alias.upper() in (
+            f"INPUT_{name.upper()}",
+            f"INPUT_{name.upper().replace('-', '_')}",
+        ):
+            return f"input '{name}'"
+    return f"setting '{field_or_alias}'"
