@@ -1,0 +1,428 @@
+"""Embedded sync server that speaks sync-cf 0.3 exactly like anode's Cloudflare backend.
+
+One room per store (the Durable Object), one writer head per room, events persisted in
+SQLite (one ``eventlog_7_<store>`` table per store, like the D1 layout) so a restart loses
+nothing. Frames go out through one queue per socket, so every socket sees acks and
+broadcasts in the order the room decided them, as the single-threaded DO guarantees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import inspect
+import json
+import re
+import signal
+import sqlite3
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from runt_action.livestore.events import Event
+from runt_action.livestore.protocol import (
+    MAX_INBOUND_FRAME_BYTES,
+    PING_TEXT,
+    PONG_TEXT,
+    PULL_CHUNK_SIZE,
+    AdminInfoReq,
+    AdminInfoRes,
+    AdminResetRoomReq,
+    AdminResetRoomRes,
+    Error,
+    Ping,
+    PullReq,
+    PullRes,
+    PushAck,
+    PushReq,
+    QueryDecodeError,
+    ServerMessage,
+    decode_client,
+    decode_query,
+    dumps,
+    encode,
+    frame_bytes,
+)
+
+__all__ = ["SyncServer", "serve_forever", "table_name", "token_validator"]
+
+PERSISTENCE_FORMAT_VERSION = 7
+_CLOSE_REASON = b"Durable Object is closing WebSocket"
+# aiohttp buffers a whole frame before we can look at it; past this it closes by itself.
+_READ_LIMIT = 64 * 1024 * 1024
+
+PayloadValidator = Callable[[Any], Awaitable[None] | None]
+PushHook = Callable[[str, Sequence[Event]], None]
+
+
+def table_name(store_id: str) -> str:
+    """D1 table of a store; sanitizing collides (``a-b`` and ``a_b``) exactly like upstream."""
+    return f"eventlog_{PERSISTENCE_FORMAT_VERSION}_" + re.sub(r"[^a-zA-Z0-9]", "_", store_id)
+
+
+def _iso_now() -> str:
+    """``new Date().toISOString()``: milliseconds and a ``Z``."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def _unexpected(cause: str) -> str:
+    return (
+        f'LiveStore.UnexpectedError: {{ "cause": Error: {cause}, '
+        '"note": undefined, "payload": undefined }'
+    )
+
+
+class _EventLog:
+    """SQLite event tables with the D1 DDL; the head is the table's max seqNum."""
+
+    def __init__(self, db_path: Path | None) -> None:
+        self._db = sqlite3.connect(":memory:" if db_path is None else str(db_path))
+        if db_path is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._known: set[str] = set()
+
+    def ensure(self, table: str) -> None:
+        if table in self._known:
+            return
+        self._db.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} ('seqNum' integer not null, "
+            "'parentSeqNum' integer not null, 'name' text not null, 'args' text, "
+            "'createdAt' text not null, 'clientId' text not null, 'sessionId' text not null, "
+            "PRIMARY KEY ('seqNum')) strict"
+        )
+        self._db.commit()
+        self._known.add(table)
+
+    def head(self, table: str) -> int:
+        self.ensure(table)
+        row = self._db.execute(f"SELECT MAX(seqNum) FROM {table}").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def append(self, table: str, events: Sequence[Event], created_at: str) -> None:
+        self._db.executemany(
+            f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e.seq_num,
+                    e.parent_seq_num,
+                    e.name,
+                    None if e.args is None else dumps(e.args),
+                    created_at,
+                    e.client_id,
+                    e.session_id,
+                )
+                for e in events
+            ],
+        )
+        self._db.commit()
+
+    def read(self, table: str, cursor: int | None) -> list[Event]:
+        self.ensure(table)
+        rows = self._db.execute(
+            "SELECT seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId "
+            f"FROM {table} WHERE seqNum > ? ORDER BY seqNum ASC",
+            (cursor if cursor is not None else -1,),
+        ).fetchall()
+        return [
+            Event(
+                name=name,
+                args=None if args is None else json.loads(args),
+                seq_num=seq,
+                parent_seq_num=parent,
+                client_id=client_id,
+                session_id=session_id,
+                created_at=created_at,
+            )
+            for seq, parent, name, args, created_at, client_id, session_id in rows
+        ]
+
+    def reset(self, table: str) -> None:
+        self.ensure(table)
+        self._db.execute(f"DELETE FROM {table}")
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@dataclass(eq=False, slots=True)
+class _Peer:
+    """One accepted socket and its ordered outbox."""
+
+    ws: web.WebSocketResponse
+    request: web.Request
+    store_id: str
+    outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+
+    def send(self, msg: ServerMessage | str) -> None:
+        self.outbox.put_nowait(msg if isinstance(msg, str) else encode(msg))
+
+    async def write_loop(self) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            while (text := await self.outbox.get()) is not None:
+                await self.ws.send_str(text)
+
+    def abort(self) -> None:
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+
+@dataclass(eq=False, slots=True)
+class _Room:
+    table: str
+    head: int
+    peers: set[_Peer] = field(default_factory=set)
+
+
+class SyncServer:
+    """Serve ``/livestore*`` websocket upgrades; ``url`` is the base clients append to."""
+
+    def __init__(
+        self,
+        db_path: Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        validate_payload: PayloadValidator | None = None,
+        admin_secret: str | None = None,
+        on_push: PushHook | None = None,
+    ) -> None:
+        self._db_path = db_path
+        self._host = host
+        self._port = port
+        self._validate_payload = validate_payload
+        self._admin_secret = admin_secret
+        self._on_push = on_push
+        self._log: _EventLog | None = None
+        self._rooms: dict[str, _Room] = {}
+        self._peers: set[_Peer] = set()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self) -> None:
+        self._log = _EventLog(self._db_path)
+        app = web.Application()
+        app.router.add_route("*", "/livestore{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        self._port = int(server.sockets[0].getsockname()[1])
+        shown = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
+        self.url = f"ws://{shown}:{self._port}/livestore"
+
+    async def stop(self) -> None:
+        for peer in list(self._peers):
+            peer.outbox.put_nowait(None)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await peer.ws.close(code=1001, message=b"server shutting down")
+            peer.abort()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self._rooms.clear()
+
+    def abort_connections(self) -> None:
+        """Cut every socket without a close frame (a network failure, for fault tests)."""
+        for peer in list(self._peers):
+            peer.abort()
+
+    # --- HTTP handshake ----------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            store_id, payload = decode_query(request.rel_url.raw_query_string)
+        except QueryDecodeError as exc:
+            return web.Response(status=500, text=str(exc))
+        if self._validate_payload is not None:
+            try:
+                result = self._validate_payload(payload)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                return web.Response(status=400, text=_unexpected(str(exc)))
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return web.Response(status=426, text="Durable Object expected Upgrade: websocket")
+        ws = web.WebSocketResponse(
+            autoclose=False, autoping=True, compress=False, max_msg_size=_READ_LIMIT, timeout=2.0
+        )
+        await ws.prepare(request)
+        await self._serve_socket(_Peer(ws, request, store_id))
+        return ws
+
+    def _room(self, store_id: str) -> _Room:
+        assert self._log is not None
+        table = table_name(store_id)
+        room = self._rooms.get(table)
+        if room is None:
+            room = self._rooms[table] = _Room(table, self._log.head(table))
+        return room
+
+    async def _serve_socket(self, peer: _Peer) -> None:
+        room = self._room(peer.store_id)
+        room.peers.add(peer)
+        self._peers.add(peer)
+        writer = asyncio.create_task(peer.write_loop())
+        try:
+            while True:
+                msg = await peer.ws.receive()  # not `async for`: it hides the CLOSE frame
+                if msg.type is WSMsgType.TEXT:
+                    text: str = msg.data
+                    size = frame_bytes(text)
+                    if size > MAX_INBOUND_FRAME_BYTES:
+                        peer.outbox.put_nowait(None)
+                        await peer.ws.close(
+                            code=1009,
+                            message=f"Message is too large: {size} > "
+                            f"{MAX_INBOUND_FRAME_BYTES}".encode(),
+                        )
+                        break
+                    self._on_text(peer, room, text)
+                elif msg.type is WSMsgType.CLOSE:
+                    peer.outbox.put_nowait(None)
+                    await peer.ws.close(code=int(msg.data), message=_CLOSE_REASON)
+                    break
+                elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSED, WSMsgType.CLOSING):
+                    break
+        finally:
+            room.peers.discard(peer)
+            self._peers.discard(peer)
+            peer.outbox.put_nowait(None)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(writer, 1.0)
+
+    # --- messages (synchronous: the room's order is the order of these calls) ---------
+
+    def _on_text(self, peer: _Peer, room: _Room, text: str) -> None:
+        if text == PING_TEXT:
+            peer.send(PONG_TEXT)  # the runtime auto-response: byte-exact only
+            return
+        msg = decode_client(text)
+        if msg is None:
+            return  # upstream logs "Invalid message received" and answers nothing
+        if isinstance(msg, PullReq):
+            self._pull(peer, room, msg)
+        elif isinstance(msg, PushReq):
+            self._push(peer, room, msg)
+        elif isinstance(msg, Ping):
+            # A Ping that is not byte-exact reaches the DO's `shouldNeverHappen` branch.
+            peer.send(Error("ping", "This should never happen: undefined"))
+        elif isinstance(msg, AdminInfoReq | AdminResetRoomReq):
+            self._admin(peer, room, msg)
+
+    def _pull(self, peer: _Peer, room: _Room, msg: PullReq) -> None:
+        assert self._log is not None
+        try:
+            events = self._log.read(room.table, msg.cursor)
+        except sqlite3.Error as exc:
+            peer.send(Error(msg.request_id, _unexpected(str(exc))))
+            return
+        total = len(events)
+        chunks = [events[i : i + PULL_CHUNK_SIZE] for i in range(0, total, PULL_CHUNK_SIZE)]
+        for index, chunk in enumerate(chunks or [[]]):
+            remaining = max(0, total - (index + 1) * PULL_CHUNK_SIZE)
+            peer.send(PullRes(tuple(chunk), msg.request_id, "pull", remaining))
+
+    def _push(self, peer: _Peer, room: _Room, msg: PushReq) -> None:
+        assert self._log is not None
+        batch = msg.batch
+        if not batch:
+            peer.send(PushAck(msg.request_id))
+            return
+        first = batch[0]
+        if first.parent_seq_num != room.head:
+            peer.send(
+                Error(
+                    msg.request_id,
+                    f"Invalid parent event number. Received e{first.parent_seq_num} "
+                    f"but expected e{room.head}",
+                )
+            )
+            return
+        # Stricter than upstream (which acks and then fails in D1): numbers must chain.
+        for offset, event in enumerate(batch):
+            if event.seq_num != room.head + 1 + offset or event.parent_seq_num != event.seq_num - 1:
+                peer.send(
+                    Error(
+                        msg.request_id,
+                        f"Invalid event number. Received e{event.seq_num} (parent "
+                        f"e{event.parent_seq_num}) but expected e{room.head + 1 + offset}",
+                    )
+                )
+                return
+        created_at = _iso_now()
+        stamped = tuple(replace(e, created_at=created_at) for e in batch)
+        room.head = batch[-1].seq_num
+        peer.send(PushAck(msg.request_id))
+        broadcast = encode(PullRes(stamped, msg.request_id, "push", 0))
+        for other in room.peers:
+            other.send(broadcast)
+        try:
+            self._log.append(room.table, batch, created_at)
+        except sqlite3.Error as exc:
+            peer.send(Error(msg.request_id, _unexpected(str(exc))))
+            return
+        if self._on_push is not None:
+            self._on_push(peer.store_id, stamped)
+
+    def _admin(self, peer: _Peer, room: _Room, msg: AdminInfoReq | AdminResetRoomReq) -> None:
+        assert self._log is not None
+        if self._admin_secret is None or msg.admin_secret != self._admin_secret:
+            peer.send(Error(msg.request_id, "Invalid admin secret"))
+            return
+        if isinstance(msg, AdminInfoReq):
+            do_id = hashlib.sha256(peer.store_id.encode()).hexdigest()
+            peer.send(AdminInfoRes(msg.request_id, do_id))
+            return
+        # Upstream forgets only the head and keeps D1 (an inconsistent room); we wipe both.
+        self._log.reset(room.table)
+        room.head = 0
+        peer.send(AdminResetRoomRes(msg.request_id))
+
+
+def token_validator(token: str | None) -> Callable[[Any], None]:
+    """A ``validate_payload`` accepting payloads whose ``authToken`` equals ``token``."""
+
+    def validate(payload: Any) -> None:
+        if token is None:
+            return
+        if not isinstance(payload, dict) or payload.get("authToken") != token:
+            raise ValueError("Invalid auth token")
+
+    return validate
+
+
+async def serve_forever(host: str, port: int, db_path: Path | None, token: str | None) -> None:
+    """Run until SIGTERM/SIGINT; prints the base URL once, on stdout, when ready."""
+    server = SyncServer(db_path, host=host, port=port, validate_payload=token_validator(token))
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        print(server.url, flush=True, file=sys.stdout)
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await server.stop()
