@@ -1,0 +1,379 @@
+"""Drive one notebook run through a Store: prefill, request, wait, decide.
+
+Only events and reactive waits: the runner never talks to an agent. Executions are requested
+one at a time (request-next), so stop-on-error is exact: a later cell is only ever requested
+after every earlier one reached a terminal state, which no race can undo. The prefill (title,
+cells, sources) is written at once, so the live notebook shows the whole structure before the
+first cell runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from runt_action.errors import RuntimeStartTimeout
+from runt_action.orchestrator.conditions import CellFacts, Condition, compile_condition
+from runt_action.orchestrator.outputs import _field, output_from_event, outputs_from_state
+from runt_action.orchestrator.result import CellOutput, CellResult, CellStatus
+
+if TYPE_CHECKING:
+    from runt_action.livestore.store import Store
+    from runt_action.schema.state import NotebookState
+
+__all__ = ["ACTOR", "LiveHooks", "PlannedCell", "Runner", "plan_cells"]
+
+ACTOR = "automation-client"  # the runt UI shows this id as "Notebook Runner"
+_EXECUTABLE = ("code", "sql", "ai")
+_TERMINAL = ("completed", "failed", "cancelled")
+_FAILED = (CellStatus.FAILED, CellStatus.TIMEOUT, CellStatus.CANCELLED)
+
+
+class LiveHooks(Protocol):
+    """What the live log (report.live) receives while the run goes on."""
+
+    def on_cell_start(self, cell: CellResult, index: int, total: int) -> None: ...
+    def on_output(self, cell_id: str, output: CellOutput) -> None: ...
+    def on_cell_end(self, cell: CellResult) -> None: ...
+
+
+@dataclass(slots=True)
+class PlannedCell:
+    id: str
+    cell_type: str
+    source: str
+    line: int | None = None
+    timeout: float | None = None  # None = the run's default cell timeout
+    retries: int = 0
+    allow_error: bool = False
+    condition: Condition | None = None
+
+
+def plan_cells(notebook: Any, parameters_source: str | None) -> list[PlannedCell]:
+    """The cells to create, in order: the injected parameters cell first (if any)."""
+    planned: list[PlannedCell] = []
+    if parameters_source is not None:
+        planned.append(PlannedCell(id="parameters", cell_type="code", source=parameters_source))
+    file = getattr(notebook, "path", None)
+    for cell in notebook.cells:
+        expr = getattr(cell, "if_", None)
+        line = getattr(cell, "line", None)
+        planned.append(
+            PlannedCell(
+                id=str(cell.id),
+                cell_type=str(getattr(cell, "celltype", "code") or "code"),
+                source=str(cell.source or ""),
+                line=line,
+                timeout=getattr(cell, "timeout", None),
+                retries=int(getattr(cell, "retries", 0) or 0),
+                allow_error=bool(getattr(cell, "allow_error", False)),
+                condition=compile_condition(
+                    expr,
+                    earlier_cells=[p.id for p in planned],
+                    file=file,
+                    line=int(line or 0),
+                )
+                if expr
+                else None,
+            )
+        )
+    return planned
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return str(value)
+
+
+@dataclass(slots=True)
+class Runner:
+    """One run's state machine; ``results`` is always complete, even when interrupted."""
+
+    store: Store[NotebookState]
+    cells: Sequence[PlannedCell]
+    title: str
+    cell_timeout: float | None = 600.0
+    startup_timeout: float | None = 60.0
+    request_timeout: float | None = 10.0
+    stop_on_error: bool = True
+    hooks: LiveHooks | None = None
+    backoff: Callable[[int], float] = field(default=lambda n: min(10.0, 0.5 * 2 ** (n - 1)))
+    results: list[CellResult] = field(init=False)
+    timings: dict[str, float] = field(init=False, default_factory=dict)
+    _execution_count: int = field(init=False, default=0)
+    _running: tuple[str, str] | None = field(init=False, default=None)  # (queue id, cell id)
+
+    def __post_init__(self) -> None:
+        self.results = [
+            CellResult(
+                id=c.id,
+                cell_type=c.cell_type,
+                source=c.source,
+                status=CellStatus.SKIPPED,
+                line=c.line,
+                reason="not reached",
+            )
+            for c in self.cells
+        ]
+
+    # -- phases ---------------------------------------------------------------------------
+
+    async def prefill(self) -> None:
+        """The whole structure at once: presence, title, every cell and its source."""
+        from runt_action.schema.fractional import key_between
+
+        t0 = time.monotonic()
+        store = self.store
+        store.commit("v1.PresenceSet", {"userId": ACTOR})
+        if self.title:
+            store.commit("v1.NotebookTitleChanged", {"title": self.title})
+        prev: str | None = None
+        for cell in self.cells:
+            key = key_between(prev, None)
+            prev = key
+            store.commit(
+                "v2.CellCreated",
+                {
+                    "id": cell.id,
+                    "fractionalIndex": key,
+                    "cellType": cell.cell_type,
+                    "createdBy": ACTOR,
+                },
+            )
+            store.commit(
+                "v1.CellSourceChanged", {"id": cell.id, "source": cell.source, "modifiedBy": ACTOR}
+            )
+        await store.flush(timeout=self.request_timeout)
+        self.timings["prefill"] = (time.monotonic() - t0) * 1000
+
+    async def wait_for_runtime(self) -> Any:
+        """A live runtime session, reactively; RuntimeStartTimeout after the startup timeout."""
+        if not any(c.cell_type in _EXECUTABLE for c in self.cells):
+            return None
+        t0 = time.monotonic()
+        try:
+            session = await self.store.wait_for(_live_session, timeout=self.startup_timeout)
+        except TimeoutError:
+            raise RuntimeStartTimeout(
+                f"no runtime session became ready within {_secs(self.startup_timeout)}"
+            ) from None
+        self.timings["runtime_wait"] = (time.monotonic() - t0) * 1000
+        return session
+
+    async def execute(self) -> None:
+        """Run every cell in order, honouring `if:`, stop-on-error and capabilities."""
+        t0 = time.monotonic()
+        facts: dict[str, CellFacts] = {}
+        failed = False
+        total = len(self.cells)
+        for index, (cell, res) in enumerate(zip(self.cells, self.results, strict=True)):
+            if cell.condition is not None:
+                run = cell.condition.evaluate(facts, failed=failed)
+                why = f"`if: {cell.condition.source}` was false"
+            else:
+                run = not (failed and self.stop_on_error)
+                why = "an earlier cell failed"
+            res.reason = None
+            if cell.cell_type not in _EXECUTABLE:
+                res.status = CellStatus.NOT_EXECUTED  # created, never executed, whatever happened
+            elif not run:
+                res.status, res.reason = CellStatus.SKIPPED, why
+            elif cell.cell_type != "code" and not _capable(self.store.state, cell.cell_type):
+                res.status, res.reason = CellStatus.SKIPPED, "skipped: no capable runtime"
+            else:
+                if self.hooks is not None:
+                    self.hooks.on_cell_start(res, index, total)
+                try:
+                    await self._run_cell(cell, res)
+                finally:
+                    if self.hooks is not None:
+                        self.hooks.on_cell_end(res)
+            if self.hooks is not None and res.status in (
+                CellStatus.SKIPPED,
+                CellStatus.NOT_EXECUTED,
+            ):
+                self.hooks.on_cell_end(res)  # one result line for cells that never started
+            facts[cell.id] = CellFacts(
+                status=str(res.status), attempts=res.attempts, duration_ms=res.duration_ms
+            )
+            if res.status in _FAILED:
+                failed = True
+        self.timings["cells"] = (time.monotonic() - t0) * 1000
+
+    def mark_unfinished(self, status: CellStatus, reason: str) -> None:
+        """After an interruption: the running cell gets ``status``, unreached ones a reason."""
+        for res in self.results:
+            if res.reason == "not reached" and res.status == CellStatus.SKIPPED:
+                res.reason = reason
+        if self._running is not None:
+            _, cell_id = self._running
+            for res in self.results:
+                if res.id == cell_id:
+                    res.status, res.reason = status, reason
+
+    def cancel_running(self, reason: str) -> asyncio.Future[Any] | None:
+        """Commit ExecutionCancelled for the execution in flight (the runtime interrupts it)."""
+        if self._running is None:
+            return None
+        queue_id, cell_id = self._running
+        fut: asyncio.Future[Any] = self.store.commit(
+            "v1.ExecutionCancelled",
+            {"queueId": queue_id, "cellId": cell_id, "cancelledBy": ACTOR, "reason": reason},
+        )
+        return fut
+
+    # -- one cell -------------------------------------------------------------------------
+
+    async def _run_cell(self, cell: PlannedCell, res: CellResult) -> None:
+        from runt_action.schema.ids import new_queue_id
+
+        timeout = cell.timeout if cell.timeout is not None else self.cell_timeout
+        attempts = cell.retries + 1
+        for attempt in range(1, attempts + 1):
+            res.attempts = attempt
+            self._execution_count += 1
+            queue_id = new_queue_id(cell.id)
+            res.queue_id = queue_id
+            res.execution_count = self._execution_count
+            self._running = (queue_id, cell.id)
+            t0 = time.monotonic()
+            res.started_at = _now_iso()
+            with self.store.subscribe(self._echo(cell.id)):
+                self.store.commit(
+                    "v1.ExecutionRequested",
+                    {
+                        "queueId": queue_id,
+                        "cellId": cell.id,
+                        "executionCount": self._execution_count,
+                        "requestedBy": ACTOR,
+                    },
+                )
+                status, reason = await self._wait_terminal(queue_id, cell.id, timeout)
+            self._running = None
+            state = self.store.state
+            row = state.queue.get(queue_id)
+            res.duration_ms = float(
+                _field(row, "execution_duration_ms") or (time.monotonic() - t0) * 1000
+            )
+            res.started_at = _iso(_field(row, "started_at")) or res.started_at
+            res.completed_at = _iso(_field(row, "completed_at")) or _now_iso()
+            res.outputs = outputs_from_state(state, cell.id)
+            res.status, res.reason = status, reason
+            if status == CellStatus.SUCCESS:
+                return
+            if status == CellStatus.FAILED and cell.allow_error:
+                res.status = CellStatus.ALLOWED_ERROR
+                return
+            if attempt < attempts:
+                await asyncio.sleep(self.backoff(attempt))
+
+    async def _wait_terminal(
+        self, queue_id: str, cell_id: str, limit: float | None
+    ) -> tuple[CellStatus, str | None]:
+        def terminal(state: NotebookState) -> Any:
+            row = state.queue.get(queue_id)
+            if row is None:
+                return None
+            status = _field(row, "status")
+            if status in _TERMINAL:
+                return status
+            session = _field(row, "assigned_runtime_session")
+            if session and status == "executing":
+                sess = state.sessions.get(session)
+                if sess is not None and not _field(sess, "is_active", True):
+                    return "lost"
+            return None
+
+        try:
+            status = await self.store.wait_for(terminal, timeout=limit)
+        except TimeoutError:
+            await self._cancel_after_timeout(queue_id, cell_id, limit)
+            return CellStatus.TIMEOUT, f"timed out after {_secs(limit)}"
+        if status == "lost":
+            return CellStatus.FAILED, "the runtime session ended during the execution"
+        if status == "cancelled":
+            return CellStatus.FAILED, "the execution was cancelled by someone else"
+        errors = [
+            o for o in outputs_from_state(self.store.state, cell_id) if o.output_type == "error"
+        ]
+        if errors:
+            return CellStatus.FAILED, f"{errors[0].ename}: {errors[0].evalue}"
+        if status == "failed":
+            return CellStatus.FAILED, "the runtime reported the execution as failed"
+        return CellStatus.SUCCESS, None
+
+    async def _cancel_after_timeout(self, queue_id: str, cell_id: str, limit: float | None) -> None:
+        """Cancel so the runtime interrupts; then wait (bounded) until it has let go."""
+        self.store.commit(
+            "v1.ExecutionCancelled",
+            {
+                "queueId": queue_id,
+                "cellId": cell_id,
+                "cancelledBy": ACTOR,
+                "reason": f"timeout after {_secs(limit)}",
+            },
+        )
+
+        def released(state: NotebookState) -> bool:
+            row = state.queue.get(queue_id)
+            if row is None:
+                return True
+            status = _field(row, "status")
+            if status == "cancelled":
+                # The runtime confirms the interrupt with ExecutionCompleted (-> failed);
+                # a row that never started has nothing to interrupt.
+                return _field(row, "started_at") is None
+            return status in ("completed", "failed")
+
+        with contextlib.suppress(TimeoutError):
+            await self.store.wait_for(released, timeout=self.request_timeout)
+
+    def _echo(self, cell_id: str) -> Callable[[Any, Sequence[Any]], None]:
+        hooks = self.hooks
+
+        def on_events(state: Any, events: Sequence[Any]) -> None:
+            if hooks is None:
+                return
+            for event in events:
+                found = output_from_event(event.name, event.args, state)
+                if found is not None and found[0] == cell_id:
+                    hooks.on_output(cell_id, found[1])
+
+        return on_events
+
+
+def _live_session(state: NotebookState) -> Any:
+    finder = getattr(state, "live_session", None)
+    if callable(finder):
+        return finder(datetime.now(UTC))
+    for sess in getattr(state, "sessions", {}).values():
+        if _field(sess, "is_active") and _field(sess, "status") in ("ready", "busy"):
+            return sess
+    return None
+
+
+def _capable(state: NotebookState, kind: str) -> bool:
+    """A live session advertises the capability (sql / ai)."""
+    sessions: Mapping[str, Any] = getattr(state, "sessions", {})
+    for sess in sessions.values():
+        if not _field(sess, "is_active") or _field(sess, "status") not in ("ready", "busy"):
+            continue
+        if _field(sess, f"can_execute_{kind}"):
+            return True
+    return False
+
+
+def _secs(value: float | None) -> str:
+    return "no limit" if value is None else f"{value:g} s"

@@ -1,0 +1,54 @@
+"""Infrastructure failures end with exit 3 and still leave a summary (native runtime)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+async def test_notebook_timeout_exit_3(cli: Any, notebooks: Path, tmp_path: Path) -> None:
+    run = await cli(
+        tmp_path, notebooks / "sigterm.yml", "--runtime", "python", "--timeout", "3", limit=60
+    )
+    assert run.returncode == 3, run.stderr[-3000:]
+    assert run.outputs["status"] == "error"
+    assert run.status_of("spin") == "timeout"
+    assert run.status_of("later") == "skipped"
+    assert "timeout" in run.summary.lower()
+
+
+async def test_no_runtime_startup_timeout_exit_3(cli: Any, notebooks: Path, tmp_path: Path) -> None:
+    run = await cli(
+        tmp_path,
+        notebooks / "retry.yml",
+        "--runtime",
+        "none",
+        "--startup-timeout",
+        "1",
+        limit=60,
+    )
+    assert run.returncode == 3, run.stderr[-3000:]
+    assert run.outputs["status"] == "error"
+    assert "no runtime session became ready" in run.summary
+
+
+async def test_kernel_death_exit_3(cli: Any, notebooks: Path, tmp_path: Path) -> None:
+    run = await cli(tmp_path, notebooks / "dies.yml", "--runtime", "python", limit=60)
+    assert run.returncode == 3, run.stderr[-3000:]
+    assert run.outputs["status"] == "error"
+    assert run.status_of("ok") == "success"
+    assert run.status_of("die") == "failed"
+    assert run.status_of("later") == "skipped"
+    assert "LATER" not in run.stdout
+
+
+async def test_unsafe_if_is_rejected_before_running(
+    cli: Any, notebooks: Path, tmp_path: Path
+) -> None:
+    run = await cli(tmp_path, notebooks / "bad_if.yml", "--runtime", "python", limit=60)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith(f"{notebooks / 'bad_if.yml'}:6:"), lines[0]
+    assert "PWNED" not in run.stdout.splitlines()  # never executed
+    assert run.outputs == {} and run.ipynb is None  # nothing started

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from runt_action.orchestrator.agent_host import AgentHost
+from runt_action.orchestrator.conditions import compile_condition
+from runt_action.orchestrator.result import CellOutput, CellResult
+from runt_action.orchestrator.runner import PlannedCell, Runner
+from runt_action.timeouts import Timeouts
+
+TIMEOUTS = Timeouts(cell=30, startup=30, connect=10, request=10, shutdown=10)
+
+
+def cells(*specs: dict[str, Any]) -> list[PlannedCell]:
+    """PlannedCells from short dicts: {"id", "source", "type", "if", "timeout", ...}."""
+    out: list[PlannedCell] = []
+    for spec in specs:
+        expr = spec.get("if")
+        out.append(
+            PlannedCell(
+                id=spec["id"],
+                cell_type=spec.get("type", "code"),
+                source=spec.get("source", ""),
+                timeout=spec.get("timeout"),
+                retries=spec.get("retries", 0),
+                allow_error=spec.get("allow_error", False),
+                condition=compile_condition(expr, earlier_cells=[c.id for c in out])
+                if expr
+                else None,
+            )
+        )
+    return out
+
+
+@dataclass
+class Recorder:
+    """A LiveHooks that remembers the order of callbacks."""
+
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def on_cell_start(self, cell: CellResult, index: int, total: int) -> None:
+        self.calls.append(("start", cell.id))
+
+    def on_output(self, cell_id: str, output: CellOutput) -> None:
+        self.calls.append(("output", (cell_id, output)))
+
+    def on_cell_end(self, cell: CellResult) -> None:
+        self.calls.append(("end", cell.id))
+
+
+@dataclass
+class Harness:
+    url: str
+    notebook_id: str
+    store: Any
+    agent: AgentHost | None
+
+    def runner(self, planned: list[PlannedCell], **kw: Any) -> Runner:
+        kw.setdefault("cell_timeout", TIMEOUTS.cell)
+        kw.setdefault("startup_timeout", TIMEOUTS.startup)
+        kw.setdefault("backoff", lambda n: 0.05)
+        return Runner(store=self.store, cells=planned, title="test", **kw)
+
+    def event_names(self, cell_id: str) -> list[str]:
+        out = []
+        for ev in self.store.events:
+            args = ev.args if isinstance(ev.args, dict) else {}
+            if args.get("cellId") == cell_id or args.get("id") == cell_id:
+                out.append(ev.name)
+        return out
+
+
+@pytest.fixture
+def make_cells() -> Any:
+    return cells
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Any]:
+    from runt_action.livestore.server import SyncServer
+
+    srv = SyncServer(None)
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+async def _store(url: str, notebook_id: str) -> Any:
+    from runt_action.livestore.store import connect_store
+    from runt_action.schema.state import NotebookMaterializer
+
+    return await connect_store(
+        url,
+        notebook_id,
+        None,
+        NotebookMaterializer(),
+        client_id=f"test-{secrets.token_hex(3)}",
+        session_id=secrets.token_hex(6),
+        timeouts=TIMEOUTS,
+    )
+
+
+@pytest.fixture
+async def harness(server: Any) -> AsyncIterator[Harness]:
+    """A real embedded server, a real native agent, and the orchestrator's own Store."""
+    notebook_id = f"test_{secrets.token_hex(5)}"
+    agent = AgentHost(
+        runtime="python", sync_url=server.url, notebook_id=notebook_id, timeouts=TIMEOUTS
+    )
+    agent.start()
+    store = await _store(server.url, notebook_id)
+    try:
+        yield Harness(server.url, notebook_id, store, agent)
+    finally:
+        await agent.stop(10)
+        await store.close()
+
+
+@pytest.fixture
+async def bare(server: Any) -> AsyncIterator[Harness]:
+    """No agent at all (startup timeout, capability checks)."""
+    notebook_id = f"test_{secrets.token_hex(5)}"
+    store = await _store(server.url, notebook_id)
+    try:
+        yield Harness(server.url, notebook_id, store, None)
+    finally:
+        await store.close()
