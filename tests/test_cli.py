@@ -26,6 +26,7 @@ EXPECTED: dict[str, tuple[int, int, str]] = {
     "bad-celltype.yml": (3, 15, "invalid value 'pyton'"),
     "bad-id-charset.yml": (2, 9, "cell id 'my cell' must be"),
     "bad-if.yml": (5, 9, "'if' is not a valid Python expression"),
+    "if-unsafe-call.yml": (7, 9, "the only functions are success(), failure() and always()"),
     "bad-param-name.yml": (2, 3, "parameter name 'my-param' is not a valid Python identifier"),
     "bad-param-value.yml": (2, 10, "unsupported value of type date; quote it"),
     "cell-not-mapping.yml": (2, 5, "cells[0]: expected a mapping"),

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from runt_action.errors import NotebookError
-from runt_action.notebook.model import Notebook, NotebookCell, NotebookMetadata
+from runt_action.notebook.conditions import compile_condition
+from runt_action.notebook.model import PARAMETERS_CELL_ID, Notebook, NotebookCell, NotebookMetadata
 from runt_action.notebook.yamlsrc import Loc, Located, SourceError, parse_yaml, read_source
 
 __all__ = ["describe_validation_error", "load_notebook", "parse_notebook"]
@@ -69,10 +70,27 @@ def parse_notebook(text: str, path: str | Path = "<string>") -> Notebook:
         ]
     prepared["path"] = path
     try:
-        return Notebook.model_validate(prepared)
+        notebook = Notebook.model_validate(prepared)
     except ValidationError as exc:
         message, loc, key = describe_validation_error(_most_helpful(exc.errors()))
         raise fail(message, loc, key=key) from None
+    _check_conditions(notebook, located, path)
+    return notebook
+
+
+def _check_conditions(notebook: Notebook, located: Located, path: Path) -> None:
+    """Compile every ``if:`` now, so --validate rejects what a run would reject."""
+    earlier = [PARAMETERS_CELL_ID]
+    for i, cell in enumerate(notebook.cells):
+        if cell.if_:
+            mark = located.mark(("cells", i, "if"))
+            try:
+                compile_condition(cell.if_, earlier_cells=earlier, file=path, line=mark.line)
+            except NotebookError as exc:
+                raise NotebookError(
+                    exc.message, file=path, line=mark.line, column=mark.column
+                ) from None
+        earlier.append(cell.id)
 
 
 def _reject_reserved(data: dict[Any, Any], located: Located, path: Path) -> None:

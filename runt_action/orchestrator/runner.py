@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from runt_action.errors import RuntimeStartTimeout
-from runt_action.orchestrator.conditions import CellFacts, Condition, compile_condition
+from runt_action.notebook.conditions import CellFacts, Condition, compile_condition
 from runt_action.orchestrator.outputs import _field, output_from_event, outputs_from_state
 from runt_action.orchestrator.result import CellOutput, CellResult, CellStatus
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from runt_action.notebook.conditions import compile_condition
 from runt_action.orchestrator.agent_host import AgentHost
-from runt_action.orchestrator.conditions import compile_condition
 from runt_action.orchestrator.result import CellOutput, CellResult
 from runt_action.orchestrator.runner import PlannedCell, Runner
 from runt_action.timeouts import Timeouts

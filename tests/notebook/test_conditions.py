@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from runt_action.errors import NotebookError
-from runt_action.orchestrator.conditions import CellFacts, compile_condition
+from runt_action.notebook.conditions import CellFacts, compile_condition
 
 FACTS = {
     "load": CellFacts(status="success", attempts=1, duration_ms=12.0),
