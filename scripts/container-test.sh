@@ -69,6 +69,9 @@ cells:
     source: print("must not run")
 EOF
 
+# The runner's checkout belongs to the runner user, not to root.
+chown -R 1001:1001 "$work/workspace"
+
 run_action() {  # $1 = notebook path relative to the workspace; prints the exit code
   local nb=$1
   : >"$work/file_commands/step_summary"
@@ -106,6 +109,10 @@ grep -A1 "^status<<" "$work/file_commands/set_output" | grep -qx success || fail
 grep -q "^notebook-id<<" "$work/file_commands/set_output" || fail "no notebook-id output"
 grep -qi "success" "$work/file_commands/step_summary" || fail "summary does not say success"
 grep -q "::stop-commands::" "$work/log" || fail "cell output was not fenced with stop-commands"
+[ -f "$work/workspace/runt-output/example-stdlib.ipynb" ] || fail "no executed notebook"
+owners=$(find "$work/workspace" -newer "$work/workspace/notebooks/example-stdlib.yml" \
+           -printf '%u:%g\n' | sort -u)
+[ "$owners" = "1001:1001" ] || fail "files left in the workspace with owners: $owners"
 
 rc=$(run_action notebooks/failing.yml)
 log "failing notebook: exit $rc"

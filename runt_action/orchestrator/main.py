@@ -438,6 +438,12 @@ class _Run:
             )
         except OSError as exc:
             raise InfrastructureError(f"could not write the report: {exc}") from None
+        finally:
+            # A root container must not leave root-owned files in the runner's checkout.
+            report.hand_back(
+                [out_dir, self._ipynb_path(notebook, out_dir), s.output_dir, summary],
+                s.github_workspace,
+            )
 
 
 def _hide_token_from_children() -> None:

@@ -19,6 +19,7 @@ from runt_action.report.commands import WorkflowCommands, in_github_actions
 from runt_action.report.ipynb import build_notebook, write_notebook
 from runt_action.report.live import LiveLog
 from runt_action.report.outputs import format_outputs, step_outputs, write_outputs
+from runt_action.report.ownership import hand_back
 from runt_action.report.scrub import Scrubber
 from runt_action.report.summary import SUMMARY_LIMIT, render_summary, write_summary
 
@@ -31,6 +32,7 @@ __all__ = [
     "annotate",
     "build_notebook",
     "format_outputs",
+    "hand_back",
     "in_github_actions",
     "live_log",
     "publish",
