@@ -1,0 +1,163 @@
+"""The native engine against a real ipykernel: output mapping, interrupt, death, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runt_action.agents.engine import ExecStatus
+from runt_action.agents.native import NativeEngine, strip_ansi
+from runt_action.errors import RuntimeDied
+
+
+class Collect:
+    """An OutputSink that records calls in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.changed = asyncio.Event()
+
+    def stream(self, name: str, text: str) -> None:
+        self.calls.append(("stream", (name, text)))
+        self.changed.set()
+
+    async def wait_text(self, text: str) -> None:
+        while self.text() != text:
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), 30)
+
+    def display(
+        self,
+        data: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        display_id: str | None = None,
+        *,
+        update: bool = False,
+    ) -> None:
+        self.calls.append(("update" if update else "display", (data, display_id)))
+
+    def result(self, data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
+        self.calls.append(("result", data))
+
+    def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
+        self.calls.append(("error", (ename, evalue, traceback)))
+
+    def clear(self, wait: bool = False) -> None:
+        self.calls.append(("clear", wait))
+
+    def text(self, name: str = "stdout") -> str:
+        return "".join(t for k, (n, t) in self._streams() if n == name)
+
+    def _streams(self) -> list[tuple[str, tuple[str, str]]]:
+        return [(k, v) for k, v in self.calls if k == "stream"]
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[NativeEngine]:
+    eng = NativeEngine(env={"RUNT_TEST_VAR": "hello"}, cwd=tmp_path)
+    await eng.start()
+    try:
+        yield eng
+    finally:
+        await eng.shutdown()
+
+
+def _pid(engine: NativeEngine) -> int:
+    pid: int = engine._km.provisioner.process.pid
+    return pid
+
+
+async def test_outputs_map_to_sink_calls(engine: NativeEngine, tmp_path: Path) -> None:
+    sink = Collect()
+    code = (
+        "import os, sys\n"
+        "print(os.environ['RUNT_TEST_VAR'], os.getcwd())\n"
+        "print('oops', file=sys.stderr)\n"
+        "from IPython.display import display, clear_output\n"
+        "h = display({'text/plain': 'one'}, raw=True, display_id=True)\n"
+        "h.update({'text/plain': 'two'}, raw=True)\n"
+        "clear_output(wait=True)\n"
+        "6 * 7\n"
+    )
+    outcome = await engine.execute(code, sink)
+    assert outcome.status is ExecStatus.OK
+    assert sink.text("stdout") == f"hello {tmp_path}\n"
+    assert sink.text("stderr") == "oops\n"
+    kinds = [k for k, _ in sink.calls if k != "stream"]
+    assert kinds == ["display", "update", "clear", "result"]
+    (data, did), (data2, did2) = sink.calls[2][1], sink.calls[3][1]
+    assert data == {"text/plain": "one"} and data2 == {"text/plain": "two"}
+    assert did and did == did2
+    assert ("clear", True) in sink.calls
+    assert sink.calls[-1] == ("result", {"text/plain": "42"})
+
+
+async def test_error_has_plain_traceback_and_namespace_persists(engine: NativeEngine) -> None:
+    assert (await engine.execute("x = 41", Collect())).status is ExecStatus.OK
+    sink = Collect()
+    outcome = await engine.execute("def f():\n    raise ValueError(f'bad {x + 1}')\nf()", sink)
+    assert outcome.status is ExecStatus.ERROR
+    [(kind, (ename, evalue, tb))] = sink.calls
+    assert (kind, ename, evalue) == ("error", "ValueError", "bad 42")
+    assert tb and all("\x1b[" not in line for line in tb)
+    assert "ValueError: bad 42" in tb[-1]
+    assert any("f()" in line for line in tb)
+
+
+async def test_interrupt_stops_a_running_cell(engine: NativeEngine) -> None:
+    sink = Collect()
+    task = asyncio.create_task(
+        engine.execute("import time\nprint('go', flush=True)\ntime.sleep(60)", sink)
+    )
+    await sink.wait_text("go\n")
+    await engine.interrupt()
+    outcome = await asyncio.wait_for(task, 10)
+    assert outcome.status is ExecStatus.INTERRUPTED
+    assert (await engine.execute("'still alive'", Collect())).status is ExecStatus.OK
+
+
+async def test_kernel_killed_mid_cell_raises_runtime_died_within_2s(
+    engine: NativeEngine,
+) -> None:
+    sink = Collect()
+    task = asyncio.create_task(
+        engine.execute("import time\nprint('go', flush=True)\ntime.sleep(60)", sink)
+    )
+    await sink.wait_text("go\n")
+    os.kill(_pid(engine), signal.SIGKILL)
+    with pytest.raises(RuntimeDied, match="SIGKILL"):
+        await asyncio.wait_for(task, 2.0)
+    with pytest.raises(RuntimeDied):
+        await asyncio.wait_for(engine.execute("1", Collect()), 2.0)
+
+
+async def test_kernel_exiting_by_itself_is_runtime_died(engine: NativeEngine) -> None:
+    with pytest.raises(RuntimeDied, match="exited with code 3"):
+        await asyncio.wait_for(engine.execute("import os; os._exit(3)", Collect()), 2.0)
+
+
+async def test_shutdown_is_idempotent_and_kills_the_process(tmp_path: Path) -> None:
+    eng = NativeEngine(cwd=tmp_path)
+    await eng.start()
+    pid = _pid(eng)
+    task = asyncio.create_task(eng.execute("import time; time.sleep(60)", Collect()))
+    await asyncio.sleep(0.2)
+    await eng.shutdown()
+    await eng.shutdown()
+    task.cancel()
+    with pytest.raises((asyncio.CancelledError, RuntimeDied)):
+        await task
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_strip_ansi() -> None:
+    assert strip_ansi("\x1b[0;31mValueError\x1b[0m: x\x1b]8;;http://a\x07l\x1b]8;;\x07") == (
+        "ValueError: xl"
+    )
