@@ -49,6 +49,6 @@ async def test_unsafe_if_is_rejected_before_running(
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr
-    assert lines[0].startswith(f"{notebooks / 'bad_if.yml'}:6:"), lines[0]
+    assert lines[0].startswith(f"{notebooks / 'bad_if.yml'}:7:9:"), lines[0]  # the if: value
     assert "PWNED" not in run.stdout.splitlines()  # never executed
     assert run.outputs == {} and run.ipynb is None  # nothing started

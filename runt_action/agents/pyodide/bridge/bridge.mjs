@@ -1,0 +1,134 @@
+// The Deno side of runt_action's Pyodide engine.
+//
+// Protocol: JSON lines. Commands arrive on stdin ({op: init|exec|interrupt|shutdown});
+// events leave on stdout ({ev: ready|stream|display|result|error|clear|done|fatal}).
+// stdout carries nothing else: console.log is routed to stderr here and in the worker, and
+// Python's own output reaches us as messages, never as bytes on our stdout.
+console.log =
+  console.info =
+  console.debug =
+  console.warn =
+    (...args) => console.error(...args);
+
+const here = new URL(".", import.meta.url);
+const encoder = new TextEncoder();
+// Byte 0 is Pyodide's interrupt buffer; the Int32 at byte 4 wakes a sleeping time.sleep().
+const shared = new SharedArrayBuffer(8);
+const interruptBuffer = new Uint8Array(shared, 0, 4);
+const wakeups = new Int32Array(shared, 4, 1);
+// Coalesce bursts of small writes of one stream into one event, flushed after STREAM_MS or
+// before anything else is sent, so order is kept and a chatty loop does not flood the pipe.
+const STREAM_MS = 10;
+let pending = null;
+let pendingTimer = null;
+let worker = null;
+let shuttingDown = false;
+
+function write(obj) {
+  const data = encoder.encode(JSON.stringify(obj) + "\n");
+  let off = 0;
+  while (off < data.length) off += Deno.stdout.writeSync(data.subarray(off));
+}
+
+function flushStream() {
+  if (pendingTimer !== null) clearTimeout(pendingTimer);
+  pendingTimer = null;
+  if (pending) write(pending);
+  pending = null;
+}
+
+function exit(code) {
+  flushStream();
+  worker?.terminate();
+  Deno.exit(code);
+}
+
+function send(msg) {
+  if (msg.ev === "bye") exit(0);
+  if (msg.ev === "fatal") {
+    flushStream();
+    write(msg);
+    exit(70); // nothing can run any more; the engine reports the death
+  }
+  if (msg.ev === "stream") {
+    if (pending && pending.id === msg.id && pending.name === msg.name) {
+      pending.text += msg.text;
+    } else {
+      flushStream();
+      pending = { ...msg };
+    }
+    if (pendingTimer === null) pendingTimer = setTimeout(flushStream, STREAM_MS);
+    return;
+  }
+  flushStream();
+  write(msg);
+}
+
+function startWorker(init) {
+  worker = new Worker(new URL("./worker.mjs", here), { type: "module" });
+  worker.onmessage = (event) => send(event.data);
+  worker.onerror = (event) => {
+    event.preventDefault();
+    send({ ev: "fatal", message: `worker failed: ${event.message}` });
+    Deno.exit(70);
+  };
+  const pyodideDir = init.pyodideDir.replace(/\/?$/, "/");
+  const runtimeSource = Deno.readTextFileSync(new URL("./runtime.py", here));
+  worker.postMessage({
+    op: "init",
+    pyodideUrl: new URL("pyodide.mjs", `file://${pyodideDir}`).href,
+    indexPath: pyodideDir,
+    runtimeSource,
+    interruptBuffer,
+    env: init.env,
+    mounts: init.mounts,
+    outputDir: init.outputDir,
+    snapshot: init.snapshot,
+    makeSnapshot: init.makeSnapshot,
+  });
+}
+
+function handle(cmd) {
+  switch (cmd.op) {
+    case "init":
+      startWorker(cmd);
+      break;
+    case "exec":
+      interruptBuffer[0] = 0;
+      worker.postMessage({ op: "exec", id: cmd.id, code: cmd.code });
+      break;
+    case "interrupt":
+      interruptBuffer[0] = 2; // SIGINT: Python raises KeyboardInterrupt at its next check
+      Atomics.add(wakeups, 0, 1);
+      Atomics.notify(wakeups, 0);
+      worker?.postMessage({ op: "interrupt" }); // reaches a cell that is awaiting, not running
+      break;
+    case "shutdown":
+      if (!worker) Deno.exit(0);
+      shuttingDown = true;
+      worker.postMessage({ op: "shutdown" });
+      // A worker stuck in a cell cannot answer; do not let it hold the process.
+      setTimeout(() => exit(0), 1500);
+      break;
+    default:
+      console.error(`[runt-pyodide] unknown command ${JSON.stringify(cmd)}`);
+  }
+}
+
+async function main() {
+  const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
+  let buffer = "";
+  for await (const chunk of lines) {
+    buffer += chunk;
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      if (line.trim()) handle(JSON.parse(line));
+    }
+  }
+  // stdin closed: our parent is gone, so are we (after the goodbye, when one is under way).
+  if (!shuttingDown) exit(0);
+}
+
+main();

@@ -1,0 +1,312 @@
+// Pyodide lives in this Worker so the main thread stays free to set the interrupt buffer
+// while Python is busy. Everything this side says goes to the main thread by postMessage;
+// it never writes to the process's stdout (that is the protocol channel).
+console.log =
+  console.info =
+  console.debug =
+  console.warn =
+    (...args) => console.error(...args);
+
+let pyodide = null;
+let runtime = null;
+let outputDir = null;
+const outputSeen = new Map();
+const decoder = { stdout: new TextDecoder(), stderr: new TextDecoder() };
+let currentId = null;
+let pendingTask = null; // the asyncio Task of a running cell with top-level await
+let interrupt = null; // byte 0: Pyodide's interrupt buffer (2 = SIGINT)
+let wakeups = null; // bumped and notified by the main thread with every interrupt
+
+function waitInterrupt(ms) {
+  // Sleep without spinning: Atomics.wait blocks this worker until the timeout or an interrupt.
+  const seen = Atomics.load(wakeups, 0);
+  if (interrupt[0] !== 2) Atomics.wait(wakeups, 0, seen, ms);
+  if (interrupt[0] !== 2) return false;
+  interrupt[0] = 0; // consumed here, as a KeyboardInterrupt raised by the caller
+  return true;
+}
+
+function post(msg) {
+  self.postMessage(msg);
+}
+
+function log(text) {
+  console.error(`[runt-pyodide] ${text}`);
+}
+
+async function sha256Hex(bytes) {
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function readSnapshot(path) {
+  // A snapshot is trusted only when its sidecar says the bytes are the ones we wrote:
+  // a truncated or foreign file would crash the wasm instance instead of failing cleanly.
+  const meta = JSON.parse(await Deno.readTextFile(`${path}.json`));
+  const bytes = await Deno.readFile(path);
+  if (bytes.length !== meta.size || (await sha256Hex(bytes)) !== meta.sha256) {
+    throw new Error(`snapshot ${path} does not match its checksum`);
+  }
+  return bytes;
+}
+
+async function writeSnapshot(path, bytes) {
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  const meta = { size: bytes.length, sha256: await sha256Hex(bytes) };
+  await Deno.writeFile(tmp, bytes);
+  await Deno.writeTextFile(`${tmp}.json`, JSON.stringify(meta));
+  // Data first, then the sidecar that vouches for it: a reader never sees a half file as valid.
+  await Deno.rename(tmp, path);
+  await Deno.rename(`${tmp}.json`, `${path}.json`);
+}
+
+function streamWriter(name) {
+  // fd-level writes (os.write(1, ...), C extensions) bypass sys.stdout; catch them too.
+  return {
+    isatty: false,
+    write(buf) {
+      const text = decoder[name].decode(buf, { stream: true });
+      if (text) post({ ev: "stream", id: currentId, name, text });
+      return buf.length;
+    },
+  };
+}
+
+function emit(kind, payloadJson) {
+  const payload = JSON.parse(payloadJson);
+  post({ ...payload, ev: kind, id: currentId });
+}
+
+// The runtime module is plain Python with no JS references until setup(), so defining it
+// (and importing what it imports) before the snapshot is taken makes it free at boot.
+function installRuntime(source) {
+  const globals = pyodide.toPy({ source });
+  pyodide.runPython(
+    `import sys, types
+if "_runt_runtime" not in sys.modules:
+    module = types.ModuleType("_runt_runtime")
+    exec(compile(source, "<runt-runtime>", "exec"), module.__dict__)
+    sys.modules["_runt_runtime"] = module
+`,
+    { globals },
+  );
+  globals.destroy();
+  return pyodide.pyimport("_runt_runtime");
+}
+
+async function boot(init) {
+  const started = performance.now();
+  const phases = {};
+  const mark = (name) => (phases[name] = Math.round(performance.now() - started));
+  // Reading and checking the snapshot overlaps with importing Pyodide and compiling its wasm.
+  const snapshot = init.snapshot ? readSnapshot(init.snapshot) : null;
+  snapshot?.catch(() => {}); // reported below, where the cold boot takes over
+  const { loadPyodide } = await import(init.pyodideUrl);
+  mark("import");
+  let mode = "cold";
+  const options = { indexURL: init.indexPath, env: { HOME: "/home/pyodide" } };
+  if (snapshot) {
+    try {
+      pyodide = await loadPyodide({ ...options, _loadSnapshot: snapshot });
+      mode = "snapshot";
+    } catch (err) {
+      log(`booting from the snapshot failed (${err}); booting cold`);
+      pyodide = null;
+    }
+  }
+  if (!pyodide) {
+    const make = Boolean(init.makeSnapshot);
+    pyodide = await loadPyodide({ ...options, _makeSnapshot: make });
+    if (make) {
+      installRuntime(init.runtimeSource).destroy();
+      try {
+        await writeSnapshot(init.makeSnapshot, pyodide.makeMemorySnapshot());
+        mode = "cold+snapshot";
+      } catch (err) {
+        log(`could not write snapshot ${init.makeSnapshot}: ${err}`);
+      }
+    }
+  }
+  mark("load");
+  pyodide.setStdout(streamWriter("stdout"));
+  pyodide.setStderr(streamWriter("stderr"));
+  pyodide.setStdin({ error: true });
+  pyodide.setInterruptBuffer(init.interruptBuffer);
+
+  const module = installRuntime(init.runtimeSource);
+  mark("runtime");
+  interrupt = init.interruptBuffer;
+  wakeups = new Int32Array(interrupt.buffer, 4, 1);
+  runtime = module.setup(emit, waitInterrupt, pyodide.toPy(init.env ?? {}));
+  module.destroy();
+
+  for (const mount of init.mounts ?? []) copyIn(mount.host, mount.target, mount.readonly);
+  outputDir = init.outputDir ?? null;
+  pyodide.FS.mkdirTree("/outputs");
+  mark("setup");
+  return { mode, bootMs: Math.round(performance.now() - started), phases };
+}
+
+async function loadImports(code) {
+  // Packages Pyodide knows about load on first import, from the local distribution (or its
+  // CDN when one is reachable); a failure leaves the import to raise ModuleNotFoundError.
+  const problems = [];
+  try {
+    await pyodide.loadPackagesFromImports(code, {
+      messageCallback: (m) => log(m),
+      errorCallback: (m) => {
+        log(m);
+        problems.push(String(m));
+      },
+    });
+  } catch (err) {
+    problems.push(String(err));
+  }
+  // Deno's wording ("run again with --allow-net") means nothing to a notebook author.
+  return problems
+    .map((p) =>
+      p.includes("Requires net access")
+        ? "not in the local Pyodide distribution, and package downloads are off " +
+          "(RUNT_PYODIDE_CDN=1 allows them)"
+        : p
+    )
+    .join("\n");
+}
+
+function copyIn(host, target, readonly) {
+  const FS = pyodide.FS;
+  FS.mkdirTree(target);
+  for (const entry of Deno.readDirSync(host)) {
+    const src = `${host}/${entry.name}`;
+    const dst = `${target}/${entry.name}`;
+    if (entry.isDirectory) {
+      copyIn(src, dst, readonly);
+    } else if (entry.isFile) {
+      FS.writeFile(dst, Deno.readFileSync(src));
+      if (readonly) FS.chmod(dst, 0o444);
+    }
+  }
+  if (readonly) FS.chmod(target, 0o555);
+}
+
+function syncOutputs(dir = "/outputs", hostDir = outputDir) {
+  // Copy new or changed files from Pyodide's /outputs back to the host directory.
+  if (!outputDir) return;
+  const FS = pyodide.FS;
+  Deno.mkdirSync(hostDir, { recursive: true });
+  for (const name of FS.readdir(dir)) {
+    if (name === "." || name === "..") continue;
+    const path = `${dir}/${name}`;
+    const stat = FS.stat(path);
+    const hostPath = `${hostDir}/${name}`;
+    if (FS.isDir(stat.mode)) {
+      syncOutputs(path, hostPath);
+    } else if (FS.isFile(stat.mode)) {
+      const stamp = `${stat.mtime.getTime?.() ?? stat.mtime}:${stat.size}`;
+      if (outputSeen.get(path) === stamp) continue;
+      Deno.writeFileSync(hostPath, FS.readFile(path));
+      outputSeen.set(path, stamp);
+    }
+  }
+}
+
+async function execute(id, code) {
+  currentId = id;
+  let reply;
+  try {
+    const problem = await loadImports(code);
+    let outcome = runtime.run_cell(code, problem);
+    if (!outcome) throw new Error("the cell returned nothing (a Pyodide fatal error?)");
+    if (outcome.type !== "dict") {
+      // A cell with top-level await: while it awaits, this worker is idle and can hear an
+      // interrupt as a message (Python is not running to notice the buffer).
+      pendingTask = outcome.copy(); // awaiting a PyProxy consumes it; keep one to cancel
+      try {
+        outcome = await outcome;
+      } finally {
+        pendingTask.destroy();
+        pendingTask = null;
+      }
+    }
+    reply = outcome.toJs({ dict_converter: Object.fromEntries });
+    outcome.destroy();
+  } catch (err) {
+    // run_cell catches user exceptions; reaching here means the runtime itself broke, or an
+    // interrupt landed outside the cell's own frames.
+    if (String(err).includes("fatally failed")) {
+      // The interpreter is gone for good: dying lets the engine report RuntimeDied.
+      post({ ev: "fatal", message: `Pyodide failed fatally: ${err}` });
+      return; // the main thread ends the process on "fatal"
+    }
+    const interrupted = err?.type === "KeyboardInterrupt";
+    const ename = interrupted ? "KeyboardInterrupt" : "RuntimeError";
+    post({ ev: "error", id, ename, evalue: interrupted ? "" : String(err), traceback: [] });
+    reply = { status: interrupted ? "interrupted" : "error", execution_count: null };
+  }
+  interrupt[0] = 0; // an interrupt that came too late must not hit the next cell
+  for (const name of ["stdout", "stderr"]) {
+    const rest = decoder[name].decode();
+    if (rest) post({ ev: "stream", id, name, text: rest });
+  }
+  try {
+    syncOutputs();
+  } catch (err) {
+    post({ ev: "stream", id, name: "stderr", text: `could not copy /outputs: ${err}\n` });
+  }
+  post({ ev: "done", id, status: reply.status, execution_count: reply.execution_count });
+  currentId = null;
+}
+
+// Pyodide or asyncio may reject a promise nobody awaits (e.g. an interrupt landing inside the
+// event loop); that must not take the whole runtime down.
+self.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  log(`unhandled rejection: ${event.reason}`);
+});
+
+let queue = Promise.resolve();
+self.onmessage = (event) => {
+  const msg = event.data;
+  if (msg.op === "init") {
+    queue = boot(msg).then(
+      (info) =>
+        post({
+          ev: "ready",
+          boot: info.mode,
+          boot_ms: info.bootMs,
+          phases: info.phases,
+          ...versions(),
+        }),
+      (err) => post({ ev: "fatal", message: String(err?.stack ?? err) }),
+    );
+  } else if (msg.op === "exec") {
+    queue = queue.then(() => execute(msg.id, msg.code));
+  } else if (msg.op === "interrupt") {
+    try {
+      if (pendingTask) {
+        interrupt[0] = 0; // consumed as the cancellation; Python must not raise it in cancel()
+        pendingTask.cancel();
+      }
+    } catch (err) {
+      log(`could not cancel the awaiting cell: ${err}`);
+    }
+  } else if (msg.op === "shutdown") {
+    // Last copy of /outputs (a cell's background task may have written since), then goodbye.
+    // The short pause lets callbacks the event loop already has queued run first.
+    queue = queue.then(() => new Promise((resolve) => setTimeout(resolve, 10))).then(() => {
+      try {
+        syncOutputs();
+      } catch (err) {
+        log(`could not copy /outputs: ${err}`);
+      }
+      post({ ev: "bye" });
+    });
+  }
+};
+
+function versions() {
+  return {
+    pyodide: pyodide.version,
+    python: pyodide.runPython("import sys; sys.version.split()[0]"),
+  };
+}

@@ -1,0 +1,287 @@
+"""PyodideEngine: the default runtime, Python compiled to wasm, run by Deno in a sandbox.
+
+Deno gets only the permissions the run needs: read the bridge, Pyodide and the mounted
+directories; write the snapshot cache (only when making a snapshot) and the output directory.
+Secrets travel over the bridge's stdin, so they never appear in argv, the process environment
+or a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections import deque
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from runt_action.agents.engine import ExecOutcome, OutputSink
+from runt_action.agents.pyodide import paths
+from runt_action.agents.pyodide.mounts import parse_mounts
+from runt_action.agents.pyodide.protocol import LineSplitter, deliver, encode, outcome_of
+from runt_action.errors import RuntimeAgentError, RuntimeDied, RuntimeStartTimeout
+from runt_action.timeouts import Timeouts
+
+__all__ = ["PyodideEngine", "snapshot_looks_whole"]
+
+log = logging.getLogger(__name__)
+
+_STDERR_TAIL = 40
+_CDN_HOST = "cdn.jsdelivr.net:443"
+
+
+class PyodideEngine:
+    """One Pyodide interpreter in one Deno process, with a persistent namespace."""
+
+    runtime_type = "python3-pyodide"
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        mounts: Iterable[str | os.PathLike[str]] = (),
+        mount_readonly: bool = False,
+        output_dir: str | os.PathLike[str] | None = None,
+        snapshot: bool = True,
+        *,
+        package_cdn: bool | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        startup_timeout: float | None = Timeouts().startup,
+    ) -> None:
+        """``mounts`` are ``host`` or ``host:target`` directories copied into Pyodide's FS;
+        ``output_dir`` receives /outputs after every cell; ``env`` appears in os.environ
+        only; ``package_cdn`` lets Pyodide fetch missing packages from its CDN (default:
+        $RUNT_PYODIDE_CDN, else off); ``cwd`` is accepted for parity with the native engine
+        and ignored (Pyodide's file system is virtual: mount a directory to see it).
+        """
+        del cwd
+        self._env = {str(k): str(v) for k, v in (env or {}).items()}
+        self._mounts = parse_mounts(mounts, mount_readonly)
+        self._output_dir = Path(output_dir).resolve() if output_dir is not None else None
+        self._snapshot = snapshot
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else None
+        if package_cdn is None:
+            package_cdn = os.environ.get("RUNT_PYODIDE_CDN", "") not in ("", "0", "false")
+        self._package_cdn = package_cdn
+        self._startup_timeout = startup_timeout
+        self._proc: asyncio.subprocess.Process | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stderr: deque[str] = deque(maxlen=_STDERR_TAIL)
+        self._ready: asyncio.Future[dict[str, Any]] | None = None
+        self._current: tuple[int, OutputSink, asyncio.Future[ExecOutcome]] | None = None
+        self._next_id = 0
+        self._lock = asyncio.Lock()
+        self._closing = False
+        self._dead: RuntimeDied | None = None
+        self.boot_info: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._proc is not None:
+            return
+        pyodide = paths.pyodide_dir()
+        snapshot, make = self._snapshot_plan(pyodide)
+        read = [paths.BRIDGE_DIR, pyodide, *(Path(m.host) for m in self._mounts)]
+        write: list[Path] = []
+        if snapshot is not None:
+            read.append(snapshot.parent)
+        if make is not None:
+            try:
+                make.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a read-only cache only costs the speed-up
+                log.warning("cannot cache the Pyodide snapshot in %s: %s", make.parent, exc)
+                make = None
+        if make is not None:
+            read.append(make.parent)
+            write.append(make.parent)
+        if self._output_dir is not None:
+            self._output_dir.mkdir(parents=True, exist_ok=True)
+            write.append(self._output_dir)
+        argv = [paths.find_deno(), "run", "--no-prompt", "--no-config", "--no-lock", "--quiet"]
+        argv.append("--allow-read=" + ",".join(str(p) for p in read))
+        if write:
+            argv.append("--allow-write=" + ",".join(str(p) for p in write))
+        if self._package_cdn:
+            argv.append(f"--allow-net={_CDN_HOST}")
+        argv.append(str(paths.BRIDGE_DIR / "bridge.mjs"))
+        child_env = {**os.environ, "DENO_NO_UPDATE_CHECK": "1", "NO_COLOR": "1"}
+        child_env.setdefault("DENO_TLS_CA_STORE", "system")
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=child_env,
+                start_new_session=True,  # a Ctrl-C in the terminal is ours to forward, not Deno's
+            )
+        except OSError as exc:
+            raise RuntimeAgentError(f"could not start deno: {exc}") from exc
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        self._tasks = [
+            asyncio.create_task(self._read_events(), name="pyodide-events"),
+            asyncio.create_task(self._read_stderr(), name="pyodide-stderr"),
+        ]
+        init = {
+            "pyodideDir": str(pyodide),
+            "env": self._env,
+            "mounts": [
+                {"host": m.host, "target": m.target, "readonly": m.readonly} for m in self._mounts
+            ],
+            "outputDir": str(self._output_dir) if self._output_dir is not None else None,
+            "snapshot": str(snapshot) if snapshot is not None else None,
+            "makeSnapshot": str(make) if make is not None else None,
+        }
+        try:
+            await self._send(encode("init", **init))
+            self.boot_info = await asyncio.wait_for(
+                asyncio.shield(self._ready), self._startup_timeout
+            )
+        except TimeoutError:
+            await self.shutdown()
+            raise RuntimeStartTimeout(
+                f"Pyodide did not start within {self._startup_timeout} s{self._tail()}"
+            ) from None
+        except BaseException:
+            await self.shutdown()
+            raise
+
+    def _snapshot_plan(self, pyodide: Path) -> tuple[Path | None, Path | None]:
+        """(snapshot to boot from, snapshot to make): a present one is used, else one is made."""
+        if not self._snapshot:
+            return None, None
+        path = paths.snapshot_path(pyodide, self._cache_dir)
+        if snapshot_looks_whole(path):
+            return path, None
+        return None, path
+
+    async def shutdown(self) -> None:
+        self._closing = True
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(Exception):
+                await self._send(encode("shutdown"))
+            if proc.stdin is not None:
+                proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), 2.0)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        self._fail_current(RuntimeDied("the Pyodide runtime was shut down"))
+
+    # ------------------------------------------------------------------------------ execution
+
+    async def execute(self, code: str, sink: OutputSink) -> ExecOutcome:
+        async with self._lock:
+            if self._dead is not None:
+                raise self._dead
+            if self._proc is None or self._closing:
+                raise RuntimeAgentError("the Pyodide engine is not running")
+            self._next_id += 1
+            done: asyncio.Future[ExecOutcome] = asyncio.get_running_loop().create_future()
+            self._current = (self._next_id, sink, done)
+            try:
+                await self._send(encode("exec", id=self._next_id, code=code))
+                return await done
+            finally:
+                self._current = None
+
+    async def interrupt(self) -> None:
+        if self._proc is not None and self._proc.returncode is None and not self._closing:
+            with contextlib.suppress(Exception):
+                await self._send(encode("interrupt"))
+
+    # -------------------------------------------------------------------------------- plumbing
+
+    async def _send(self, data: bytes) -> None:
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            raise RuntimeAgentError("the Pyodide engine is not running")
+        try:
+            proc.stdin.write(data)
+            await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise self._died_error() from exc
+
+    async def _read_events(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        splitter = LineSplitter()
+        while chunk := await self._proc.stdout.read(1 << 16):
+            for event in splitter.feed(chunk):
+                self._on_event(event)
+        await self._proc.wait()
+        # Let the stderr reader drain so the error carries Deno's last words.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(self._tasks[1]), 0.5)
+        error = self._died_error()
+        if not self._closing:
+            self._dead = error
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(RuntimeAgentError(f"Pyodide failed to start{self._tail()}"))
+        self._fail_current(error)
+
+    async def _read_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        async for raw in self._proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            self._stderr.append(line)
+            log.debug("deno: %s", line)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("ev")
+        if kind == "ready":
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(event)
+            return
+        if kind == "fatal":
+            message = str(event.get("message", "unknown failure"))
+            self._stderr.append(message)
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_exception(RuntimeAgentError(f"Pyodide failed to start: {message}"))
+            return
+        current = self._current
+        if current is None or event.get("id") != current[0]:
+            return  # a cell abandoned by a cancelled execute(): nobody is listening
+        _, sink, done = current
+        if kind == "done":
+            if not done.done():
+                done.set_result(outcome_of(event))
+            return
+        try:
+            deliver(event, sink)
+        except Exception:
+            log.exception("output sink failed on %s", kind)
+
+    def _fail_current(self, error: Exception) -> None:
+        if self._current is not None and not self._current[2].done():
+            self._current[2].set_exception(error)
+
+    def _died_error(self) -> RuntimeDied:
+        code = self._proc.returncode if self._proc is not None else None
+        return RuntimeDied(f"the Deno/Pyodide process exited (code {code}){self._tail()}")
+
+    def _tail(self) -> str:
+        lines = [line for line in self._stderr if line.strip()]
+        return (":\n" + "\n".join(lines[-15:])) if lines else ""
+
+
+def snapshot_looks_whole(path: Path) -> bool:
+    """Cheap check (sidecar size); the bridge verifies the checksum before trusting it."""
+    try:
+        meta = json.loads(path.with_name(path.name + ".json").read_text(encoding="utf-8"))
+        return bool(path.stat().st_size == meta["size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
