@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, TypeGuard
 from urllib.parse import parse_qsl, quote, unquote, urlencode
@@ -36,14 +36,21 @@ __all__ = [
     "PushReq",
     "QueryDecodeError",
     "ServerMessage",
+    "check_event_fits",
     "decode_client",
     "decode_query",
     "decode_server",
     "dumps",
     "encode",
+    "encode_event",
     "encode_query",
+    "event_args_json",
+    "event_json",
     "event_wire_bytes",
     "frame_bytes",
+    "metadata_json",
+    "pull_item_json",
+    "pull_res_json",
     "split_batch",
 ]
 
@@ -137,51 +144,112 @@ class _DecodeError(ValueError):
     """A frame the real peer would drop; kept internal, decoders return None."""
 
 
+# One encoder for every frame: ``json.dumps`` would build an identical one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# The string encoder json itself uses for ``ensure_ascii=False``, so bytes stay identical.
+_str_json: Callable[[str], str] = json.encoder.encode_basestring
+
+
 def dumps(value: Any) -> str:
     """``JSON.stringify``: compact, non-ASCII kept as is."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def frame_bytes(text: str) -> int:
     """Size of a text frame on the wire (the 1 MiB limit counts UTF-8 bytes)."""
-    return len(text.encode("utf-8"))
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
-def _event_item(event: Event) -> dict[str, Any]:
-    metadata: dict[str, Any]
-    if event.created_at is None:
-        metadata = {"_tag": "None"}
-    else:
-        metadata = {"_tag": "Some", "value": {"createdAt": event.created_at}}
-    return {"eventEncoded": event.to_wire(), "metadata": metadata}
+# --- event encoding by concatenation ----------------------------------------------------
+# Events are the bulk of every frame. Building their JSON from already-encoded parts lets
+# the args be encoded once per event (by the committer, or once by the server) and reused
+# for sizing, pushing, broadcasting, storing and pulling. Byte-identical to ``dumps`` of
+# the equivalent objects (tests/livestore/test_protocol.py checks it).
+
+
+def event_args_json(event: Event) -> str | None:
+    """The event's args as JSON text, from the cache when the event carries it."""
+    if event.args is None:
+        return None
+    return event.args_json if event.args_json is not None else dumps(event.args)
+
+
+def event_json(
+    name: str,
+    args_json: str | None,
+    seq_num: int,
+    parent_seq_num: int,
+    client_id: str,
+    session_id: str,
+) -> str:
+    """``dumps(event.to_wire())`` from its parts; ``args_json`` None = args absent."""
+    args = "" if args_json is None else ',"args":' + args_json
+    return (
+        f'{{"name":{_str_json(name)}{args},"seqNum":{seq_num},'
+        f'"parentSeqNum":{parent_seq_num},"clientId":{_str_json(client_id)},'
+        f'"sessionId":{_str_json(session_id)}}}'
+    )
+
+
+def encode_event(event: Event) -> str:
+    """``dumps(event.to_wire())``, reusing ``event.args_json``."""
+    return event_json(
+        event.name,
+        event_args_json(event),
+        event.seq_num,
+        event.parent_seq_num,
+        event.client_id,
+        event.session_id,
+    )
+
+
+_NO_METADATA = '{"_tag":"None"}'
+
+
+def metadata_json(created_at: str | None) -> str:
+    """The pull item's ``metadata`` Option."""
+    if created_at is None:
+        return _NO_METADATA
+    return '{"_tag":"Some","value":{"createdAt":' + _str_json(created_at) + "}}"
+
+
+def pull_item_json(event_json_text: str, metadata: str) -> str:
+    return '{"eventEncoded":' + event_json_text + ',"metadata":' + metadata + "}"
+
+
+def pull_res_json(
+    items: Sequence[str], request_id: str, context: Literal["pull", "push"], remaining: int
+) -> str:
+    """A ``WSMessage.PullRes`` frame around already-encoded pull items."""
+    return (
+        '{"_tag":"WSMessage.PullRes","batch":[' + ",".join(items) + '],"requestId":'
+        f'{{"context":{_str_json(context)},"requestId":{_str_json(request_id)}}},'
+        f'"remaining":{remaining}}}'
+    )
+
+
+def _push_req_json(request_id: str, batch: Sequence[Event]) -> str:
+    return (
+        f'{{"_tag":"WSMessage.PushReq","requestId":{_str_json(request_id)},"batch":['
+        + ",".join([encode_event(e) for e in batch])
+        + "]}"
+    )
 
 
 def _to_obj(msg: ClientMessage | ServerMessage) -> dict[str, Any]:
+    # PushReq and PullRes, the hot frames, are built by concatenation in ``encode``.
     match msg:
         case PullReq(request_id=rid, cursor=cursor):
             obj: dict[str, Any] = {"_tag": "WSMessage.PullReq", "requestId": rid}
             if cursor is not None:
                 obj["cursor"] = cursor
             return obj
-        case PushReq(request_id=rid, batch=batch):
-            return {
-                "_tag": "WSMessage.PushReq",
-                "requestId": rid,
-                "batch": [e.to_wire() for e in batch],
-            }
         case Ping():
             return {"_tag": "WSMessage.Ping", "requestId": "ping"}
         case AdminResetRoomReq(request_id=rid, admin_secret=secret):
             return {"_tag": "WSMessage.AdminResetRoomReq", "requestId": rid, "adminSecret": secret}
         case AdminInfoReq(request_id=rid, admin_secret=secret):
             return {"_tag": "WSMessage.AdminInfoReq", "requestId": rid, "adminSecret": secret}
-        case PullRes(batch=batch, request_id=rid, context=context, remaining=remaining):
-            return {
-                "_tag": "WSMessage.PullRes",
-                "batch": [_event_item(e) for e in batch],
-                "requestId": {"context": context, "requestId": rid},
-                "remaining": remaining,
-            }
         case PushAck(request_id=rid):
             return {"_tag": "WSMessage.PushAck", "requestId": rid}
         case Error(request_id=rid, message=message):
@@ -205,6 +273,11 @@ def encode(msg: ClientMessage | ServerMessage) -> str:
         return PING_TEXT
     if isinstance(msg, Pong):
         return PONG_TEXT
+    if isinstance(msg, PushReq):
+        return _push_req_json(msg.request_id, msg.batch)
+    if isinstance(msg, PullRes):
+        items = [pull_item_json(encode_event(e), metadata_json(e.created_at)) for e in msg.batch]
+        return pull_res_json(items, msg.request_id, msg.context, msg.remaining)
     return dumps(_to_obj(msg))
 
 
@@ -241,20 +314,25 @@ def _pull_items(value: Any) -> tuple[Event, ...]:
     if not isinstance(value, list):
         raise _DecodeError("batch is not an array")
     events: list[Event] = []
+    append = events.append
+    from_wire = Event.from_wire
     for item in value:
         if not isinstance(item, dict):
             raise _DecodeError("batch item is not an object")
         meta = item.get("metadata")
+        if not isinstance(meta, dict):
+            raise _DecodeError("metadata is not an Option")
+        tag = meta.get("_tag")
         created_at: str | None = None
-        if isinstance(meta, dict) and meta.get("_tag") == "Some":
+        if tag == "Some":
             value_obj = meta.get("value")
             if not isinstance(value_obj, dict) or not isinstance(value_obj.get("createdAt"), str):
                 raise _DecodeError("metadata.value.createdAt is not a string")
             created_at = value_obj["createdAt"]
-        elif not (isinstance(meta, dict) and meta.get("_tag") == "None"):
+        elif tag != "None":
             raise _DecodeError("metadata is not an Option")
         try:
-            events.append(Event.from_wire(item.get("eventEncoded"), created_at))
+            append(from_wire(item.get("eventEncoded"), created_at))
         except EventDecodeError as exc:
             raise _DecodeError(str(exc)) from exc
     return tuple(events)
@@ -418,29 +496,41 @@ _PUSH_ENVELOPE_BYTES = len('{"_tag":"WSMessage.PushReq","requestId":"","batch":[
 
 
 def event_wire_bytes(event: Event) -> int:
-    return frame_bytes(dumps(event.to_wire()))
+    return frame_bytes(encode_event(event))
+
+
+def check_event_fits(name: str, size: int, max_bytes: int = MAX_INBOUND_FRAME_BYTES - 1) -> None:
+    """ValueError when an event of ``size`` bytes cannot fit in a push frame alone.
+
+    The server would close the socket (1009) and we would retry it forever.
+    """
+    if _PUSH_ENVELOPE_BYTES + size + 1 > max_bytes:
+        raise ValueError(
+            f"event {name!r} encodes to {size} bytes, more than a push frame "
+            f"may carry ({max_bytes} bytes)"
+        )
 
 
 def split_batch(
     events: Sequence[Event],
     max_bytes: int = MAX_INBOUND_FRAME_BYTES - 1,
     max_events: int = PUSH_BATCH_MAX_EVENTS,
+    *,
+    sizes: Sequence[int] | None = None,
 ) -> list[list[Event]]:
     """Consecutive PushReq batches each encoding to at most ``max_bytes``.
 
-    An event that cannot fit in a frame alone raises ValueError: the server would close
-    the socket (1009) and we would retry it forever.
+    ``sizes`` are the events' ``event_wire_bytes`` when the caller already knows them
+    (the sync machine does, from the one encoding made at commit). An event that cannot
+    fit in a frame alone raises ValueError (see :func:`check_event_fits`).
     """
     batches: list[list[Event]] = []
     current: list[Event] = []
     size = _PUSH_ENVELOPE_BYTES
-    for event in events:
-        cost = event_wire_bytes(event) + 1  # + the comma
-        if _PUSH_ENVELOPE_BYTES + cost > max_bytes:
-            raise ValueError(
-                f"event {event.name!r} encodes to {cost - 1} bytes, more than a push frame "
-                f"may carry ({max_bytes} bytes)"
-            )
+    for index, event in enumerate(events):
+        wire = event_wire_bytes(event) if sizes is None else sizes[index]
+        check_event_fits(event.name, wire, max_bytes)
+        cost = wire + 1  # + the comma
         if current and (len(current) >= max_events or size + cost > max_bytes):
             batches.append(current)
             current, size = [], _PUSH_ENVELOPE_BYTES

@@ -12,13 +12,12 @@ import asyncio
 import contextlib
 import hashlib
 import inspect
-import json
 import re
 import signal
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,16 +37,19 @@ from runt_action.livestore.protocol import (
     Error,
     Ping,
     PullReq,
-    PullRes,
     PushAck,
     PushReq,
     QueryDecodeError,
     ServerMessage,
     decode_client,
     decode_query,
-    dumps,
     encode,
+    event_args_json,
+    event_json,
     frame_bytes,
+    metadata_json,
+    pull_item_json,
+    pull_res_json,
 )
 
 __all__ = ["SyncServer", "serve_forever", "table_name", "token_validator"]
@@ -59,6 +61,8 @@ _READ_LIMIT = 64 * 1024 * 1024
 
 PayloadValidator = Callable[[Any], Awaitable[None] | None]
 PushHook = Callable[[str, Sequence[Event]], None]
+# seqNum, parentSeqNum, name, args (JSON text or NULL), createdAt, clientId, sessionId
+_Row = tuple[int, int, str, str | None, str, str, str]
 
 
 def table_name(store_id: str) -> str:
@@ -106,43 +110,30 @@ class _EventLog:
         row = self._db.execute(f"SELECT MAX(seqNum) FROM {table}").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
-    def append(self, table: str, events: Sequence[Event], created_at: str) -> None:
-        self._db.executemany(
-            f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    e.seq_num,
-                    e.parent_seq_num,
-                    e.name,
-                    None if e.args is None else dumps(e.args),
-                    created_at,
-                    e.client_id,
-                    e.session_id,
-                )
-                for e in events
-            ],
-        )
+    def append(self, table: str, rows: Sequence[_Row]) -> None:
+        """One ``executemany`` and one commit per pushed batch."""
+        self._db.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         self._db.commit()
 
-    def read(self, table: str, cursor: int | None) -> list[Event]:
+    def read_items(self, table: str, cursor: int | None) -> list[str]:
+        """Encoded pull items straight from the rows: the stored args text is the wire text.
+
+        The server wrote that text with ``protocol.dumps``, so it is reused as is, and a pull
+        decodes and re-encodes nothing.
+        """
         self.ensure(table)
-        rows = self._db.execute(
+        return [
+            pull_item_json(event_json(name, args, seq, parent, cid, sid), metadata_json(at))
+            for seq, parent, name, args, at, cid, sid in self._rows(table, cursor)
+        ]
+
+    def _rows(self, table: str, cursor: int | None) -> list[_Row]:
+        rows: list[_Row] = self._db.execute(
             "SELECT seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId "
             f"FROM {table} WHERE seqNum > ? ORDER BY seqNum ASC",
             (cursor if cursor is not None else -1,),
         ).fetchall()
-        return [
-            Event(
-                name=name,
-                args=None if args is None else json.loads(args),
-                seq_num=seq,
-                parent_seq_num=parent,
-                client_id=client_id,
-                session_id=session_id,
-                created_at=created_at,
-            )
-            for seq, parent, name, args, created_at, client_id, session_id in rows
-        ]
+        return rows
 
     def reset(self, table: str) -> None:
         self.ensure(table)
@@ -332,15 +323,15 @@ class SyncServer:
     def _pull(self, peer: _Peer, room: _Room, msg: PullReq) -> None:
         assert self._log is not None
         try:
-            events = self._log.read(room.table, msg.cursor)
+            items = self._log.read_items(room.table, msg.cursor)
         except sqlite3.Error as exc:
             peer.send(Error(msg.request_id, _unexpected(str(exc))))
             return
-        total = len(events)
-        chunks = [events[i : i + PULL_CHUNK_SIZE] for i in range(0, total, PULL_CHUNK_SIZE)]
-        for index, chunk in enumerate(chunks or [[]]):
-            remaining = max(0, total - (index + 1) * PULL_CHUNK_SIZE)
-            peer.send(PullRes(tuple(chunk), msg.request_id, "pull", remaining))
+        total = len(items)
+        for start in range(0, max(total, 1), PULL_CHUNK_SIZE):
+            remaining = max(0, total - (start + PULL_CHUNK_SIZE))
+            chunk = items[start : start + PULL_CHUNK_SIZE]
+            peer.send(pull_res_json(chunk, msg.request_id, "pull", remaining))
 
     def _push(self, peer: _Peer, room: _Room, msg: PushReq) -> None:
         assert self._log is not None
@@ -370,18 +361,50 @@ class SyncServer:
                 )
                 return
         created_at = _iso_now()
-        stamped = tuple(replace(e, created_at=created_at) for e in batch)
+        # Each event's args are encoded exactly once, for the broadcast and the log alike.
+        rows: list[_Row] = []
+        items: list[str] = []
+        metadata = metadata_json(created_at)
+        for e in batch:
+            args = event_args_json(e)
+            rows.append(
+                (e.seq_num, e.parent_seq_num, e.name, args, created_at, e.client_id, e.session_id)
+            )
+            items.append(
+                pull_item_json(
+                    event_json(
+                        e.name, args, e.seq_num, e.parent_seq_num, e.client_id, e.session_id
+                    ),
+                    metadata,
+                )
+            )
         room.head = batch[-1].seq_num
+        # Queued, not sent: frames leave only after this synchronous call returns, i.e. after
+        # the SQLite commit below, so an ack never reaches a socket before its events are
+        # committed (on a storage error the ack still goes, followed by an Error, as before).
         peer.send(PushAck(msg.request_id))
-        broadcast = encode(PullRes(stamped, msg.request_id, "push", 0))
+        broadcast = pull_res_json(items, msg.request_id, "push", 0)
         for other in room.peers:
             other.send(broadcast)
         try:
-            self._log.append(room.table, batch, created_at)
+            self._log.append(room.table, rows)
         except sqlite3.Error as exc:
             peer.send(Error(msg.request_id, _unexpected(str(exc))))
             return
         if self._on_push is not None:
+            stamped = tuple(
+                Event(
+                    e.name,
+                    e.args,
+                    e.seq_num,
+                    e.parent_seq_num,
+                    e.client_id,
+                    e.session_id,
+                    created_at,
+                    row[3],
+                )
+                for e, row in zip(batch, rows, strict=True)
+            )
             self._on_push(peer.store_id, stamped)
 
     def _admin(self, peer: _Peer, room: _Room, msg: AdminInfoReq | AdminResetRoomReq) -> None:

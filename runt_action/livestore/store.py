@@ -139,9 +139,14 @@ class Store(Generic[S]):
     def _apply(self, events: list[Event]) -> None:
         if self._failure is not None:
             return
+        # One snapshot per batch: predicates cannot add or remove waiters synchronously
+        # (wait_for is a coroutine; removal happens when the waiting task resumes).
+        waiters = tuple(self._waiters)
+        apply = self._materializer.apply
+        state = self.state
         for event in events:
             try:
-                self._materializer.apply(self.state, event)
+                apply(state, event)
             except Exception as exc:
                 # A materializer bug: the state is no longer trustworthy, so every wait and
                 # commit reports it instead of hanging; the sync connection is not to blame.
@@ -149,8 +154,8 @@ class Store(Generic[S]):
                 return
             self._events.append(event)
             # Waiters see every intermediate state, not just the end of a batch.
-            for waiter in list(self._waiters):
-                waiter.check(self.state)
+            for waiter in waiters:
+                waiter.check(state)
         for callback in list(self._subscribers):
             callback(self.state, events)
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Literal
 
 from runt_action.errors import SyncError, SyncProtocolError
@@ -31,7 +33,10 @@ from runt_action.livestore.protocol import (
     PushAck,
     PushReq,
     ServerMessage,
+    check_event_fits,
     dumps,
+    event_json,
+    frame_bytes,
     split_batch,
 )
 
@@ -70,6 +75,21 @@ class _Pending:
     token: int
     name: str
     args: Any
+    args_json: str | None  # encoded once here, reused by every push of this event
+    fixed_bytes: int  # wire size minus the digits of seqNum/parentSeqNum (rebase moves them)
+
+
+def _digits(n: int) -> int:
+    return len(str(n))
+
+
+# Compact JSON we just encoded ourselves: no surrounding whitespace to strip.
+_DECODER = json.JSONDecoder()
+# Sequence numbers are < 2**63 (SQLite integers): at most 20 characters with a sign.
+_MAX_DIGITS = 20
+# Quick bounds keep this much room for the push envelope (~180 bytes with its slack), so
+# only events or batches near the frame limit need exact sizing.
+_FITS_MARGIN = 1024
 
 
 @dataclass(slots=True)
@@ -98,7 +118,7 @@ class SyncMachine:
         self._max_batch_events = max_batch_events
         self._max_frame_bytes = max_frame_bytes
         self._new_id = request_id
-        self._pending: list[_Pending] = []
+        self._pending: deque[_Pending] = deque()  # popped from the left as echoes arrive
         self._inflight: _InFlight | None = None
         self._pull_id: str | None = None
         self._stash: list[PullRes] = []
@@ -126,13 +146,20 @@ class SyncMachine:
 
         Raises ValueError when ``args`` is not JSON or the event cannot fit in a frame.
         """
-        # Normalise through JSON so content equality with the server's echo is exact.
-        args = None if args is None else json.loads(dumps(args))
-        probe = Event(name, args, self.head + 1, self.head, self.client_id, self.session_id)
-        split_batch([probe], self._max_frame_bytes, 1)  # raises when it can never be sent
+        # Encode once; the text is reused for sizing and every push of this event. Decoding
+        # it back normalises (tuples, keys) so content equality with the echo is exact.
+        args_json = None if args is None else dumps(args)
+        args = None if args_json is None else _DECODER.raw_decode(args_json)[0]
+        zero = event_json(name, args_json, 0, 0, self.client_id, self.session_id)
+        fixed = frame_bytes(zero) - 2
+        if fixed + 2 * _MAX_DIGITS > self._max_frame_bytes - _FITS_MARGIN:  # near the limit
+            size = fixed + _digits(self.head + 1) + _digits(self.head)
+            check_event_fits(name, size, self._max_frame_bytes)  # raises: could never be sent
         token = self._next_token
         self._next_token += 1
-        self._pending.append(_Pending(token, name, args))
+        self._pending.append(_Pending(token, name, args, args_json, fixed))
+        if self.phase != "live" or self._inflight is not None:
+            return token, Actions()
         return token, self._maybe_push()
 
     def connected(self) -> Actions:
@@ -216,7 +243,7 @@ class SyncMachine:
                 and event.name == first.name
                 and event.args == first.args
             ):
-                self._pending.pop(0)
+                self._pending.popleft()
                 actions.resolved.append((first.token, event))
                 if self._inflight is not None:
                     self._inflight.count -= 1
@@ -251,12 +278,27 @@ class SyncMachine:
         if self.phase != "live" or self._inflight is not None or not self._pending:
             return Actions()
         numbered: list[Event] = []
-        for i, item in enumerate(self._pending[: self._max_batch_events]):
+        sizes: list[int] = []
+        client_id, session_id = self.client_id, self.session_id
+        for i, item in enumerate(islice(self._pending, self._max_batch_events)):
             seq = self.head + 1 + i
             numbered.append(
-                Event(item.name, item.args, seq, seq - 1, self.client_id, self.session_id)
+                Event(
+                    item.name, item.args, seq, seq - 1, client_id, session_id, None, item.args_json
+                )
             )
-        batch = split_batch(numbered, self._max_frame_bytes, self._max_batch_events)[0]
+            sizes.append(item.fixed_bytes)
+        bound = sum(sizes) + len(sizes) * (2 * _MAX_DIGITS + 1)
+        if bound <= self._max_frame_bytes - _FITS_MARGIN:
+            batch = numbered  # fits whatever the numbers; the usual case, no exact sizing
+        else:
+            sizes = [
+                f + _digits(e.seq_num) + _digits(e.parent_seq_num)
+                for f, e in zip(sizes, numbered, strict=True)
+            ]
+            batch = split_batch(
+                numbered, self._max_frame_bytes, self._max_batch_events, sizes=sizes
+            )[0]
         rid = self._new_id()
         self._inflight = _InFlight(rid, len(batch), self.head)
         return Actions(send=[PushReq(rid, tuple(batch))])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from livestore_helpers import captured_lines
 
-from runt_action.livestore.events import Event
+from runt_action.livestore.events import Event, EventDecodeError
 from runt_action.livestore.protocol import (
     PING_TEXT,
     PONG_TEXT,
@@ -25,12 +26,20 @@ from runt_action.livestore.protocol import (
     PushAck,
     PushReq,
     QueryDecodeError,
+    check_event_fits,
     decode_client,
     decode_query,
     decode_server,
+    dumps,
     encode,
+    encode_event,
     encode_query,
+    event_args_json,
+    event_wire_bytes,
     frame_bytes,
+    metadata_json,
+    pull_item_json,
+    pull_res_json,
     split_batch,
 )
 
@@ -276,3 +285,113 @@ def test_split_batch_rejects_an_event_too_large_for_any_frame() -> None:
 
 def test_split_batch_small_events_go_fifty_per_frame() -> None:
     assert [len(b) for b in split_batch([_ev(i) for i in range(120)])] == [50, 50, 20]
+
+
+# --- encoding by concatenation (events are encoded once and reused) -----------------------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+EVENTS = st.builds(
+    Event,
+    name=st.text(min_size=1),
+    args=JSON_VALUES,
+    seq_num=st.integers(min_value=0, max_value=2**63 - 1),
+    parent_seq_num=st.integers(min_value=-1, max_value=2**63 - 1),
+    client_id=st.text(),
+    session_id=st.text(),
+    created_at=st.none() | st.text(),
+)
+
+
+def _reference_dumps(value: Any) -> str:
+    """What every frame was before: ``json.dumps`` of the plain object."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _reference_item(event: Event) -> dict[str, Any]:
+    meta: dict[str, Any] = (
+        {"_tag": "None"}
+        if event.created_at is None
+        else {"_tag": "Some", "value": {"createdAt": event.created_at}}
+    )
+    return {"eventEncoded": event.to_wire(), "metadata": meta}
+
+
+def _cached(event: Event) -> Event:
+    return replace(event, args_json=None if event.args is None else dumps(event.args))
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=st.lists(EVENTS, max_size=5), rid=st.text(), remaining=st.integers(0, 10**6))
+def test_push_and_pull_frames_are_byte_identical_to_plain_json_dumps(
+    events: list[Event], rid: str, remaining: int
+) -> None:
+    push_ref = _reference_dumps(
+        {"_tag": "WSMessage.PushReq", "requestId": rid, "batch": [e.to_wire() for e in events]}
+    )
+    for context in ("pull", "push"):
+        pull_ref = _reference_dumps(
+            {
+                "_tag": "WSMessage.PullRes",
+                "batch": [_reference_item(e) for e in events],
+                "requestId": {"context": context, "requestId": rid},
+                "remaining": remaining,
+            }
+        )
+        for batch in (events, [_cached(e) for e in events]):  # with and without args_json
+            assert encode(PullRes(tuple(batch), rid, context, remaining)) == pull_ref
+    for batch in (events, [_cached(e) for e in events]):
+        assert encode(PushReq(rid, tuple(batch))) == push_ref
+        for e in batch:
+            assert encode_event(e) == _reference_dumps(e.to_wire())
+            assert event_wire_bytes(e) == len(_reference_dumps(e.to_wire()).encode())
+
+
+def test_the_args_json_cache_is_used_and_takes_no_part_in_equality() -> None:
+    cached = replace(E1, args_json='{"cached":true}')
+    assert cached == E1 and "args_json" not in repr(cached)
+    # The cache is trusted (it is only ever set from dumps(args)): the frame carries it.
+    assert json.loads(encode_event(cached))["args"] == {"cached": True}
+    assert cached.renumbered(7, 6).args_json == cached.args_json  # args unchanged by rebase
+    assert event_args_json(E2) is None and "args" not in encode_event(replace(E2, args_json="1"))
+
+
+def test_pull_items_built_from_parts_match_the_pull_res_encoding() -> None:
+    text = pull_res_json(
+        [pull_item_json(encode_event(e), metadata_json(e.created_at)) for e in (E1, E2)],
+        "r",
+        "pull",
+        3,
+    )
+    assert text == encode(PullRes((E1, E2), "r", "pull", 3))
+
+
+def test_split_batch_with_known_sizes_splits_the_same() -> None:
+    events = [_ev(i, 1000 * (i % 7)) for i in range(300)]
+    sizes = [event_wire_bytes(e) for e in events]
+    for max_bytes in (20_000, 100_000, 1_048_575):
+        assert split_batch(events, max_bytes, 50, sizes=sizes) == split_batch(events, max_bytes, 50)
+    with pytest.raises(ValueError, match="encodes to 5000 bytes"):
+        check_event_fits("v1.Big", 5000, 4000)
+
+
+def test_decoding_is_strict_about_bool_numbers_and_subclassed_strings() -> None:
+    good = E1.to_wire()
+    assert decode_client(dumps({"_tag": "WSMessage.PushReq", "requestId": "r", "batch": [good]}))
+    for key, bad in (("seqNum", True), ("parentSeqNum", 1.0), ("name", 3), ("clientId", None)):
+        frame = {"_tag": "WSMessage.PushReq", "requestId": "r", "batch": [{**good, key: bad}]}
+        assert decode_client(dumps(frame)) is None, key
+
+    class Name(str):
+        pass
+
+    assert Event.from_wire({**good, "name": Name("v1.X")}).name == "v1.X"
+    with pytest.raises(EventDecodeError, match="seqNum/parentSeqNum"):
+        Event.from_wire({**good, "seqNum": False})

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ from runt_action.livestore.protocol import (
     PING_TEXT,
     PONG_TEXT,
     PullReq,
+    PullRes,
+    PushAck,
     PushReq,
+    dumps,
     encode,
 )
 
@@ -296,3 +300,31 @@ async def test_events_survive_a_restart(tmp_path: Path, http: aiohttp.ClientSess
             assert (await recv_json(ws))["_tag"] == "WSMessage.PushAck"
     finally:
         await again.stop()
+
+
+async def test_pull_from_the_log_is_byte_identical_to_the_broadcast(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    # The server keeps each event's args text once and serves pulls straight from SQLite.
+    odd = Event("v1.Odd", {"t": 'é\u2028"\\', "n": [1.5, -2, None, True]}, 1, 0, "c", "s")
+    bare = Event("v1.Bare", None, 2, 1, "c", "s")
+    pushed: list[tuple[str, tuple[Event, ...]]] = []
+    db = tmp_path / "sync.db"
+    server = SyncServer(db, on_push=lambda store, events: pushed.append((store, tuple(events))))
+    await server.start()
+    try:
+        async with http.ws_connect(ws_url(server, "bytes")) as ws:
+            await push(ws, "p", odd, bare)
+            assert (await ws.receive(timeout=5)).data == encode(PushAck("p"))
+            broadcast = (await ws.receive(timeout=5)).data
+            await ws.send_str(encode(PullReq("r")))
+            pulled = (await ws.receive(timeout=5)).data
+    finally:
+        await server.stop()
+    created_at = json.loads(broadcast)["batch"][0]["metadata"]["value"]["createdAt"]
+    stamped = (replace(odd, created_at=created_at), replace(bare, created_at=created_at))
+    assert broadcast == encode(PullRes(stamped, "p", "push", 0))
+    assert pulled == encode(PullRes(stamped, "r", "pull", 0))
+    assert pushed == [("bytes", stamped)]
+    rows = sqlite3.connect(db).execute("SELECT args FROM eventlog_7_bytes ORDER BY seqNum")
+    assert [r[0] for r in rows] == [dumps(odd.args), None]

@@ -6,7 +6,16 @@ import pytest
 
 from runt_action.errors import SyncProtocolError
 from runt_action.livestore.events import Event
-from runt_action.livestore.protocol import Error, PullReq, PullRes, PushAck, PushReq
+from runt_action.livestore.protocol import (
+    Error,
+    PullReq,
+    PullRes,
+    PushAck,
+    PushReq,
+    dumps,
+    encode,
+    frame_bytes,
+)
 from runt_action.livestore.sync import Actions, SyncMachine
 
 
@@ -242,3 +251,42 @@ def test_errors_for_unknown_requests_are_ignored() -> None:
     m = machine()
     live(m)
     assert m.receive(Error("long-gone", "late D1 error")) == Actions()
+
+
+def test_pushed_events_carry_the_args_encoded_once_at_commit() -> None:
+    m = machine()
+    live(m)
+    _, actions = m.commit("v1.T", {"t": (1, 2), "é": 1.5})
+    event = only_push(actions).batch[0]
+    assert event.args_json == '{"t":[1,2],"é":1.5}' == dumps(event.args)
+    assert encode(only_push(actions)).count('{"t":[1,2],"é":1.5}') == 1
+
+
+def test_pushes_near_the_frame_limit_are_split_by_exact_bytes() -> None:
+    # Small frames force the exact sizing path; seqNum crosses 99 -> 100 (one more digit).
+    limit = 2_000
+    ids = (f"r{i}" for i in itertools.count())
+    m = SyncMachine("me", "sess", head=95, max_frame_bytes=limit, request_id=lambda: next(ids))
+    for i in range(40):
+        m.commit("v1.N", {"blob": "é" * (50 + 17 * (i % 5))})
+    push = only_push(live(m))
+    pushes: list[PushReq] = []
+    while True:
+        pushes.append(push)
+        assert frame_bytes(encode(push)) <= limit
+        out = m.receive(echo(push))
+        if not out.send:
+            break
+        push = only_push(out)
+    assert len(pushes) > 3 and sum(len(p.batch) for p in pushes) == 40
+    assert [e.seq_num for p in pushes for e in p.batch] == list(range(96, 136))
+    assert m.head == 135 and m.unconfirmed == 0
+
+
+def test_an_event_that_can_never_fit_is_refused_at_commit() -> None:
+    m = SyncMachine("me", "sess", max_frame_bytes=2_000)
+    with pytest.raises(ValueError, match="more than a push frame"):
+        m.commit("v1.Big", {"blob": "x" * 1_900})
+    assert m.unconfirmed == 0
+    m.commit("v1.Ok", {"blob": "x" * 1_500})
+    assert m.unconfirmed == 1
