@@ -185,6 +185,10 @@ class EventSink:
             },
         )
 
+    def retarget(self, emit: Emit) -> None:
+        """Send later events to ``emit`` (the agent holds the first ones back briefly)."""
+        self._emit = emit
+
     def close(self) -> None:
         """The cell ended: flush, then ignore late calls from the engine."""
         self.flush()

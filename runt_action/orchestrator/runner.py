@@ -260,16 +260,17 @@ class Runner:
                         "requestedBy": ACTOR,
                     },
                 )
-                status, reason = await self._wait_terminal(queue_id, cell.id, timeout)
+                status, reason, outputs = await self._wait_terminal(queue_id, cell.id, timeout)
             self._running = None
-            state = self.store.state
-            row = state.queue.get(queue_id)
-            res.duration_ms = float(
-                _field(row, "execution_duration_ms") or (time.monotonic() - t0) * 1000
-            )
-            res.started_at = _iso(_field(row, "started_at")) or res.started_at
-            res.completed_at = _iso(_field(row, "completed_at")) or _now_iso()
-            res.outputs = outputs_from_state(state, cell.id)
+            if status == CellStatus.TIMEOUT:  # the cancel may have brought outputs since
+                outputs = outputs_from_state(self.store.state, cell.id)
+            row = self.store.state.queue.get(queue_id)
+            duration = row.execution_duration_ms if row is not None else None
+            res.duration_ms = float(duration or (time.monotonic() - t0) * 1000)
+            if row is not None:
+                res.started_at = _iso(row.started_at) or res.started_at
+            res.completed_at = (_iso(row.completed_at) if row is not None else None) or _now_iso()
+            res.outputs = outputs
             res.status, res.reason = status, reason
             if status == CellStatus.SUCCESS:
                 return
@@ -281,18 +282,20 @@ class Runner:
 
     async def _wait_terminal(
         self, queue_id: str, cell_id: str, limit: float | None
-    ) -> tuple[CellStatus, str | None]:
-        def terminal(state: NotebookState) -> Any:
+    ) -> tuple[CellStatus, str | None, list[CellOutput]]:
+        """The cell's verdict and its outputs, read once the row reached a terminal state."""
+
+        def terminal(state: NotebookState) -> str | None:
+            # Checked after every applied event: plain attribute reads, no scans.
             row = state.queue.get(queue_id)
             if row is None:
                 return None
-            status = _field(row, "status")
+            status = row.status
             if status in _TERMINAL:
                 return status
-            session = _field(row, "assigned_runtime_session")
-            if session and status == "executing":
-                sess = state.sessions.get(session)
-                if sess is not None and not _field(sess, "is_active", True):
+            if status == "executing" and row.assigned_runtime_session:
+                sess = state.sessions.get(row.assigned_runtime_session)
+                if sess is not None and not sess.is_active:
                     return "lost"
             return None
 
@@ -300,19 +303,18 @@ class Runner:
             status = await self.store.wait_for(terminal, timeout=limit)
         except TimeoutError:
             await self._cancel_after_timeout(queue_id, cell_id, limit)
-            return CellStatus.TIMEOUT, f"timed out after {_secs(limit)}"
+            return CellStatus.TIMEOUT, f"timed out after {_secs(limit)}", []
+        outputs = outputs_from_state(self.store.state, cell_id)
         if status == "lost":
-            return CellStatus.FAILED, "the runtime session ended during the execution"
+            return CellStatus.FAILED, "the runtime session ended during the execution", outputs
         if status == "cancelled":
-            return CellStatus.FAILED, "the execution was cancelled by someone else"
-        errors = [
-            o for o in outputs_from_state(self.store.state, cell_id) if o.output_type == "error"
-        ]
+            return CellStatus.FAILED, "the execution was cancelled by someone else", outputs
+        errors = [o for o in outputs if o.output_type == "error"]
         if errors:
-            return CellStatus.FAILED, f"{errors[0].ename}: {errors[0].evalue}"
+            return CellStatus.FAILED, f"{errors[0].ename}: {errors[0].evalue}", outputs
         if status == "failed":
-            return CellStatus.FAILED, "the runtime reported the execution as failed"
-        return CellStatus.SUCCESS, None
+            return CellStatus.FAILED, "the runtime reported the execution as failed", outputs
+        return CellStatus.SUCCESS, None, outputs
 
     async def _cancel_after_timeout(self, queue_id: str, cell_id: str, limit: float | None) -> None:
         """Cancel so the runtime interrupts; then wait (bounded) until it has let go."""
