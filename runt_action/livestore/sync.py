@@ -141,9 +141,11 @@ class SyncMachine:
 
     # --- inputs ------------------------------------------------------------------------
 
-    def commit(self, name: str, args: Any = None) -> tuple[int, Actions]:
+    def commit(self, name: str, args: Any = None, *, push: bool = True) -> tuple[int, Actions]:
         """Queue a local event; returns its token (resolved later) and what to send now.
 
+        With ``push=False`` nothing is sent yet: the caller batches several commits and then
+        calls :meth:`flush`, so events committed together travel in one push.
         Raises ValueError when ``args`` is not JSON or the event cannot fit in a frame.
         """
         # Encode once; the text is reused for sizing and every push of this event. Decoding
@@ -158,9 +160,13 @@ class SyncMachine:
         token = self._next_token
         self._next_token += 1
         self._pending.append(_Pending(token, name, args, args_json, fixed))
+        return token, self.flush() if push else Actions()
+
+    def flush(self) -> Actions:
+        """Push what is pending, unless a push is in flight or we are not live yet."""
         if self.phase != "live" or self._inflight is not None:
-            return token, Actions()
-        return token, self._maybe_push()
+            return Actions()
+        return self._maybe_push()
 
     def connected(self) -> Actions:
         """A fresh socket is open: re-pull from the head before pushing anything."""
