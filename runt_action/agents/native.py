@@ -3,31 +3,60 @@
 The kernel talks over IPC sockets in a private temp dir (no open TCP ports, and no ipykernel
 "running over TCP without encryption" warning). Kernel death is watched through a pidfd, so an
 execution never hangs on a dead kernel: it raises errors.RuntimeDied as soon as the process exits.
+
+Speed matters here because the kernel's boot is most of a short run. So the process is launched
+with a plain ``subprocess.Popen`` (no event loop: ``prestart()`` can run before the caller's own
+heavy imports and overlap them), readiness is one kernel_info round trip seen on shell *and*
+iopub (jupyter_client's ``wait_for_ready`` also sits out 0.2 s of iopub silence), and exits are
+observed through the pidfd instead of 0.1 s polling. The client is jupyter_client's
+AsyncKernelClient; its import overlaps the kernel's boot, which is the critical path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
+import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-from jupyter_client.manager import AsyncKernelManager
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from runt_action.agents.engine import ExecOutcome, ExecStatus, OutputSink
 from runt_action.errors import RuntimeAgentError, RuntimeDied
 
+if TYPE_CHECKING:
+    from jupyter_client.asynchronous.client import AsyncKernelClient
+    from jupyter_client.connect import KernelConnectionInfo
+
 __all__ = ["NativeEngine", "strip_ansi"]
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
-_POLL_S = 0.1  # liveness poll interval where pidfd is unavailable (non-Linux)
+_POLL_S = 0.02  # liveness poll interval where pidfd is unavailable (non-Linux)
+_RECONNECT_MS = 10  # zmq retries connecting every 100 ms by default; the kernel binds mid-boot
+_READY_RESEND_S = 1.0  # re-send kernel_info if nothing came back (as jupyter_client does)
+_IOPUB_PROBE_S = 0.25  # after a kernel_info reply, how long its iopub status may lag
+_EXIT_WAIT_S = 2.5  # per stage of a polite shutdown (jupyter_client: shutdown_wait_time / 2)
+_KERNEL_ARGS = ("-m", "ipykernel_launcher", "-f")
+# The kernel's interpreter teardown is mostly full GC passes over IPython's big heap
+# (~0.1-0.15 s of CPU after the last atexit handler; a run waits for it). Freezing the heap
+# as the *last* atexit step (registered first, atexit is LIFO) skips those passes: atexit
+# handlers, logging.shutdown and refcount finalisation (unclosed files in the namespace are
+# still flushed) all still run; only objects kept alive by a reference cycle at exit are no
+# longer finalised, which Python never guarantees. Evaluates to None: `_` stays untouched.
+_FREEZE_AT_EXIT = "__import__('atexit').register(__import__('gc').freeze) and None"
+_KERNEL_OPTS = (
+    "--InteractiveShell.colors=NoColor",
+    # code_to_run (IPython's `-c`), not exec_lines: a user's config may set exec_lines.
+    f"--IPKernelApp.code_to_run={_FREEZE_AT_EXIT}",
+)
 
 
 def strip_ansi(text: str) -> str:
@@ -35,23 +64,18 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
-class _SpecManager(KernelSpecManager):
-    """Always this interpreter's ipykernel, whatever kernelspecs the machine has installed."""
+def _client(conn: dict[str, Any]) -> AsyncKernelClient:
+    """A jupyter_client client on the prestarted kernel's sockets (shell, iopub, control)."""
+    import zmq
+    from jupyter_client.asynchronous.client import AsyncKernelClient
 
-    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        return KernelSpec(
-            argv=[
-                sys.executable,
-                "-m",
-                "ipykernel_launcher",
-                "-f",
-                "{connection_file}",
-                "--InteractiveShell.colors=NoColor",
-            ],
-            display_name="Python 3 (runt)",
-            language="python",
-            interrupt_mode="signal",
-        )
+    kc = AsyncKernelClient()
+    kc.load_connection_info(cast("KernelConnectionInfo", conn))
+    # zmq retries connecting every 100 ms by default; the kernel binds mid-boot.
+    kc.context.setsockopt(zmq.RECONNECT_IVL, _RECONNECT_MS)
+    kc.context.setsockopt(zmq.LINGER, 0)
+    kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
+    return kc
 
 
 class NativeEngine:
@@ -70,52 +94,99 @@ class NativeEngine:
         self._env = dict(env or {})
         self._cwd = str(cwd) if cwd is not None else None
         self._startup_timeout = startup_timeout
-        self._km: Any = None
-        self._kc: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._conn: dict[str, Any] = {}
+        self._kc: AsyncKernelClient | None = None
         self._tmp: str | None = None
-        self._log: Any = None
-        self._died: asyncio.Future[str] | None = None
+        self._log: IO[bytes] | None = None
+        self._exited: asyncio.Future[str] | None = None  # resolves when the process is gone
         self._pidfd: int | None = None
         self._poll_task: asyncio.Task[None] | None = None
+        self._closed: asyncio.Future[None] | None = None  # the one shutdown, shared by callers
         self._running = False
         self._interrupted = False
         self._closing = False
 
+    @property
+    def pid(self) -> int | None:
+        """The kernel process id once launched (for fault injection and diagnostics)."""
+        return self._proc.pid if self._proc is not None else None
+
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+    def prestart(self, environ: Mapping[str, str] | None = None) -> None:
+        """Launch the kernel process now; ``start()`` adopts it. Needs no event loop.
+
+        The environment (``environ``, default ``os.environ``, + ``env``) is taken here, so
+        call it after removing anything the kernel must not inherit. Idempotent.
+        """
+        if self._proc is not None or self._closing:
+            return
         self._tmp = tempfile.mkdtemp(prefix="runt-kernel-")
-        env = {**os.environ, **self._env}
+        self._conn = {
+            "shell_port": 1,
+            "iopub_port": 2,
+            "stdin_port": 3,
+            "control_port": 4,
+            "hb_port": 5,
+            "ip": os.path.join(self._tmp, "k"),
+            "key": secrets.token_hex(16),
+            "transport": "ipc",
+            "signature_scheme": "hmac-sha256",
+            "kernel_name": "runt-python3",
+        }
+        conn_file = os.path.join(self._tmp, "kernel.json")
+        fd = os.open(conn_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self._conn, f)
+        env = {**(os.environ if environ is None else environ), **self._env}
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's frozen-modules noise
-        env.pop("JPY_PARENT_PID", None)
-        km: Any = AsyncKernelManager(
-            kernel_name="runt-python3",
-            kernel_spec_manager=_SpecManager(),
-            transport="ipc",
-            ip=os.path.join(self._tmp, "k"),
-        )
-        km.connection_file = os.path.join(self._tmp, "kernel.json")
-        self._km = km
-        self._log = open(os.path.join(self._tmp, "kernel.log"), "wb")  # noqa: SIM115, ASYNC230
+        env["JPY_PARENT_PID"] = str(os.getpid())  # the kernel exits if we die (ParentPoller)
+        self._log = open(os.path.join(self._tmp, "kernel.log"), "wb")  # noqa: SIM115
         try:
-            await km.start_kernel(env=env, cwd=self._cwd, stdout=self._log, stderr=self._log)
-        except Exception as exc:
-            await self.shutdown()
+            # As jupyter_client launches kernels: own session (interrupts go to the group),
+            # stdin a pipe nobody writes to.
+            self._proc = subprocess.Popen(
+                [sys.executable, *_KERNEL_ARGS, conn_file, *_KERNEL_OPTS],
+                stdin=subprocess.PIPE,
+                stdout=self._log,
+                stderr=self._log,
+                env=env,
+                cwd=self._cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._release()
             raise RuntimeAgentError(f"could not start the Python kernel: {exc}") from exc
-        self._died = loop.create_future()
-        self._watch(km.provisioner.process.pid)
-        kc = km.client()
-        kc.start_channels()
-        self._kc = kc
-        ready: asyncio.Future[Any] = asyncio.ensure_future(
-            kc.wait_for_ready(timeout=self._startup_timeout)
-        )
+
+    async def start(self) -> None:
+        if self._closing:
+            raise RuntimeAgentError("the Python kernel was shut down")
+        self.prestart()
+        assert self._proc is not None
+        self._exited = asyncio.get_running_loop().create_future()
+        self._watch(self._proc.pid)
         try:
-            await asyncio.wait([ready, self._died], return_when=asyncio.FIRST_COMPLETED)
-            if not ready.done():
-                ready.cancel()
+            self._kc = _client(self._conn)
+            ready = asyncio.ensure_future(self._handshake())
+            try:
+                await asyncio.wait(
+                    [ready, cast("asyncio.Future[Any]", self._exited)],
+                    timeout=self._startup_timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                if not ready.done():
+                    ready.cancel()
+                    with contextlib.suppress(BaseException):
+                        await ready
+            if self._exited.done():
                 raise RuntimeAgentError(f"Python kernel died during startup: {self._death()}")
+            if ready.cancelled():
+                raise RuntimeAgentError(
+                    "Python kernel did not become ready: "
+                    f"no reply within {self._startup_timeout:g} s"
+                )
             ready.result()
         except RuntimeAgentError:
             await self.shutdown()
@@ -124,53 +195,138 @@ class NativeEngine:
             await self.shutdown()
             raise RuntimeAgentError(f"Python kernel did not become ready: {exc}") from exc
 
+    async def _handshake(self) -> None:
+        """Ready = a kernel_info reply on shell and its busy/idle status on iopub.
+
+        The iopub half proves our subscription is live, so no output of the first cell can be
+        lost. Earlier requests stay queued in zmq until the kernel binds, so a slow boot is
+        only waited for, not retried; replies to any of our requests count.
+        """
+        kc = self._kc
+        assert kc is not None
+        sent: set[str] = set()
+        while True:
+            sent.add(kc.kernel_info())
+            try:
+                async with asyncio.timeout(_READY_RESEND_S):
+                    while True:
+                        msg = await kc.get_shell_msg()
+                        if msg["parent_header"].get("msg_id") in sent:
+                            break
+            except TimeoutError:
+                continue
+            try:
+                async with asyncio.timeout(_IOPUB_PROBE_S):
+                    while True:
+                        msg = await kc.get_iopub_msg()
+                        if msg["parent_header"].get("msg_id") in sent:
+                            return
+            except TimeoutError:
+                continue  # subscribed too late for that one: ask again
+
     async def shutdown(self) -> None:
-        if self._closing:
-            return
+        """Politely (shutdown_request, then SIGTERM, then SIGKILL) unless a cell is running
+        or the kernel is already dead; every caller waits for the same, single shutdown."""
+        if self._closed is None:
+            self._closing = True
+            self._closed = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._closed)
+
+    async def _shutdown(self) -> None:
+        proc = self._proc
+        try:
+            if proc is not None and proc.poll() is None:
+                exited = self._exit_future(proc)
+                if not self._running and self._kc is not None:
+                    # As jupyter_client: an interrupt to the group first (stray children;
+                    # an idle ipykernel ignores SIGINT), then shutdown_request.
+                    self._signal(signal.SIGINT)
+                    with contextlib.suppress(Exception):
+                        self._kc.shutdown()
+                    for sig in (signal.SIGTERM, None):
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(asyncio.shield(exited), _EXIT_WAIT_S)
+                            break
+                        if sig is not None:
+                            self._signal(sig)
+                if proc.poll() is None:
+                    self._signal(signal.SIGKILL)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(exited), _EXIT_WAIT_S)
+        finally:
+            self._release()
+
+    def kill(self) -> None:
+        """Synchronous last resort (no event loop needed): SIGKILL the kernel, clean up."""
         self._closing = True
+        if self._proc is not None and self._proc.poll() is None:
+            self._signal(signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(_EXIT_WAIT_S)
+        self._release()
+
+    def _signal(self, sig: int) -> None:
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)  # its own session: pgid == pid
+        except OSError:
+            with contextlib.suppress(OSError):
+                proc.send_signal(sig)
+
+    def _exit_future(self, proc: subprocess.Popen[bytes]) -> asyncio.Future[str]:
+        if self._exited is None:  # shut down before start(): watch it now
+            self._exited = asyncio.get_running_loop().create_future()
+            self._watch(proc.pid)
+        return self._exited
+
+    def _release(self) -> None:
+        """Close everything of ours; the process must be gone or abandoned by now."""
         self._unwatch()
         if self._kc is not None:
             with contextlib.suppress(Exception):
                 self._kc.stop_channels()
-        km = self._km
-        if km is not None and km.has_kernel:
-            now = self._running or (self._died is not None and self._died.done())
-            try:
-                await asyncio.wait_for(km.shutdown_kernel(now=now), timeout=10)
-            except Exception:
-                with contextlib.suppress(Exception):
-                    await km.shutdown_kernel(now=True)
+            self._kc = None
+        if self._proc is not None:
+            with contextlib.suppress(Exception):
+                self._proc.poll()  # reap
+            if self._proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    self._proc.stdin.close()
         if self._log is not None:
             self._log.close()
+            self._log = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
     # -- execution -------------------------------------------------------------------------
 
     async def execute(self, code: str, sink: OutputSink) -> ExecOutcome:
-        if self._kc is None or self._died is None or self._closing:
+        if self._kc is None or self._exited is None or self._closing:
             raise RuntimeAgentError("the Python kernel is not running")
-        if self._died.done():
-            raise RuntimeDied(f"Python kernel died: {self._died.result()}")
+        if self._exited.done():
+            raise RuntimeDied(f"Python kernel died: {self._exited.result()}")
         self._interrupted = False
         self._running = True
         try:
-            msg_id: str = self._kc.execute(
-                code, store_history=True, allow_stdin=False, stop_on_error=False
-            )
-            pump = asyncio.ensure_future(self._pump_iopub(msg_id, sink))
-            reply = asyncio.ensure_future(self._shell_reply(msg_id))
+            kc = self._kc
+            msg_id = kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+            pump = asyncio.ensure_future(self._pump_iopub(kc, msg_id, sink))
+            reply = asyncio.ensure_future(self._shell_reply(kc, msg_id))
             both = asyncio.gather(pump, reply)
             finished = False
             try:
-                await asyncio.wait({both, self._died}, return_when=asyncio.FIRST_COMPLETED)
-                finished = both.done()
+                await asyncio.wait({both, self._exited}, return_when=asyncio.FIRST_COMPLETED)
+                finished = both.done() and not both.cancelled() and both.exception() is None
             finally:
                 if not both.done():
                     both.cancel()
                     with contextlib.suppress(BaseException):
                         await both
-            if not finished:
+            if not finished and (self._exited.done() or self._closing):
+                # Also when the sockets failed first because the kernel went away.
                 raise RuntimeDied(f"Python kernel died: {self._death()}")
             both.result()
             content = reply.result()
@@ -179,11 +335,10 @@ class NativeEngine:
         return self._outcome(content)
 
     async def interrupt(self) -> None:
-        if self._km is None or not self._running:
+        if self._proc is None or not self._running:
             return
         self._interrupted = True
-        with contextlib.suppress(Exception):
-            await self._km.interrupt_kernel()
+        self._signal(signal.SIGINT)  # the kernelspec's interrupt_mode is "signal"
 
     def _outcome(self, content: dict[str, Any]) -> ExecOutcome:
         status = content.get("status")
@@ -196,16 +351,16 @@ class NativeEngine:
             return ExecOutcome(ExecStatus.INTERRUPTED, count)
         return ExecOutcome(ExecStatus.ERROR, count, {"ename": content.get("ename")})
 
-    async def _shell_reply(self, msg_id: str) -> dict[str, Any]:
+    async def _shell_reply(self, kc: AsyncKernelClient, msg_id: str) -> dict[str, Any]:
         while True:
-            msg = await self._kc.get_shell_msg()
+            msg = await kc.get_shell_msg()
             if msg["parent_header"].get("msg_id") == msg_id:
                 content: dict[str, Any] = msg["content"]
                 return content
 
-    async def _pump_iopub(self, msg_id: str, sink: OutputSink) -> None:
+    async def _pump_iopub(self, kc: AsyncKernelClient, msg_id: str, sink: OutputSink) -> None:
         while True:
-            msg = await self._kc.get_iopub_msg()
+            msg = await kc.get_iopub_msg()
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             kind = msg["msg_type"]
@@ -237,7 +392,7 @@ class NativeEngine:
     # -- death watch -----------------------------------------------------------------------
 
     def _watch(self, pid: int) -> None:
-        """Resolve ``self._died`` the moment the kernel process exits."""
+        """Resolve ``self._exited`` the moment the kernel process exits."""
         loop = asyncio.get_running_loop()
         try:
             self._pidfd = os.pidfd_open(pid)
@@ -248,14 +403,17 @@ class NativeEngine:
 
     def _on_exit(self) -> None:
         self._unwatch()
-        if self._died is not None and not self._died.done():
-            self._died.set_result(self._exit_description())
+        if self._proc is not None:
+            with contextlib.suppress(Exception):
+                self._proc.poll()  # reap, so the exit code is known
+        if self._exited is not None and not self._exited.done():
+            self._exited.set_result(self._exit_description())
 
     async def _poll_alive(self) -> None:
-        while self._km is not None and await self._km.is_alive():  # noqa: ASYNC110
+        while self._proc is not None and self._proc.poll() is None:  # noqa: ASYNC110
             await asyncio.sleep(_POLL_S)  # no pidfd here: a process exit has no event to await
-        if self._died is not None and not self._died.done():
-            self._died.set_result(self._exit_description())
+        if self._exited is not None and not self._exited.done():
+            self._exited.set_result(self._exit_description())
 
     def _unwatch(self) -> None:
         if self._pidfd is not None:
@@ -268,13 +426,12 @@ class NativeEngine:
             self._poll_task = None
 
     def _death(self) -> str:
-        if self._died is not None and self._died.done():
-            return self._died.result()
+        if self._exited is not None and self._exited.done():
+            return self._exited.result()
         return self._exit_description()
 
     def _exit_description(self) -> str:
-        proc = self._km.provisioner.process if self._km and self._km.provisioner else None
-        code = proc.poll() if proc is not None else None
+        code = self._proc.poll() if self._proc is not None else None
         if code is None:
             text = "the kernel process went away"
         elif code < 0:

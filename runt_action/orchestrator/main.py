@@ -3,6 +3,11 @@
 Owns the event loop. The first SIGTERM/SIGINT cancels the execution in flight, stops the
 agent and still writes the summary (exit 3) within ``Timeouts.shutdown``; a second one skips
 the remaining cleanup (uvicorn's "force exit") but the summary is still written.
+
+Start-up is ordered for speed: the input is checked first (nothing starts on bad input), then
+the engine is launched (``prestart``: a native kernel boots in ~0.3-0.5 s) and only then are
+the server, sync client, schema and report modules imported, so the two overlap. At the end,
+the engine's exit overlaps writing the summary; the run still waits for it before returning.
 """
 
 from __future__ import annotations
@@ -29,13 +34,13 @@ from runt_action.errors import (
     RuntimeAgentError,
     RunTimeout,
 )
-from runt_action.orchestrator.agent_host import AgentHost
-from runt_action.orchestrator.remote import check_sync_url, notebook_link, register_notebook
+from runt_action.orchestrator.agent_host import AgentHost, make_host_engine
 from runt_action.orchestrator.result import CellStatus, RunResult, RunStatus
-from runt_action.orchestrator.runner import LiveHooks, Runner, plan_cells
+from runt_action.orchestrator.runner import LiveHooks, PlannedCell, Runner, plan_cells
 from runt_action.timeouts import Timeouts
 
 if TYPE_CHECKING:
+    from runt_action.agents.engine import Engine
     from runt_action.notebook import Notebook
     from runt_action.settings import Settings
 
@@ -49,14 +54,138 @@ DEFAULT_SYNC_URL = "wss://app.runt.run/livestore"
 T = TypeVar("T")
 
 
-def run(settings: Settings) -> int:
-    """Run the notebook named by ``settings``; InputError propagates (the CLI prints it)."""
-    return asyncio.run(_Run(settings).main())
+# Engines launched before the event loop starts (they have ``prestart()``). Others start in
+# the agent task as before.
+_PRESTART_RUNTIMES = ("python", "pyodide")
+
+
+def run(
+    settings: Settings, *, notebook: Notebook | None = None, engine: Engine | None = None
+) -> int:
+    """Run the notebook named by ``settings``; InputError propagates (the CLI prints it).
+
+    ``notebook``: the already loaded notebook of ``settings.notebook`` (saves a second parse).
+    ``engine``: a native engine the caller prestarted on a guess, before the settings were
+    known (see ``cli``); adopted if the settings agree, killed otherwise. The caller kills it
+    in any case when run() raises.
+    """
+    started = time.monotonic()
+    plan = _prepare(settings, notebook)  # every input error is raised here
+    if engine is not None and not _can_adopt(settings, plan):
+        _kill(engine)
+        engine = None
+    engine = engine or _prestart(settings, plan)
+    try:
+        return asyncio.run(_Run(settings, plan, engine, started=started).main())
+    finally:
+        _kill(engine)  # a no-op after a normal shutdown; never leave a kernel behind
+
+
+def _kill(engine: Engine | None) -> None:
+    kill = getattr(engine, "kill", None)
+    if callable(kill):
+        kill()
+
+
+def _can_adopt(settings: Settings, plan: _Plan) -> bool:
+    """An early kernel was launched as ``python`` with our environment minus the tokens and
+    no secret variables: exactly what _prestart would launch now, if the settings agree."""
+    return settings.runtime == "python" and not plan.env
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The checked input of a run: everything that can be wrong fails before anything starts."""
+
+    notebook: Notebook
+    cells: list[PlannedCell]
+    env: dict[str, str]
+    secrets: list[str]
+    token: str | None
+    sync_url: str | None
+    timeouts: Timeouts
+    out_dir: Path
+    shown_params: dict[str, Any]
+
+
+def _prepare(settings: Settings, notebook: Notebook | None) -> _Plan:
+    from runt_action.notebook import load_notebook
+    from runt_action.notebook.params import (
+        masked_parameters,
+        parameters_cell,
+        resolve_parameters,
+        secret_env,
+        secret_names,
+    )
+
+    s = settings
+    if s.notebook is None:
+        from runt_action.errors import UsageError
+
+        raise UsageError("no notebook given")
+    if notebook is None:
+        notebook = load_notebook(s.notebook)
+    params = resolve_parameters(
+        notebook,
+        parameters_file=s.parameters_file,
+        inline=list(s.params),
+        action_input=s.parameters,
+    )
+    names = secret_names(s)
+    env = secret_env(s)
+    pcell = parameters_cell(params, names)
+    cells = plan_cells(notebook, pcell.source if pcell is not None else None)
+    token = s.auth_token.get_secret_value() if s.auth_token is not None else None
+    _hide_token_from_children()
+    sync_url: str | None = None
+    if s.sync_url:
+        from runt_action.orchestrator.remote import check_sync_url
+
+        sync_url = check_sync_url(s.sync_url)
+    if token and sync_url is None:
+        sync_url = DEFAULT_SYNC_URL
+    return _Plan(
+        notebook=notebook,
+        cells=cells,
+        env=env,
+        secrets=[v for v in (token, *env.values()) if v],
+        token=token,
+        sync_url=sync_url,
+        timeouts=s.timeouts(),
+        out_dir=_output_dir(s),
+        shown_params=masked_parameters(params, names),
+    )
+
+
+def _prestart(settings: Settings, plan: _Plan) -> Engine | None:
+    """Create the engine and launch its process now, so it boots while we import the rest."""
+    if settings.runtime not in _PRESTART_RUNTIMES:
+        return None
+    engine = make_host_engine(
+        settings.runtime,
+        env=plan.env,
+        mounts=list(settings.mounts),
+        mount_readonly=settings.mount_readonly,
+        output_dir=settings.output_dir,
+    )
+    prestart = getattr(engine, "prestart", None)
+    if callable(prestart):
+        prestart()
+    return engine
+
+
+def _output_dir(s: Settings) -> Path:
+    if s.output is not None:
+        return s.output.parent
+    base = s.github_workspace or Path.cwd()
+    return base / "runt-output"
 
 
 @dataclass(slots=True)
 class _Run:
     settings: Settings
+    plan: _Plan
+    engine: Engine | None = None  # prestarted; the agent adopts it
     stop_requested: int = 0  # signals received
     started: float = field(default_factory=time.monotonic)
     started_at: str = field(
@@ -77,41 +206,12 @@ class _Run:
     # -- the loop-level driver ------------------------------------------------------------
 
     async def main(self) -> int:
-        from runt_action.notebook import load_notebook
-        from runt_action.notebook.params import (
-            masked_parameters,
-            parameters_cell,
-            resolve_parameters,
-            secret_env,
-            secret_names,
-        )
-
         s = self.settings
-        if s.notebook is None:
-            from runt_action.errors import UsageError
-
-            raise UsageError("no notebook given")
-        # Everything that can be wrong with the input fails here, before anything starts.
-        notebook = load_notebook(s.notebook)
-        params = resolve_parameters(
-            notebook,
-            parameters_file=s.parameters_file,
-            inline=list(s.params),
-            action_input=s.parameters,
-        )
-        names = secret_names(s)
-        env = secret_env(s)
-        pcell = parameters_cell(params, names)
-        cells = plan_cells(notebook, pcell.source if pcell is not None else None)
-        token = s.auth_token.get_secret_value() if s.auth_token is not None else None
-        self.secrets = [v for v in (token, *env.values()) if v]
-        _hide_token_from_children()
-        sync_url = check_sync_url(s.sync_url) if s.sync_url else None
-        if token and sync_url is None:
-            sync_url = DEFAULT_SYNC_URL
-        timeouts = s.timeouts()
-        out_dir = self._output_dir(notebook)
-        shown_params = masked_parameters(params, names)
+        plan = self.plan
+        notebook, cells, env, token = plan.notebook, plan.cells, plan.env, plan.token
+        sync_url, timeouts, out_dir = plan.sync_url, plan.timeouts, plan.out_dir
+        shown_params = plan.shown_params
+        self.secrets = list(plan.secrets)
 
         from runt_action.schema.ids import new_notebook_id
 
@@ -206,7 +306,10 @@ class _Run:
         )
         if self.live is not None:
             self.live.close()
-        self._publish(result, notebook, out_dir)
+        try:
+            self._publish(result, notebook, out_dir)
+        finally:
+            await self._engine_down()
         return result.exit_code
 
     def _scrub(self, text: str) -> str:
@@ -263,6 +366,8 @@ class _Run:
             )
             self.timings["server_start"] = (time.monotonic() - t0) * 1000
         elif token:
+            from runt_action.orchestrator.remote import register_notebook
+
             reg = await register_notebook(
                 sync_url,
                 token,
@@ -296,6 +401,7 @@ class _Run:
                 mounts=list(s.mounts),
                 mount_readonly=s.mount_readonly,
                 output_dir=s.output_dir,
+                engine=self.engine,
             )
             self.agent.start()
         t1 = time.monotonic()
@@ -382,7 +488,9 @@ class _Run:
                 await self.store.flush(timeout=min(left(), 5.0))
         if self.agent is not None:
             with contextlib.suppress(Exception):
-                await self.agent.stop(left())
+                # The engine's exit (a kernel takes ~0.1 s) overlaps the rest and publishing;
+                # _engine_down() waits for it.
+                await self.agent.stop(left(), wait_engine=False)
         if self.store is not None:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(self.store.close(), left())
@@ -390,20 +498,23 @@ class _Run:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(self.server.stop(), left())
 
+    async def _engine_down(self) -> None:
+        """Wait (bounded) for the engine's shutdown that the agent began during cleanup."""
+        if self.agent is None:
+            return
+        grace = self.plan.timeouts.shutdown
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.agent.engine_closed(), grace)
+
     # -- helpers --------------------------------------------------------------------------
 
     def _link_for(self, sync_url: str, notebook_id: str) -> str:
         app = self.settings.app_url
         if app:
             return f"{app.rstrip('/')}/nb/{notebook_id}"
-        return notebook_link(sync_url, notebook_id)
+        from runt_action.orchestrator.remote import notebook_link
 
-    def _output_dir(self, notebook: Notebook) -> Path:
-        s = self.settings
-        if s.output is not None:
-            return s.output.parent
-        base = s.github_workspace or Path.cwd()
-        return base / "runt-output"
+        return notebook_link(sync_url, notebook_id)
 
     def _ipynb_path(self, notebook: Notebook, out_dir: Path) -> Path:
         s = self.settings

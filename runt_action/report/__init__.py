@@ -3,6 +3,9 @@
 :func:`publish` runs once at the end of a run (also after a failure or a signal);
 :func:`live_log` gives the callbacks the orchestrator calls while cells run. Both scrub
 every string they write with the run's secrets, whatever the orchestrator already masked.
+
+The summary (jinja2) and .ipynb modules load on first use: the live log is needed at the start
+of a run, when every millisecond of import delays it, and they only at the end.
 """
 
 from __future__ import annotations
@@ -11,17 +14,27 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runt_action.orchestrator.result import RunResult
 from runt_action.report.annotations import MAX_ANNOTATIONS, annotate
 from runt_action.report.commands import WorkflowCommands, in_github_actions
-from runt_action.report.ipynb import build_notebook, write_notebook
 from runt_action.report.live import LiveLog
 from runt_action.report.outputs import format_outputs, step_outputs, write_outputs
 from runt_action.report.ownership import hand_back
 from runt_action.report.scrub import Scrubber
-from runt_action.report.summary import SUMMARY_LIMIT, render_summary, write_summary
+
+if TYPE_CHECKING:
+    from runt_action.report.ipynb import build_notebook, write_notebook
+    from runt_action.report.summary import SUMMARY_LIMIT, render_summary, write_summary
+
+_LAZY = {
+    "build_notebook": "runt_action.report.ipynb",
+    "write_notebook": "runt_action.report.ipynb",
+    "SUMMARY_LIMIT": "runt_action.report.summary",
+    "render_summary": "runt_action.report.summary",
+    "write_summary": "runt_action.report.summary",
+}
 
 __all__ = [
     "MAX_ANNOTATIONS",
@@ -42,6 +55,17 @@ __all__ = [
     "write_outputs",
     "write_summary",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def live_log(
@@ -72,7 +96,7 @@ def publish(
     github_actions: bool,
     secrets: Sequence[str],
     stream: TextIO | None = None,
-    summary_limit: int = SUMMARY_LIMIT,
+    summary_limit: int | None = None,
 ) -> None:
     """Write everything a finished (or failed, or cancelled) run leaves behind.
 
@@ -80,7 +104,11 @@ def publish(
     ``GITHUB_OUTPUT`` and the summary is appended; elsewhere ``summary_path`` is replaced and
     ``None`` prints the summary to ``stream`` (stdout). One part failing does not stop the
     others; the failure becomes a warning, because the run's own outcome matters more.
+    ``summary_limit`` defaults to ``SUMMARY_LIMIT``.
     """
+    from runt_action.report.ipynb import write_notebook
+    from runt_action.report.summary import SUMMARY_LIMIT, render_summary, write_summary
+
     stream = stream if stream is not None else sys.stdout
     scrubber = Scrubber(secrets)
     commands = WorkflowCommands(
@@ -104,7 +132,7 @@ def publish(
         attempt("step outputs", lambda: write_outputs(out, result, scrubber=scrubber))
 
     def summary() -> None:
-        limit = summary_limit
+        limit = SUMMARY_LIMIT if summary_limit is None else summary_limit
         if github_actions and summary_path is not None and summary_path.exists():
             limit -= summary_path.stat().st_size  # the 1 MiB cap is per step, not per write
         text = render_summary(result, scrubber=scrubber, max_bytes=max(limit, 0))

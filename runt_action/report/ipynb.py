@@ -3,7 +3,13 @@
 It carries every output (the summary only has excerpts), the execution counts, per-cell
 ``metadata.runt`` (status, duration, attempts) and run-level ``metadata.runt``. The
 parameters cell is tagged ``parameters`` and ``injected-parameters`` so papermill-aware tools
-recognise it. Written atomically after ``nbformat.validate`` passes.
+recognise it. Written atomically.
+
+Built from plain dicts that are valid by construction (every field is coerced to what the
+nbformat 4.5 schema allows) and serialised byte for byte as ``nbformat.writes`` would: importing
+nbformat and compiling its JSON schema costs ~0.15-0.3 s of CPU at the end of every run, and
+validating each cell as ``nbformat.v4.new_*`` do costs more. :func:`validate_notebook` (nbformat,
+imported on use) is what the tests check every shape against.
 """
 
 from __future__ import annotations
@@ -13,30 +19,49 @@ import re
 from pathlib import Path
 from typing import Any
 
-import nbformat as _nbformat
-from nbformat import v4 as _v4
-
 from runt_action.orchestrator.result import CellOutput, CellResult, RunResult
 from runt_action.report.files import write_text_atomic
 from runt_action.report.scrub import Scrubber, scrub_result
 
-__all__ = ["PARAMETERS_CELL_ID", "build_notebook", "notebook_json", "write_notebook"]
+__all__ = [
+    "PARAMETERS_CELL_ID",
+    "build_notebook",
+    "notebook_json",
+    "validate_notebook",
+    "write_notebook",
+]
 
 PARAMETERS_CELL_ID = "parameters"
-# nbformat ships no type hints for its constructors; keep the untyped surface in two names.
-nbformat: Any = _nbformat
-v4: Any = _v4
-Notebook = dict[str, Any]  # a NotebookNode: a dict with attribute access
+Notebook = dict[str, Any]  # the nbformat 4.5 JSON structure
 _ID_OK = re.compile(r"[^a-zA-Z0-9_-]")
+_JSON_MIME = re.compile(r"application/(.*\+)?json")
 _KERNELS = {
     "pyodide": ("python3", "Python 3 (Pyodide)"),
     "python": ("python3", "Python 3 (ipykernel)"),
 }
+# nbformat's split_lines: which MIME values are written as lists of lines.
+_SPLIT_MIMES = frozenset({"application/javascript", "image/svg+xml"})
 
 
 def _jsonable(value: Any) -> Any:
     """Parameters may hold anything YAML can; metadata must be JSON."""
     return json.loads(json.dumps(value, default=str))
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    value = _jsonable(value)
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _count(value: Any) -> int | None:
+    """An execution count as the schema allows: a non-negative int, or null."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
 
 
 def _multiline(value: Any) -> str:
@@ -45,11 +70,15 @@ def _multiline(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def _mimebundle(data: dict[str, Any]) -> dict[str, Any]:
+def _mimebundle(data: Any) -> dict[str, Any]:
     """nbformat wants strings for every MIME type except the JSON ones."""
     bundle: dict[str, Any] = {}
+    if not isinstance(data, dict):
+        return bundle
     for mime, value in data.items():
-        if re.fullmatch(r"application/(.*\+)?json", mime):
+        if not isinstance(mime, str):
+            continue
+        if _JSON_MIME.fullmatch(mime):
             bundle[mime] = _jsonable(value)
         elif "/" in mime:
             bundle[mime] = _multiline(value)
@@ -79,25 +108,23 @@ def _output(out: CellOutput, cell: CellResult) -> Notebook | None:
     kind = out.output_type
     if kind == "stream":
         name = out.name if out.name in ("stdout", "stderr") else "stdout"
-        made: Notebook = v4.new_output("stream", name=name, text=out.text or "")
-        return made
+        return {"output_type": "stream", "name": name, "text": _text(out.text)}
     if kind == "error":
-        made = v4.new_output(
-            "error",
-            ename=out.ename or "Error",
-            evalue=out.evalue or "",
-            traceback=[str(t) for t in out.traceback],
-        )
-        return made
+        return {
+            "output_type": "error",
+            "ename": _text(out.ename) or "Error",
+            "evalue": _text(out.evalue),
+            "traceback": [str(t) for t in out.traceback or ()],
+        }
     if kind in ("display_data", "execute_result"):
-        kwargs: dict[str, Any] = {
+        made: Notebook = {
+            "output_type": kind,
             "data": _mimebundle(out.data),
-            "metadata": _jsonable(out.metadata),
+            "metadata": _json_object(out.metadata),
         }
         if kind == "execute_result":
             count = out.execution_count if out.execution_count is not None else cell.execution_count
-            kwargs["execution_count"] = count
-        made = v4.new_output(kind, **kwargs)
+            made["execution_count"] = _count(count)
         return made
     return None  # an output type nbformat does not know is dropped, not invented
 
@@ -125,71 +152,101 @@ def _cell(cell: CellResult, seen: set[str]) -> Notebook:
         runt["reason"] = cell.reason
     if cell.line is not None:
         runt["line"] = cell.line
-    metadata: dict[str, Any] = {"runt": runt}
-    if cell.cell_type == "markdown":
-        nb_cell: Notebook = v4.new_markdown_cell(cell.source, metadata=metadata)
-    elif cell.cell_type == "raw":
-        nb_cell = v4.new_raw_cell(cell.source, metadata=metadata)
-    else:  # code, and sql / ai cells, which the runtime executes and which have outputs
-        if cell.id == PARAMETERS_CELL_ID:
-            metadata["tags"] = ["parameters", "injected-parameters"]
-        execution = {
-            k: v
-            for k, v in (
-                ("shell.execute_reply.started", cell.started_at),
-                ("shell.execute_reply", cell.completed_at),
-            )
-            if v
-        }
-        if execution:
-            metadata["execution"] = execution
-        outputs = [o for o in (_output(x, cell) for x in _coalesce(cell.outputs)) if o]
-        nb_cell = v4.new_code_cell(
-            cell.source,
-            metadata=metadata,
-            outputs=outputs,
-            execution_count=cell.execution_count,
+    metadata: dict[str, Any] = {"runt": _jsonable(runt)}
+    nb_id = _cell_id(cell.id, seen)
+    source = _text(cell.source)
+    if cell.cell_type in ("markdown", "raw"):
+        return {"id": nb_id, "cell_type": cell.cell_type, "source": source, "metadata": metadata}
+    # code, and sql / ai cells, which the runtime executes and which have outputs
+    if cell.id == PARAMETERS_CELL_ID:
+        metadata["tags"] = ["parameters", "injected-parameters"]
+    execution = {
+        k: v
+        for k, v in (
+            ("shell.execute_reply.started", cell.started_at),
+            ("shell.execute_reply", cell.completed_at),
         )
-    nb_cell["id"] = _cell_id(cell.id, seen)
-    return nb_cell
+        if v
+    }
+    if execution:
+        metadata["execution"] = {k: _text(v) for k, v in execution.items()}
+    outputs = [o for o in (_output(x, cell) for x in _coalesce(cell.outputs)) if o]
+    return {
+        "id": nb_id,
+        "cell_type": "code",
+        "source": source,
+        "metadata": metadata,
+        "execution_count": _count(cell.execution_count),
+        "outputs": outputs,
+    }
 
 
 def build_notebook(result: RunResult) -> Notebook:
-    """The executed notebook, validated (raises ``nbformat.ValidationError`` on a bug)."""
+    """The executed notebook as a dict, valid nbformat 4.5 by construction."""
     seen: set[str] = set()
     kernel, display = _KERNELS.get(result.runtime, ("python3", "Python 3"))
-    nb: Notebook = v4.new_notebook(
-        cells=[_cell(c, seen) for c in result.cells],
-        metadata={
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "cells": [_cell(c, seen) for c in result.cells],
+        "metadata": {
             "kernelspec": {"name": kernel, "display_name": display, "language": "python"},
             "language_info": {"name": "python"},
-            "title": result.title,
-            "runt": {
-                "notebook_id": result.notebook_id,
-                "url": result.notebook_url,
-                "status": result.status.value,
-                "started_at": result.started_at,
-                "duration_ms": round(result.duration_ms, 3),
-                "parameters": _jsonable(result.parameters),
-                "source_file": result.source_file,
-                "runtime": result.runtime,
-                "error": result.error,
-                "timings": _jsonable(result.timings),
-            },
+            "title": _text(result.title),
+            "runt": _jsonable(
+                {
+                    "notebook_id": result.notebook_id,
+                    "url": result.notebook_url,
+                    "status": result.status.value,
+                    "started_at": result.started_at,
+                    "duration_ms": round(result.duration_ms, 3),
+                    "parameters": result.parameters,
+                    "source_file": result.source_file,
+                    "runtime": result.runtime,
+                    "error": result.error,
+                    "timings": result.timings,
+                }
+            ),
         },
-    )
-    nb["nbformat"], nb["nbformat_minor"] = 4, 5
-    nbformat.validate(nb)
+    }
+
+
+def validate_notebook(nb: Notebook) -> None:
+    """``nbformat.validate`` (raises ``nbformat.ValidationError``); imports nbformat."""
+    import nbformat
+
+    nbformat.validate(nbformat.from_dict(nb))  # type: ignore[no-untyped-call]
+
+
+def _split_lines(nb: Notebook) -> Notebook:
+    """What ``nbformat.v4.nbjson.writes`` does before dumping: multiline text becomes lists of
+    lines, for line-based diffs (in place; ``nb`` is ours)."""
+    for cell in nb["cells"]:
+        if isinstance(cell.get("source"), str):
+            cell["source"] = cell["source"].splitlines(True)
+        if cell["cell_type"] != "code":
+            continue
+        for out in cell["outputs"]:
+            if out["output_type"] in ("execute_result", "display_data"):
+                data = out.get("data", {})
+                for mime, value in data.items():
+                    if isinstance(value, str) and (
+                        mime.startswith("text/") or mime in _SPLIT_MIMES
+                    ):
+                        data[mime] = value.splitlines(True)
+            elif out["output_type"] == "stream" and isinstance(out.get("text"), str):
+                out["text"] = out["text"].splitlines(True)
     return nb
 
 
 def notebook_json(result: RunResult, *, scrubber: Scrubber | None = None) -> str:
+    """The file's text, identical to ``nbformat.writes`` of the same notebook plus a newline."""
     scrubber = scrubber or Scrubber()
-    nb = nbformat.from_dict(scrubber.deep(build_notebook(scrub_result(result, scrubber))))
-    text: str = nbformat.writes(nb, version=4)
-    return text if text.endswith("\n") else text + "\n"
+    nb = _split_lines(scrubber.deep(build_notebook(scrub_result(result, scrubber))))
+    text = json.dumps(nb, indent=1, sort_keys=True, separators=(",", ": "), ensure_ascii=False)
+    return text + "\n"
 
 
 def write_notebook(path: Path, result: RunResult, *, scrubber: Scrubber | None = None) -> None:
-    """Validate, then replace ``path`` atomically."""
+    """Replace ``path`` atomically."""
     write_text_atomic(path, notebook_json(result, scrubber=scrubber))

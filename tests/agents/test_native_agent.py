@@ -27,7 +27,7 @@ async def test_kernel_killed_mid_cell_fails_the_cell_and_the_session(
     cell = notebook.add_cell("import time\nprint('started', flush=True)\ntime.sleep(120)")
     queue = notebook.request(cell)
     await notebook.wait(lambda s: notebook.text(cell) == "started\n")
-    os.kill(runtime.agent.engine._km.provisioner.process.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+    os.kill(runtime.agent.engine.pid, signal.SIGKILL)  # type: ignore[attr-defined]
 
     with pytest.raises(RuntimeDied, match="SIGKILL"):
         await asyncio.wait_for(runtime.task, 2.0)

@@ -13,7 +13,7 @@ import pytest
 
 from runt_action.agents.engine import ExecStatus
 from runt_action.agents.native import NativeEngine, strip_ansi
-from runt_action.errors import RuntimeDied
+from runt_action.errors import RuntimeAgentError, RuntimeDied
 
 
 class Collect:
@@ -69,7 +69,8 @@ async def engine(tmp_path: Path) -> AsyncIterator[NativeEngine]:
 
 
 def _pid(engine: NativeEngine) -> int:
-    pid: int = engine._km.provisioner.process.pid
+    pid = engine.pid
+    assert pid is not None
     return pid
 
 
@@ -161,3 +162,61 @@ def test_strip_ansi() -> None:
     assert strip_ansi("\x1b[0;31mValueError\x1b[0m: x\x1b]8;;http://a\x07l\x1b]8;;\x07") == (
         "ValueError: xl"
     )
+
+
+async def test_polite_shutdown_runs_atexit_and_flushes_open_files(tmp_path: Path) -> None:
+    eng = NativeEngine(cwd=tmp_path)
+    await eng.start()
+    code = (
+        "import atexit\n"
+        "f = open('unclosed.txt', 'w'); f.write('flushed at exit')\n"
+        "atexit.register(lambda: open('atexit.txt', 'w').write('ran'))\n"
+    )
+    assert (await eng.execute(code, Collect())).status is ExecStatus.OK
+    await eng.shutdown()
+    assert (tmp_path / "unclosed.txt").read_text() == "flushed at exit"
+    assert (tmp_path / "atexit.txt").read_text() == "ran"
+
+
+async def test_the_exit_hook_leaves_the_user_namespace_alone(engine: NativeEngine) -> None:
+    sink = Collect()
+    code = "print(len(In), repr(_), sorted(k for k in dir() if not k.startswith('_')))"
+    outcome = await engine.execute(code, sink)
+    assert (outcome.status, outcome.execution_count) == (ExecStatus.OK, 1)
+    assert sink.text() == "2 '' ['In', 'Out', 'exit', 'get_ipython', 'open', 'quit']\n"
+
+
+async def test_prestart_launches_without_a_loop_and_start_adopts_it(tmp_path: Path) -> None:
+    eng = NativeEngine(env={"RUNT_TEST_VAR": "early"}, cwd=tmp_path)
+    await asyncio.to_thread(eng.prestart)  # no event loop in that thread
+    pid = _pid(eng)
+    eng.prestart()  # idempotent
+    assert eng.pid == pid
+    try:
+        await eng.start()
+        assert eng.pid == pid
+        sink = Collect()
+        await eng.execute("import os; print(os.environ['RUNT_TEST_VAR'], os.getpid())", sink)
+        assert sink.text() == f"early {pid}\n"
+    finally:
+        await eng.shutdown()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+async def test_a_prestarted_kernel_never_started_is_reaped(tmp_path: Path) -> None:
+    eng = NativeEngine(cwd=tmp_path)
+    eng.prestart()
+    pid = _pid(eng)
+    await eng.shutdown()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    other = NativeEngine(cwd=tmp_path)
+    other.prestart()
+    other_pid = _pid(other)
+    other.kill()  # the synchronous last resort
+    other.kill()
+    with pytest.raises(ProcessLookupError):
+        os.kill(other_pid, 0)
+    with pytest.raises(RuntimeAgentError):
+        await other.start()

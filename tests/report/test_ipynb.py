@@ -5,9 +5,16 @@ from pathlib import Path
 from typing import Any
 
 import nbformat as _nbformat
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from runt_action.orchestrator.result import CellOutput, CellStatus
-from runt_action.report.ipynb import build_notebook, write_notebook
+from runt_action.orchestrator.result import CellOutput, CellResult, CellStatus, RunResult
+from runt_action.report.ipynb import (
+    build_notebook,
+    notebook_json,
+    validate_notebook,
+    write_notebook,
+)
 from runt_action.report.scrub import Scrubber
 
 nbformat: Any = _nbformat  # untyped library
@@ -84,6 +91,7 @@ def test_awkward_ids_types_and_data(make: Any) -> None:
         ),
     ]
     nb = build_notebook(make.result(cells, parameters={"when": object()}))
+    validate_notebook(nb)
     ids = [c["id"] for c in nb["cells"]]
     assert ids[:2] == ["same-id-", "same-id--2"] and len(set(ids)) == 5
     assert all(len(i) <= 64 for i in ids)
@@ -121,3 +129,87 @@ def test_secrets_scrubbed_from_the_notebook(make: Any, tmp_path: Path) -> None:
     assert secret not in raw and json.dumps(secret)[1:-1] not in raw
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[0].outputs[0].text == "***\n"
+
+
+# -- valid by construction, written exactly as nbformat writes -------------------------------
+_text = st.text(st.characters(codec="utf-8"), max_size=30)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=8,
+)
+_mime = (
+    st.sampled_from(
+        [
+            "text/plain",
+            "text/html",
+            "text/markdown",
+            "application/json",
+            "application/vnd.custom+json",
+            "application/javascript",
+            "image/svg+xml",
+            "image/png",
+            "weird",
+        ]
+    )
+    | _text
+)
+_anything = _json | st.just(object())  # what a misbehaving runtime might put on the wire
+_count = st.none() | st.integers(-3, 10**6) | st.booleans()
+_output = st.builds(
+    CellOutput,
+    output_type=st.sampled_from(["stream", "display_data", "execute_result", "error", "x"]),
+    name=st.none() | st.sampled_from(["stdout", "stderr"]) | _text,
+    text=st.none() | _text,
+    data=st.dictionaries(_mime, _anything | st.lists(_text, max_size=3), max_size=4),
+    metadata=_json,  # deliberately not always a dict
+    execution_count=_count,
+    ename=st.none() | _text,
+    evalue=st.none() | _text,
+    traceback=st.lists(_text, max_size=3),
+)
+_cell = st.builds(
+    CellResult,
+    id=_text,
+    cell_type=st.sampled_from(["code", "markdown", "raw", "sql", "ai"]),
+    source=_text,
+    status=st.sampled_from(list(CellStatus)),
+    line=st.none() | st.integers(0, 10**5),
+    duration_ms=st.floats(0, 10**7),
+    attempts=st.integers(0, 5),
+    execution_count=_count,
+    outputs=st.lists(_output, max_size=5),
+    reason=st.none() | _text,
+    started_at=st.none() | _text,
+    completed_at=st.none() | _text,
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    cells=st.lists(_cell, max_size=6),
+    title=_text,
+    parameters=st.dictionaries(_text, _anything, max_size=3),
+    runtime=st.sampled_from(["python", "pyodide", "none"]),
+)
+def test_any_result_makes_a_valid_notebook_written_as_nbformat_would(
+    make: Any, cells: list[CellResult], title: str, parameters: dict[str, Any], runtime: str
+) -> None:
+    result: RunResult = make.result(cells, title=title, parameters=parameters, runtime=runtime)
+    nb = build_notebook(result)
+    validate_notebook(nb)
+    assert [c["id"] for c in nb["cells"]] == [c["id"] for c in build_notebook(result)["cells"]]
+    text = notebook_json(result)
+    assert text == nbformat.writes(nbformat.from_dict(nb)) + "\n"
+    validate_notebook(json.loads(text))
+
+
+def test_the_written_file_matches_nbformat_for_the_sample(sample_result: Any) -> None:
+    nb = build_notebook(sample_result)
+    validate_notebook(nb)
+    expected = nbformat.writes(nbformat.from_dict(nb), version=4) + "\n"
+    assert notebook_json(sample_result) == expected

@@ -4,6 +4,9 @@ Deno gets only the permissions the run needs: read the bridge, Pyodide and the m
 directories; write the snapshot cache (only when making a snapshot) and the output directory.
 Secrets travel over the bridge's stdin, so they never appear in argv, the process environment
 or a file.
+
+``prestart()`` launches Deno (and sends it the init) without an event loop, so Pyodide boots
+while the caller still imports and connects; ``start()`` adopts the process (process.py).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import subprocess
 from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,6 +25,7 @@ from typing import Any
 from runt_action.agents.engine import ExecOutcome, OutputSink
 from runt_action.agents.pyodide import paths
 from runt_action.agents.pyodide.mounts import parse_mounts
+from runt_action.agents.pyodide.process import AdoptedProcess, launch
 from runt_action.agents.pyodide.protocol import LineSplitter, deliver, encode, outcome_of
 from runt_action.errors import RuntimeAgentError, RuntimeDied, RuntimeStartTimeout
 from runt_action.timeouts import Timeouts
@@ -31,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _STDERR_TAIL = 40
 _CDN_HOST = "cdn.jsdelivr.net:443"
+_SNAPSHOT_GRACE = 15.0
 
 
 class PyodideEngine:
@@ -67,7 +73,10 @@ class PyodideEngine:
             package_cdn = os.environ.get("RUNT_PYODIDE_CDN", "") not in ("", "0", "false")
         self._package_cdn = package_cdn
         self._startup_timeout = startup_timeout
-        self._proc: asyncio.subprocess.Process | None = None
+        self._popen: subprocess.Popen[bytes] | None = None  # launched, maybe not yet adopted
+        self._launch_error: RuntimeAgentError | OSError | None = None
+        self._making_snapshot = False
+        self._proc: AdoptedProcess | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stderr: deque[str] = deque(maxlen=_STDERR_TAIL)
         self._ready: asyncio.Future[dict[str, Any]] | None = None
@@ -80,12 +89,69 @@ class PyodideEngine:
 
     # ------------------------------------------------------------------------------ lifecycle
 
+    def prestart(self) -> None:
+        """Launch Deno and send it the init now; ``start()`` adopts the process. Needs no loop.
+
+        Pyodide then boots while the caller imports and connects. The environment is taken
+        here. Idempotent; a failure to launch is raised by ``start()``.
+        """
+        if self._popen is not None or self._launch_error is not None or self._closing:
+            return
+        try:
+            self._launch()
+        except (RuntimeAgentError, OSError) as exc:  # e.g. no Pyodide, an unwritable output dir
+            self._launch_error = exc
+
+    def kill(self) -> None:
+        """Last resort without an event loop (e.g. after it closed): kill and reap Deno."""
+        popen = self._popen
+        if popen is None:
+            return
+        if popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                popen.kill()
+            popen.wait()
+        if self._proc is None:  # adopted pipes belong to their transports
+            for pipe in (popen.stdin, popen.stdout, popen.stderr):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+
     async def start(self) -> None:
         if self._proc is not None:
             return
+        if self._launch_error is not None:
+            raise self._launch_error
+        if self._popen is None:
+            self._launch()
+        assert self._popen is not None
+        self._proc = await AdoptedProcess.adopt(self._popen)
+        self._ready = asyncio.get_running_loop().create_future()
+        self._tasks = [
+            asyncio.create_task(self._read_events(), name="pyodide-events"),
+            asyncio.create_task(self._read_stderr(), name="pyodide-stderr"),
+        ]
+        try:
+            self.boot_info = await asyncio.wait_for(
+                asyncio.shield(self._ready), self._startup_timeout
+            )
+        except TimeoutError:
+            await self.shutdown()
+            raise RuntimeStartTimeout(
+                f"Pyodide did not start within {self._startup_timeout} s{self._tail()}"
+            ) from None
+        except BaseException:
+            await self.shutdown()
+            raise
+
+    def _launch(self) -> None:
+        """Spawn Deno with only the permissions this run needs, and write the init command."""
         pyodide = paths.pyodide_dir()
-        snapshot, make = self._snapshot_plan(pyodide)
+        stdlib = paths.compiled_stdlib(pyodide, self._cache_dir)
+        snapshot, make = self._snapshot_plan(pyodide, stdlib)
         read = [paths.BRIDGE_DIR, pyodide, *(Path(m.host) for m in self._mounts)]
+        if stdlib is not None and not stdlib.path.is_relative_to(pyodide):
+            read.append(stdlib.path)
         write: list[Path] = []
         if snapshot is not None:
             read.append(snapshot.parent)
@@ -111,22 +177,11 @@ class PyodideEngine:
         child_env = {**os.environ, "DENO_NO_UPDATE_CHECK": "1", "NO_COLOR": "1"}
         child_env.setdefault("DENO_TLS_CA_STORE", "system")
         try:
-            self._proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=child_env,
-                start_new_session=True,  # a Ctrl-C in the terminal is ours to forward, not Deno's
-            )
+            popen = launch(argv, child_env)
         except OSError as exc:
             raise RuntimeAgentError(f"could not start deno: {exc}") from exc
-        loop = asyncio.get_running_loop()
-        self._ready = loop.create_future()
-        self._tasks = [
-            asyncio.create_task(self._read_events(), name="pyodide-events"),
-            asyncio.create_task(self._read_stderr(), name="pyodide-stderr"),
-        ]
+        self._popen = popen
+        self._making_snapshot = make is not None
         init = {
             "pyodideDir": str(pyodide),
             "env": self._env,
@@ -134,28 +189,24 @@ class PyodideEngine:
                 {"host": m.host, "target": m.target, "readonly": m.readonly} for m in self._mounts
             ],
             "outputDir": str(self._output_dir) if self._output_dir is not None else None,
+            "stdlib": str(stdlib.path) if stdlib is not None else None,
             "snapshot": str(snapshot) if snapshot is not None else None,
             "makeSnapshot": str(make) if make is not None else None,
         }
-        try:
-            await self._send(encode("init", **init))
-            self.boot_info = await asyncio.wait_for(
-                asyncio.shield(self._ready), self._startup_timeout
-            )
-        except TimeoutError:
-            await self.shutdown()
-            raise RuntimeStartTimeout(
-                f"Pyodide did not start within {self._startup_timeout} s{self._tail()}"
-            ) from None
-        except BaseException:
-            await self.shutdown()
-            raise
+        assert popen.stdin is not None
+        try:  # one short line into an empty pipe: does not block
+            popen.stdin.write(encode("init", **init))
+            popen.stdin.flush()
+        except OSError:
+            pass  # Deno is already gone: start() reports its exit and its stderr
 
-    def _snapshot_plan(self, pyodide: Path) -> tuple[Path | None, Path | None]:
+    def _snapshot_plan(
+        self, pyodide: Path, stdlib: paths.CompiledStdlib | None
+    ) -> tuple[Path | None, Path | None]:
         """(snapshot to boot from, snapshot to make): a present one is used, else one is made."""
         if not self._snapshot:
             return None, None
-        path = paths.snapshot_path(pyodide, self._cache_dir)
+        path = paths.snapshot_path(pyodide, self._cache_dir, stdlib)
         if snapshot_looks_whole(path):
             return path, None
         return None, path
@@ -168,12 +219,16 @@ class PyodideEngine:
                 await self._send(encode("shutdown"))
             if proc.stdin is not None:
                 proc.stdin.close()
+            # A run that made the snapshot lets the bridge finish writing it before it exits.
+            grace = _SNAPSHOT_GRACE if self._making_snapshot else 2.0
             try:
-                await asyncio.wait_for(proc.wait(), 2.0)
+                await asyncio.wait_for(proc.wait(), grace)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
+        elif proc is None:
+            self.kill()  # prestarted, never adopted
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

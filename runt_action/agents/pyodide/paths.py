@@ -6,6 +6,10 @@ Pyodide is installed next to the bridge by scripts/setup-pyodide.sh, or under
 Environment: RUNT_PYODIDE_HOME (install dir), RUNT_PYODIDE_CACHE (snapshot cache, default
 ~/.cache/runt-action), RUNT_DENO (deno binary), RUNT_PYODIDE_CDN=1 (let Pyodide download
 packages missing locally from its CDN; see engine.py).
+
+prepare.py also compiles Pyodide's standard library (``python_stdlib-<version>.pyc.zip``) into
+the install dir, or into the cache when the install dir is read-only; a boot uses it when it
+is there and whole, Pyodide's source-only zip otherwise.
 """
 
 from __future__ import annotations
@@ -16,17 +20,23 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from runt_action.errors import RuntimeAgentError
 
 __all__ = [
     "BRIDGE_DIR",
+    "CompiledStdlib",
     "cache_dir",
+    "compiled_stdlib",
+    "compiled_stdlib_name",
     "find_deno",
     "pyodide_dir",
     "pyodide_version",
     "snapshot_path",
+    "stdlib_builder_digest",
 ]
 
 BRIDGE_DIR = Path(__file__).resolve().parent / "bridge"
@@ -80,10 +90,58 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "runt-action"
 
 
-def snapshot_path(directory: Path | None = None, cache: Path | None = None) -> Path:
-    """The snapshot file for this Pyodide version and this bridge code."""
+@dataclass(frozen=True, slots=True)
+class CompiledStdlib:
+    """A whole precompiled stdlib zip and its checksum (from the sidecar prepare.py wrote)."""
+
+    path: Path
+    sha256: str
+
+
+def compiled_stdlib_name(version: str) -> str:
+    return f"python_stdlib-{version}.pyc.zip"
+
+
+def stdlib_builder_digest() -> str:
+    """Identifies bridge/stdlib.mjs: a zip built by another version of it is rebuilt."""
+    return hashlib.sha256((BRIDGE_DIR / "stdlib.mjs").read_bytes()).hexdigest()[:16]
+
+
+def compiled_stdlib(
+    directory: Path | None = None, cache: Path | None = None
+) -> CompiledStdlib | None:
+    """The precompiled stdlib for this Pyodide (install dir first, then the cache), or None."""
+    directory = directory or pyodide_dir()
+    version = pyodide_version(directory)
+    name = compiled_stdlib_name(version)
+    builder = stdlib_builder_digest()
+    for path in (directory / name, (cache or cache_dir()) / name):
+        try:
+            meta = json.loads(path.with_name(path.name + ".json").read_text(encoding="utf-8"))
+            whole = path.stat().st_size == meta["size"]
+            if whole and meta["pyodide"] == version and meta["builder"] == builder:
+                return CompiledStdlib(path, str(meta["sha256"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def snapshot_path(
+    directory: Path | None = None,
+    cache: Path | None = None,
+    stdlib: CompiledStdlib | Literal["auto"] | None = "auto",
+) -> Path:
+    """The snapshot file for this Pyodide version, this bridge code and this stdlib zip.
+
+    The stdlib is part of the key because the snapshot holds zipimport's table of contents
+    (file offsets) of the zip it was made with; restoring it over another zip would misread.
+    """
+    directory = directory or pyodide_dir()
+    if stdlib == "auto":
+        stdlib = compiled_stdlib(directory, cache)
     digest = hashlib.sha256()
     for name in _SNAPSHOT_INPUTS:
         digest.update((BRIDGE_DIR / name).read_bytes())
+    digest.update(b"stdlib:" + (stdlib.sha256.encode() if stdlib is not None else b"stock"))
     version = pyodide_version(directory)
     return (cache or cache_dir()) / f"pyodide-{version}-{digest.hexdigest()[:16]}.snapshot"

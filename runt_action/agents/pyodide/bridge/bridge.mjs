@@ -23,6 +23,8 @@ let pending = null;
 let pendingTimer = null;
 let worker = null;
 let shuttingDown = false;
+let snapshotWrite = null; // the memory snapshot being written, awaited before exiting
+let exiting = false;
 
 function write(obj) {
   const data = encoder.encode(JSON.stringify(obj) + "\n");
@@ -37,18 +39,47 @@ function flushStream() {
   pending = null;
 }
 
-function exit(code) {
+async function sha256Hex(bytes) {
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function writeSnapshot(path, bytes) {
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  try {
+    const meta = { size: bytes.length, sha256: await sha256Hex(bytes) };
+    await Deno.writeFile(tmp, bytes);
+    await Deno.writeTextFile(`${tmp}.json`, JSON.stringify(meta));
+    // Data first, then the sidecar that vouches for it: a reader never sees a half file as valid.
+    await Deno.rename(tmp, path);
+    await Deno.rename(`${tmp}.json`, `${path}.json`);
+  } catch (err) {
+    console.error(`[runt-pyodide] could not write snapshot ${path}: ${err}`);
+    for (const leftover of [tmp, `${tmp}.json`]) await Deno.remove(leftover).catch(() => {});
+  }
+}
+
+async function exit(code) {
+  exiting = true;
   flushStream();
   worker?.terminate();
+  // A snapshot half written is only a missed speed-up (the sidecar comes last), but finishing
+  // it is what makes the next run fast.
+  if (snapshotWrite) await snapshotWrite;
   Deno.exit(code);
 }
 
 function send(msg) {
-  if (msg.ev === "bye") exit(0);
+  if (msg.ev === "snapshot") {
+    snapshotWrite = writeSnapshot(msg.path, msg.bytes);
+    return;
+  }
+  if (exiting) return;
+  if (msg.ev === "bye") return exit(0);
   if (msg.ev === "fatal") {
     flushStream();
     write(msg);
-    exit(70); // nothing can run any more; the engine reports the death
+    return exit(70); // nothing can run any more; the engine reports the death
   }
   if (msg.ev === "stream") {
     if (pending && pending.id === msg.id && pending.name === msg.name) {
@@ -83,12 +114,14 @@ function startWorker(init) {
     env: init.env,
     mounts: init.mounts,
     outputDir: init.outputDir,
+    stdlib: init.stdlib,
     snapshot: init.snapshot,
     makeSnapshot: init.makeSnapshot,
   });
 }
 
 function handle(cmd) {
+  if (exiting) return;
   switch (cmd.op) {
     case "init":
       startWorker(cmd);

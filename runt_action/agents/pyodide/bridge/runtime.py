@@ -15,6 +15,8 @@ import importlib
 import json
 import linecache
 import os
+import pprint
+import random
 import re
 import sys
 import time
@@ -182,8 +184,6 @@ def format_object(obj: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _plain(obj: Any) -> str:
     try:
-        import pprint
-
         if isinstance(obj, dict | list | tuple | set) and len(repr(obj)) > 79:
             return pprint.pformat(obj, width=79)
         return repr(obj)
@@ -564,11 +564,36 @@ def _interruptible_sleep(seconds: float | SupportsIndex) -> None:
             raise KeyboardInterrupt
 
 
+# Imported before the memory snapshot is taken, so a notebook's first cell finds them loaded
+# (an import after a snapshot boot costs unmarshalling or, without prepare.py's precompiled
+# stdlib, compiling the module in wasm). What data notebooks commonly import, not everything:
+# the run that makes the snapshot pays for each one.
+WARM_MODULES = (
+    "array", "base64", "bisect", "calendar", "cmath", "collections", "contextlib", "copy",
+    "csv", "dataclasses", "datetime", "decimal", "enum", "fractions", "functools", "hashlib",
+    "heapq", "io", "itertools", "json", "math", "numbers", "operator", "pathlib", "pprint",
+    "random", "re", "statistics", "string", "struct", "textwrap", "time", "typing",
+    "unicodedata", "urllib.parse", "zlib",
+)  # fmt: skip
+
+
+def warm() -> None:
+    """Import WARM_MODULES; called only when making the snapshot (a cold boot would pay)."""
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # missing from a trimmed distribution: it just stays cold
+            continue
+
+
 def setup(emit: Any, wait_interrupt: Any, env: Any) -> Any:
     """Wire the runtime to the worker; returns what the worker calls per cell."""
     global _emit, _wait_interrupt, _ns
     _emit = emit
     _wait_interrupt = wait_interrupt
+    # random's global generator was seeded when the snapshot was made: without a fresh seed
+    # every run restored from it would draw the same "random" numbers.
+    random.seed()
     time.sleep = _interruptible_sleep
     for key, value in dict(env).items():
         os.environ[str(key)] = str(value)

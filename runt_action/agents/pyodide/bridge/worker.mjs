@@ -10,6 +10,7 @@ console.log =
 let pyodide = null;
 let runtime = null;
 let outputDir = null;
+const SETTLE_MS = 500; // longest wait at shutdown for background tasks to finish
 const outputSeen = new Map();
 const decoder = { stdout: new TextDecoder(), stderr: new TextDecoder() };
 let currentId = null;
@@ -36,7 +37,10 @@ function log(text) {
 
 async function sha256Hex(bytes) {
   const digest = await crypto.subtle.digest("SHA-256", bytes);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return Array.from(
+    new Uint8Array(digest),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
 }
 
 async function readSnapshot(path) {
@@ -48,16 +52,6 @@ async function readSnapshot(path) {
     throw new Error(`snapshot ${path} does not match its checksum`);
   }
   return bytes;
-}
-
-async function writeSnapshot(path, bytes) {
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  const meta = { size: bytes.length, sha256: await sha256Hex(bytes) };
-  await Deno.writeFile(tmp, bytes);
-  await Deno.writeTextFile(`${tmp}.json`, JSON.stringify(meta));
-  // Data first, then the sidecar that vouches for it: a reader never sees a half file as valid.
-  await Deno.rename(tmp, path);
-  await Deno.rename(`${tmp}.json`, `${path}.json`);
 }
 
 function streamWriter(name) {
@@ -97,7 +91,9 @@ if "_runt_runtime" not in sys.modules:
 async function boot(init) {
   const started = performance.now();
   const phases = {};
-  const mark = (name) => (phases[name] = Math.round(performance.now() - started));
+  const mark = (
+    name,
+  ) => (phases[name] = Math.round(performance.now() - started));
   // Reading and checking the snapshot overlaps with importing Pyodide and compiling its wasm.
   const snapshot = init.snapshot ? readSnapshot(init.snapshot) : null;
   snapshot?.catch(() => {}); // reported below, where the cold boot takes over
@@ -105,6 +101,8 @@ async function boot(init) {
   mark("import");
   let mode = "cold";
   const options = { indexURL: init.indexPath, env: { HOME: "/home/pyodide" } };
+  // The precompiled stdlib (prepare.py) spares compiling every imported module in wasm.
+  if (init.stdlib) options.stdLibURL = init.stdlib;
   if (snapshot) {
     try {
       pyodide = await loadPyodide({ ...options, _loadSnapshot: snapshot });
@@ -117,13 +115,22 @@ async function boot(init) {
   if (!pyodide) {
     const make = Boolean(init.makeSnapshot);
     pyodide = await loadPyodide({ ...options, _makeSnapshot: make });
+    mark("cold");
     if (make) {
-      installRuntime(init.runtimeSource).destroy();
+      const module = installRuntime(init.runtimeSource);
+      module.warm(); // the modules notebooks commonly import ride in the snapshot
+      module.destroy();
+      mark("warm");
       try {
-        await writeSnapshot(init.makeSnapshot, pyodide.makeMemorySnapshot());
+        // The main thread hashes and writes it (a copy, handed over without copying again)
+        // while the first cells run here; it finishes that before the process exits.
+        const bytes = pyodide.makeMemorySnapshot();
+        self.postMessage({ ev: "snapshot", path: init.makeSnapshot, bytes }, [
+          bytes.buffer,
+        ]);
         mode = "cold+snapshot";
       } catch (err) {
-        log(`could not write snapshot ${init.makeSnapshot}: ${err}`);
+        log(`could not make snapshot ${init.makeSnapshot}: ${err}`);
       }
     }
   }
@@ -140,7 +147,9 @@ async function boot(init) {
   runtime = module.setup(emit, waitInterrupt, pyodide.toPy(init.env ?? {}));
   module.destroy();
 
-  for (const mount of init.mounts ?? []) copyIn(mount.host, mount.target, mount.readonly);
+  for (const mount of init.mounts ?? []) {
+    copyIn(mount.host, mount.target, mount.readonly);
+  }
   outputDir = init.outputDir ?? null;
   pyodide.FS.mkdirTree("/outputs");
   mark("setup");
@@ -216,7 +225,9 @@ async function execute(id, code) {
   try {
     const problem = await loadImports(code);
     let outcome = runtime.run_cell(code, problem);
-    if (!outcome) throw new Error("the cell returned nothing (a Pyodide fatal error?)");
+    if (!outcome) {
+      throw new Error("the cell returned nothing (a Pyodide fatal error?)");
+    }
     if (outcome.type !== "dict") {
       // A cell with top-level await: while it awaits, this worker is idle and can hear an
       // interrupt as a message (Python is not running to notice the buffer).
@@ -240,8 +251,17 @@ async function execute(id, code) {
     }
     const interrupted = err?.type === "KeyboardInterrupt";
     const ename = interrupted ? "KeyboardInterrupt" : "RuntimeError";
-    post({ ev: "error", id, ename, evalue: interrupted ? "" : String(err), traceback: [] });
-    reply = { status: interrupted ? "interrupted" : "error", execution_count: null };
+    post({
+      ev: "error",
+      id,
+      ename,
+      evalue: interrupted ? "" : String(err),
+      traceback: [],
+    });
+    reply = {
+      status: interrupted ? "interrupted" : "error",
+      execution_count: null,
+    };
   }
   interrupt[0] = 0; // an interrupt that came too late must not hit the next cell
   for (const name of ["stdout", "stderr"]) {
@@ -251,9 +271,19 @@ async function execute(id, code) {
   try {
     syncOutputs();
   } catch (err) {
-    post({ ev: "stream", id, name: "stderr", text: `could not copy /outputs: ${err}\n` });
+    post({
+      ev: "stream",
+      id,
+      name: "stderr",
+      text: `could not copy /outputs: ${err}\n`,
+    });
   }
-  post({ ev: "done", id, status: reply.status, execution_count: reply.execution_count });
+  post({
+    ev: "done",
+    id,
+    status: reply.status,
+    execution_count: reply.execution_count,
+  });
   currentId = null;
 }
 
@@ -292,8 +322,9 @@ self.onmessage = (event) => {
     }
   } else if (msg.op === "shutdown") {
     // Last copy of /outputs (a cell's background task may have written since), then goodbye.
-    // The short pause lets callbacks the event loop already has queued run first.
-    queue = queue.then(() => new Promise((resolve) => setTimeout(resolve, 10))).then(() => {
+    // First let the event loop run until the cells' background tasks are done (bounded: a
+    // task that never ends must not hold the shutdown), so their files are in the copy.
+    queue = queue.then(settleTasks).then(() => {
       try {
         syncOutputs();
       } catch (err) {
@@ -303,6 +334,24 @@ self.onmessage = (event) => {
     });
   }
 };
+
+async function settleTasks() {
+  const deadline = Date.now() + SETTLE_MS;
+  do {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  } while (Date.now() < deadline && pendingTasks());
+}
+
+function pendingTasks() {
+  try {
+    return pyodide.runPython(
+      "import asyncio as _a\nany(not t.done() for t in _a.all_tasks(_a.get_event_loop()))",
+    );
+  } catch (err) {
+    log(`could not list pending tasks: ${err}`);
+    return false;
+  }
+}
 
 function versions() {
   return {
