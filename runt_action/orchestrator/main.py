@@ -75,6 +75,9 @@ def run(
         _kill(engine)
         engine = None
     engine = engine or _prestart(settings, plan)
+    from runt_action.report.ipynb import prewarm
+
+    prewarm()  # nbformat's import + schema compile overlap the run, not its end
     try:
         return asyncio.run(_Run(settings, plan, engine, started=started).main())
     finally:
