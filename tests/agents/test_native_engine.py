@@ -7,55 +7,13 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from runt_action.agents.engine import ExecStatus
 from runt_action.agents.native import NativeEngine, strip_ansi
+from runt_action.agents.recording import RecordingSink
 from runt_action.errors import RuntimeAgentError, RuntimeDied
-
-
-class Collect:
-    """An OutputSink that records calls in order."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.changed = asyncio.Event()
-
-    def stream(self, name: str, text: str) -> None:
-        self.calls.append(("stream", (name, text)))
-        self.changed.set()
-
-    async def wait_text(self, text: str) -> None:
-        while self.text() != text:
-            self.changed.clear()
-            await asyncio.wait_for(self.changed.wait(), 30)
-
-    def display(
-        self,
-        data: dict[str, Any],
-        metadata: dict[str, Any] | None = None,
-        display_id: str | None = None,
-        *,
-        update: bool = False,
-    ) -> None:
-        self.calls.append(("update" if update else "display", (data, display_id)))
-
-    def result(self, data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
-        self.calls.append(("result", data))
-
-    def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
-        self.calls.append(("error", (ename, evalue, traceback)))
-
-    def clear(self, wait: bool = False) -> None:
-        self.calls.append(("clear", wait))
-
-    def text(self, name: str = "stdout") -> str:
-        return "".join(t for k, (n, t) in self._streams() if n == name)
-
-    def _streams(self) -> list[tuple[str, tuple[str, str]]]:
-        return [(k, v) for k, v in self.calls if k == "stream"]
 
 
 @pytest.fixture
@@ -75,7 +33,7 @@ def _pid(engine: NativeEngine) -> int:
 
 
 async def test_outputs_map_to_sink_calls(engine: NativeEngine, tmp_path: Path) -> None:
-    sink = Collect()
+    sink = RecordingSink()
     code = (
         "import os, sys\n"
         "print(os.environ['RUNT_TEST_VAR'], os.getcwd())\n"
@@ -100,8 +58,8 @@ async def test_outputs_map_to_sink_calls(engine: NativeEngine, tmp_path: Path) -
 
 
 async def test_error_has_plain_traceback_and_namespace_persists(engine: NativeEngine) -> None:
-    assert (await engine.execute("x = 41", Collect())).status is ExecStatus.OK
-    sink = Collect()
+    assert (await engine.execute("x = 41", RecordingSink())).status is ExecStatus.OK
+    sink = RecordingSink()
     outcome = await engine.execute("def f():\n    raise ValueError(f'bad {x + 1}')\nf()", sink)
     assert outcome.status is ExecStatus.ERROR
     [(kind, (ename, evalue, tb))] = sink.calls
@@ -112,42 +70,44 @@ async def test_error_has_plain_traceback_and_namespace_persists(engine: NativeEn
 
 
 async def test_interrupt_stops_a_running_cell(engine: NativeEngine) -> None:
-    sink = Collect()
+    sink = RecordingSink()
     task = asyncio.create_task(
         engine.execute("import time\nprint('go', flush=True)\ntime.sleep(60)", sink)
     )
-    await sink.wait_text("go\n")
+    async with asyncio.timeout(30):
+        await sink.wait_text("go\n")
     await engine.interrupt()
     outcome = await asyncio.wait_for(task, 10)
     assert outcome.status is ExecStatus.INTERRUPTED
-    assert (await engine.execute("'still alive'", Collect())).status is ExecStatus.OK
+    assert (await engine.execute("'still alive'", RecordingSink())).status is ExecStatus.OK
 
 
 async def test_kernel_killed_mid_cell_raises_runtime_died_within_2s(
     engine: NativeEngine,
 ) -> None:
-    sink = Collect()
+    sink = RecordingSink()
     task = asyncio.create_task(
         engine.execute("import time\nprint('go', flush=True)\ntime.sleep(60)", sink)
     )
-    await sink.wait_text("go\n")
+    async with asyncio.timeout(30):
+        await sink.wait_text("go\n")
     os.kill(_pid(engine), signal.SIGKILL)
     with pytest.raises(RuntimeDied, match="SIGKILL"):
         await asyncio.wait_for(task, 2.0)
     with pytest.raises(RuntimeDied):
-        await asyncio.wait_for(engine.execute("1", Collect()), 2.0)
+        await asyncio.wait_for(engine.execute("1", RecordingSink()), 2.0)
 
 
 async def test_kernel_exiting_by_itself_is_runtime_died(engine: NativeEngine) -> None:
     with pytest.raises(RuntimeDied, match="exited with code 3"):
-        await asyncio.wait_for(engine.execute("import os; os._exit(3)", Collect()), 2.0)
+        await asyncio.wait_for(engine.execute("import os; os._exit(3)", RecordingSink()), 2.0)
 
 
 async def test_shutdown_is_idempotent_and_kills_the_process(tmp_path: Path) -> None:
     eng = NativeEngine(cwd=tmp_path)
     await eng.start()
     pid = _pid(eng)
-    task = asyncio.create_task(eng.execute("import time; time.sleep(60)", Collect()))
+    task = asyncio.create_task(eng.execute("import time; time.sleep(60)", RecordingSink()))
     await asyncio.sleep(0.2)
     await eng.shutdown()
     await eng.shutdown()
@@ -172,14 +132,14 @@ async def test_polite_shutdown_runs_atexit_and_flushes_open_files(tmp_path: Path
         "f = open('unclosed.txt', 'w'); f.write('flushed at exit')\n"
         "atexit.register(lambda: open('atexit.txt', 'w').write('ran'))\n"
     )
-    assert (await eng.execute(code, Collect())).status is ExecStatus.OK
+    assert (await eng.execute(code, RecordingSink())).status is ExecStatus.OK
     await eng.shutdown()
     assert (tmp_path / "unclosed.txt").read_text() == "flushed at exit"
     assert (tmp_path / "atexit.txt").read_text() == "ran"
 
 
 async def test_the_exit_hook_leaves_the_user_namespace_alone(engine: NativeEngine) -> None:
-    sink = Collect()
+    sink = RecordingSink()
     code = "print(len(In), repr(_), sorted(k for k in dir() if not k.startswith('_')))"
     outcome = await engine.execute(code, sink)
     assert (outcome.status, outcome.execution_count) == (ExecStatus.OK, 1)
@@ -195,7 +155,7 @@ async def test_prestart_launches_without_a_loop_and_start_adopts_it(tmp_path: Pa
     try:
         await eng.start()
         assert eng.pid == pid
-        sink = Collect()
+        sink = RecordingSink()
         await eng.execute("import os; print(os.environ['RUNT_TEST_VAR'], os.getpid())", sink)
         assert sink.text() == f"early {pid}\n"
     finally:

@@ -7,57 +7,15 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from runt_action.agents.engine import ExecStatus
 from runt_action.agents.pyodide import PyodideEngine, paths
+from runt_action.agents.recording import RecordingSink
 
 pytestmark = [pytest.mark.pyodide, pytest.mark.asyncio(loop_scope="module")]
-
-
-class Collect:
-    """An OutputSink that records calls in order and can wake a test on some stdout text."""
-
-    def __init__(self, wake_on: str | None = None) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self._wake_on = wake_on
-        self.woken = asyncio.Event()
-
-    def stream(self, name: str, text: str) -> None:
-        self.calls.append(("stream", (name, text)))
-        if self._wake_on is not None and self._wake_on in self.text(name):
-            self.woken.set()
-
-    def display(
-        self,
-        data: dict[str, Any],
-        metadata: dict[str, Any] | None = None,
-        display_id: str | None = None,
-        *,
-        update: bool = False,
-    ) -> None:
-        self.calls.append(("update" if update else "display", (data, display_id)))
-
-    def result(self, data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
-        self.calls.append(("result", data))
-
-    def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
-        self.calls.append(("error", (ename, evalue, traceback)))
-
-    def clear(self, wait: bool = False) -> None:
-        self.calls.append(("clear", wait))
-
-    def text(self, name: str = "stdout") -> str:
-        return "".join(v[1] for k, v in self.calls if k == "stream" and v[0] == name)
-
-    def kinds(self) -> list[str]:
-        return [k for k, _ in self.calls if k != "stream"]
-
-    def of(self, kind: str) -> list[Any]:
-        return [v for k, v in self.calls if k == kind]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -75,8 +33,8 @@ def proc_files(pid: int) -> tuple[bytes, bytes]:
     return Path(f"/proc/{pid}/cmdline").read_bytes(), Path(f"/proc/{pid}/environ").read_bytes()
 
 
-async def run(engine: PyodideEngine, code: str) -> tuple[ExecStatus, Collect]:
-    sink = Collect()
+async def run(engine: PyodideEngine, code: str) -> tuple[ExecStatus, RecordingSink]:
+    sink = RecordingSink()
     outcome = await engine.execute(code, sink)
     return outcome.status, sink
 
@@ -85,8 +43,8 @@ async def run(engine: PyodideEngine, code: str) -> tuple[ExecStatus, Collect]:
 
 
 async def test_namespace_persists_and_execution_count_grows(engine: PyodideEngine) -> None:
-    first = await engine.execute("x = 20", Collect())
-    sink = Collect()
+    first = await engine.execute("x = 20", RecordingSink())
+    sink = RecordingSink()
     second = await engine.execute("x + 22", sink)
     assert sink.of("result") == [{"text/plain": "42"}]
     assert first.execution_count is not None and second.execution_count == first.execution_count + 1
@@ -155,7 +113,7 @@ async def test_streams_keep_order_with_displays(engine: PyodideEngine) -> None:
 
 
 async def test_stdout_arrives_while_the_cell_still_runs(engine: PyodideEngine) -> None:
-    sink = Collect(wake_on="started")
+    sink = RecordingSink(wake_on="started")
     task = asyncio.create_task(engine.execute("print('started')\nwhile True: pass", sink))
     await asyncio.wait_for(sink.woken.wait(), 30)
     assert not task.done()  # the text came out of a cell that has not finished
@@ -165,8 +123,8 @@ async def test_stdout_arrives_while_the_cell_still_runs(engine: PyodideEngine) -
 
 
 async def test_interrupt_keeps_the_namespace(engine: PyodideEngine) -> None:
-    await engine.execute("kept = 'yes'", Collect())
-    sink = Collect(wake_on="spin")
+    await engine.execute("kept = 'yes'", RecordingSink())
+    sink = RecordingSink(wake_on="spin")
     task = asyncio.create_task(engine.execute("print('spin')\nwhile True:\n    pass", sink))
     await asyncio.wait_for(sink.woken.wait(), 30)
     await engine.interrupt()
@@ -187,7 +145,7 @@ async def test_interrupt_keeps_the_namespace(engine: PyodideEngine) -> None:
     ids=["time.sleep", "await asyncio.sleep"],
 )
 async def test_sleeping_cells_are_interruptible(engine: PyodideEngine, code: str) -> None:
-    sink = Collect(wake_on="napping")
+    sink = RecordingSink(wake_on="napping")
     task = asyncio.create_task(engine.execute(code, sink))
     await asyncio.wait_for(sink.woken.wait(), 30)
     await engine.interrupt()

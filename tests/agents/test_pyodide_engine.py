@@ -14,51 +14,10 @@ import pytest
 
 from runt_action.agents.engine import ExecStatus
 from runt_action.agents.pyodide import PyodideEngine, paths
+from runt_action.agents.recording import RecordingSink
 from runt_action.errors import RuntimeAgentError, RuntimeDied
 
 pytestmark = pytest.mark.pyodide
-
-
-class Collect:
-    """An OutputSink that records calls in order and can wake a test on some stdout text."""
-
-    def __init__(self, wake_on: str | None = None) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self._wake_on = wake_on
-        self.woken = asyncio.Event()
-
-    def stream(self, name: str, text: str) -> None:
-        self.calls.append(("stream", (name, text)))
-        if self._wake_on is not None and self._wake_on in self.text(name):
-            self.woken.set()
-
-    def display(
-        self,
-        data: dict[str, Any],
-        metadata: dict[str, Any] | None = None,
-        display_id: str | None = None,
-        *,
-        update: bool = False,
-    ) -> None:
-        self.calls.append(("update" if update else "display", (data, display_id)))
-
-    def result(self, data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
-        self.calls.append(("result", data))
-
-    def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
-        self.calls.append(("error", (ename, evalue, traceback)))
-
-    def clear(self, wait: bool = False) -> None:
-        self.calls.append(("clear", wait))
-
-    def text(self, name: str = "stdout") -> str:
-        return "".join(v[1] for k, v in self.calls if k == "stream" and v[0] == name)
-
-    def kinds(self) -> list[str]:
-        return [k for k, _ in self.calls if k != "stream"]
-
-    def of(self, kind: str) -> list[Any]:
-        return [v for k, v in self.calls if k == kind]
 
 
 async def shared_snapshot() -> Path:
@@ -82,8 +41,8 @@ async def engine() -> AsyncIterator[PyodideEngine]:
         await eng.shutdown()
 
 
-async def run(engine: PyodideEngine, code: str) -> tuple[ExecStatus, Collect]:
-    sink = Collect()
+async def run(engine: PyodideEngine, code: str) -> tuple[ExecStatus, RecordingSink]:
+    sink = RecordingSink()
     outcome = await engine.execute(code, sink)
     return outcome.status, sink
 
@@ -293,14 +252,14 @@ async def test_output_dir_is_copied_back_after_each_cell(tmp_path: Path) -> None
 
 
 async def test_process_death_raises_runtime_died(engine: PyodideEngine) -> None:
-    sink = Collect(wake_on="busy")
+    sink = RecordingSink(wake_on="busy")
     task = asyncio.create_task(engine.execute("print('busy')\nwhile True: pass", sink))
     await asyncio.wait_for(sink.woken.wait(), 30)
     os.kill(deno_pid(engine), signal.SIGKILL)
     with pytest.raises(RuntimeDied):
         await asyncio.wait_for(task, 5)
     with pytest.raises(RuntimeDied):
-        await engine.execute("1", Collect())
+        await engine.execute("1", RecordingSink())
 
 
 async def test_shutdown_is_idempotent_and_ends_the_process() -> None:
