@@ -21,6 +21,7 @@ from yarl import URL
 
 from runt_action.errors import SyncAuthError, SyncConnectError, SyncError, SyncProtocolError
 from runt_action.livestore.events import Event
+from runt_action.livestore.outbox import Outbox
 from runt_action.livestore.protocol import (
     PING_TEXT,
     Pong,
@@ -88,13 +89,14 @@ class SyncClient:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._synced: asyncio.Future[None] | None = None
-        self._outbox: asyncio.Queue[str | None] | None = None
+        self._outbox: Outbox | None = None
         self._wake = asyncio.Event()
         self._last_rx = 0.0
         self._last_request = 0.0
         self._pong_deadline: float | None = None
+        self._watch_until = 0.0  # when the watchdog wakes up by itself next (loop time)
         self._closing = False
-        self._flush_scheduled = False
+        self._flush_handle: asyncio.Handle | None = None
 
     # --- public ------------------------------------------------------------------------
 
@@ -135,13 +137,21 @@ class SyncClient:
         self._futures[token] = fut
         # Commits made in the same loop step (claim + start + clear, say) go out as one push
         # instead of one push each, saving a round trip per event on the hot path.
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
         return fut
 
+    def push_now(self) -> None:
+        """Send what was committed in this loop step now, not at the end of the step.
+
+        For a commit someone is waiting on (a request, a completion): it saves a loop step.
+        """
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush()
+
     def _flush(self) -> None:
-        self._flush_scheduled = False
+        self._flush_handle = None
         if self.failure is None and not self._closing:
             self._apply(self.machine.flush())
 
@@ -252,7 +262,7 @@ class SyncClient:
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
         """Run one socket until it dies; True if it reached the head at least once."""
         loop = asyncio.get_running_loop()
-        self._outbox = asyncio.Queue()
+        outbox = self._outbox = Outbox(ws.send_str)
         self._last_rx = self._last_request = loop.time()
         self._pong_deadline = None
         reached = False
@@ -262,7 +272,7 @@ class SyncClient:
             reached = reached or actions.synced
 
         tasks = [
-            asyncio.create_task(self._write_loop(ws, self._outbox)),
+            asyncio.ensure_future(outbox.wait_closed()),
             asyncio.create_task(self._read_loop(ws, mark_synced)),
             asyncio.create_task(self._watchdog()),
         ]
@@ -278,13 +288,6 @@ class SyncClient:
                 async with asyncio.timeout(_WS_CLOSE_TIMEOUT):
                     await ws.close()
         return reached
-
-    async def _write_loop(
-        self, ws: aiohttp.ClientWebSocketResponse, outbox: asyncio.Queue[str | None]
-    ) -> None:
-        with contextlib.suppress(ConnectionError, aiohttp.ClientError, RuntimeError):
-            while (text := await outbox.get()) is not None:
-                await ws.send_str(text)
 
     async def _read_loop(
         self, ws: aiohttp.ClientWebSocketResponse, on_actions: Callable[[Actions], None]
@@ -339,8 +342,9 @@ class SyncClient:
                     return
                 deadlines.append(due)
             self._wake.clear()
+            self._watch_until = min(deadlines)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, min(deadlines) - loop.time())):
+                async with asyncio.timeout(max(0.0, self._watch_until - loop.time())):
                     await self._wake.wait()
 
     # --- actions -----------------------------------------------------------------------
@@ -352,8 +356,13 @@ class SyncClient:
     def _apply(self, actions: Actions) -> None:
         for msg in actions.send:
             if isinstance(msg, PullReq | PushReq):
-                self._last_request = asyncio.get_running_loop().time()
-                self._wake.set()
+                now = self._last_request = asyncio.get_running_loop().time()
+                # Wake the watchdog only if it would sleep past this request's deadline; on
+                # the hot path (a push per cell) it is already due earlier and re-checks then.
+                limit = self._timeouts.request
+                if limit is not None and self._watch_until > now + limit:
+                    self._watch_until = now + limit
+                    self._wake.set()
             self._send_text(encode(msg))
         if actions.confirmed:
             self._on_confirmed(actions.confirmed)

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from runt_action.livestore.events import Event
+from runt_action.livestore.outbox import Outbox
 from runt_action.livestore.protocol import (
     MAX_INBOUND_FRAME_BYTES,
     PING_TEXT,
@@ -146,20 +147,18 @@ class _EventLog:
 
 @dataclass(eq=False, slots=True)
 class _Peer:
-    """One accepted socket and its ordered outbox."""
+    """One accepted socket and its ordered outbox (frames leave at once when it is idle)."""
 
     ws: web.WebSocketResponse
     request: web.Request
     store_id: str
-    outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.ws.send_str)
 
     def send(self, msg: ServerMessage | str) -> None:
         self.outbox.put_nowait(msg if isinstance(msg, str) else encode(msg))
-
-    async def write_loop(self) -> None:
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            while (text := await self.outbox.get()) is not None:
-                await self.ws.send_str(text)
 
     def abort(self) -> None:
         transport = self.request.transport
@@ -212,8 +211,9 @@ class SyncServer:
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
         server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self._port = int(server.sockets[0].getsockname()[1])
+        sockets = getattr(server, "sockets", None)  # asyncio's or another loop's Server
+        assert sockets, "the site did not open a listening socket"
+        self._port = int(sockets[0].getsockname()[1])
         shown = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
         self.url = f"ws://{shown}:{self._port}/livestore"
 
@@ -272,7 +272,7 @@ class SyncServer:
         room = self._room(peer.store_id)
         room.peers.add(peer)
         self._peers.add(peer)
-        writer = asyncio.create_task(peer.write_loop())
+        writer = asyncio.ensure_future(peer.outbox.wait_closed())
         try:
             while True:
                 msg = await peer.ws.receive()  # not `async for`: it hides the CLOSE frame
@@ -379,17 +379,26 @@ class SyncServer:
                 )
             )
         room.head = batch[-1].seq_num
-        # Queued, not sent: frames leave only after this synchronous call returns, i.e. after
-        # the SQLite commit below, so an ack never reaches a socket before its events are
-        # committed (on a storage error the ack still goes, followed by an Error, as before).
-        peer.send(PushAck(msg.request_id))
-        broadcast = pull_res_json(items, msg.request_id, "push", 0)
-        for other in room.peers:
-            other.send(broadcast)
+        # Committed before any frame is sent (peer.send writes at once), so an ack never
+        # reaches a socket before its events are stored; on a storage error the ack still
+        # goes, followed by an Error, as it always did.
+        failed: sqlite3.Error | None = None
         try:
             self._log.append(room.table, rows)
         except sqlite3.Error as exc:
-            peer.send(Error(msg.request_id, _unexpected(str(exc))))
+            failed = exc
+        # The other peers first: one of them is usually the one waiting (the runner on an
+        # ExecutionCompleted, the agent on an ExecutionRequested); the pusher only needs its
+        # confirmation. Every socket still gets its own frames in the same order as before.
+        broadcast = pull_res_json(items, msg.request_id, "push", 0)
+        for other in room.peers:
+            if other is not peer:
+                other.send(broadcast)
+        peer.send(PushAck(msg.request_id))
+        if peer in room.peers:
+            peer.send(broadcast)
+        if failed is not None:
+            peer.send(Error(msg.request_id, _unexpected(str(failed))))
             return
         if self._on_push is not None:
             stamped = tuple(

@@ -79,6 +79,11 @@ class Store(Generic[S]):
             return fut
         return self._client.commit(name, args)
 
+    def push_now(self) -> None:
+        """Send the commits of this loop step at once (they are batched until its end)."""
+        if self._client is not None and self._failure is None:
+            self._client.push_now()
+
     async def flush(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Wait until every commit made so far is confirmed (TimeoutError otherwise)."""
         if self._failure is not None:

@@ -260,6 +260,7 @@ class Runner:
                         "requestedBy": ACTOR,
                     },
                 )
+                self.store.push_now()  # the agent waits for exactly this: no extra loop step
                 status, reason, outputs = await self._wait_terminal(queue_id, cell.id, timeout)
             self._running = None
             if status == CellStatus.TIMEOUT:  # the cancel may have brought outputs since

@@ -39,6 +39,9 @@ class HeldStore:
         self.held.append((name, args, fut))
         return fut
 
+    def push_now(self) -> None:
+        """Commits are held until :meth:`confirm` either way."""
+
     def held_names(self) -> list[str]:
         return [name for name, _, _ in self.held]
 
