@@ -32,9 +32,7 @@ def load_notebook(path: str | Path) -> Notebook:
     try:
         text = read_source(path)
     except SourceError as exc:
-        raise NotebookError(
-            exc.message, file=path, line=exc.mark.line, column=exc.mark.column
-        ) from None
+        raise exc.located(NotebookError, path) from None
     return parse_notebook(text, path)
 
 
@@ -49,9 +47,7 @@ def parse_notebook(text: str, path: str | Path = "<string>") -> Notebook:
     try:
         located = parse_yaml(text)
     except SourceError as exc:
-        raise NotebookError(
-            exc.message, file=path, line=exc.mark.line, column=exc.mark.column
-        ) from None
+        raise exc.located(NotebookError, path) from None
     data = located.data
     if data is None:
         raise fail("the notebook is empty; expected a mapping with a 'cells' list")

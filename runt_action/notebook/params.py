@@ -81,9 +81,7 @@ def load_parameters_file(path: str | Path) -> dict[str, Any]:
     try:
         text = read_source(path)
     except SourceError as exc:
-        raise ParameterError(
-            exc.message, file=path, line=exc.mark.line, column=exc.mark.column
-        ) from None
+        raise exc.located(ParameterError, path) from None
     if path.suffix.lower() == ".json":
         return _mapping_from_json(text, str(path))
     return _mapping_from_text(text, str(path))
@@ -115,9 +113,7 @@ def _mapping_from_text(text: str, name: str) -> dict[str, Any]:
     try:
         located = parse_yaml(text)
     except SourceError as exc:
-        raise ParameterError(
-            exc.message, file=name, line=exc.mark.line, column=exc.mark.column
-        ) from None
+        raise exc.located(ParameterError, name) from None
     return _checked_mapping(located, name)
 
 

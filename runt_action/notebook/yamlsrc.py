@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+E = TypeVar("E", bound=Exception)
 
 __all__ = ["Loc", "Located", "Mark", "SourceError", "parse_yaml", "read_source"]
 
@@ -42,6 +44,10 @@ class SourceError(Exception):
         super().__init__(message)
         self.message = message
         self.mark = mark
+
+    def located(self, error: Callable[..., E], file: str | Path) -> E:
+        """The caller's own error class (NotebookError, ParameterError) at this place."""
+        return error(self.message, file=file, line=self.mark.line, column=self.mark.column)
 
 
 @dataclass(slots=True)
