@@ -541,12 +541,13 @@ class _Run:
 
         s = self.settings
         summary = s.summary or s.github_step_summary
+        ipynb = self._ipynb_path(notebook, out_dir)
         try:
             report.publish(
                 result,
                 summary_path=summary,
                 output_path=s.github_output,
-                ipynb_path=self._ipynb_path(notebook, out_dir),
+                ipynb_path=ipynb,
                 github_actions=s.github_actions,
                 secrets=self.secrets,
             )
@@ -555,7 +556,7 @@ class _Run:
         finally:
             # A root container must not leave root-owned files in the runner's checkout.
             report.hand_back(
-                [out_dir, self._ipynb_path(notebook, out_dir), s.output_dir, summary],
+                [out_dir, ipynb, s.output_dir, summary],
                 s.github_workspace,
             )
 
