@@ -12,11 +12,13 @@ class decides the process exit code, so the CLI maps errors to codes in one plac
     │   ├── SyncError               the LiveStore sync connection failed
     │   │   ├── SyncAuthError       the server refused the payload (bad token): HTTP 400
     │   │   ├── SyncConnectError    the server could not be reached / handshake failed
-    │   │   └── SyncProtocolError   the server sent something we cannot use, or timed out
+    │   │   ├── SyncProtocolError   the server sent something we cannot use
+    │   │   └── SyncTimeout         our events were not confirmed within the request timeout
     │   ├── RuntimeAgentError       the runtime agent could not start or broke
     │   │   ├── RuntimeStartTimeout no runtime became ready within the startup timeout
     │   │   └── RuntimeDied         the kernel / Deno process went away mid-run
-    │   └── RunTimeout              the whole-notebook timeout expired
+    │   ├── RunTimeout              the whole-notebook timeout expired
+    │   └── OutputWriteError        a result file (--output, --summary, ...) could not be written
     └── Cancelled                   SIGTERM / SIGINT asked us to stop; exit 3
 
 A cell that raises is not an exception of ours: it is a result (exit 1).
@@ -31,6 +33,7 @@ __all__ = [
     "InfrastructureError",
     "InputError",
     "NotebookError",
+    "OutputWriteError",
     "ParameterError",
     "RunTimeout",
     "RuntActionError",
@@ -41,6 +44,7 @@ __all__ = [
     "SyncConnectError",
     "SyncError",
     "SyncProtocolError",
+    "SyncTimeout",
     "UsageError",
 ]
 
@@ -109,7 +113,13 @@ class SyncConnectError(SyncError):
 
 
 class SyncProtocolError(SyncError):
-    """The server answered with something unusable, or did not answer in time."""
+    """The server answered with something unusable."""
+
+
+class SyncTimeout(SyncError):
+    """Our events were not confirmed by the server within the request timeout.
+
+    Raised by ``Store.flush``; callers match the type, never the message text."""
 
 
 class RuntimeAgentError(InfrastructureError):
@@ -126,6 +136,10 @@ class RuntimeDied(RuntimeAgentError):
 
 class RunTimeout(InfrastructureError):
     """The whole-notebook timeout expired."""
+
+
+class OutputWriteError(InfrastructureError):
+    """A file the run was asked to write could not be written; everything else still was."""
 
 
 class Cancelled(RuntActionError):

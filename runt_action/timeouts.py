@@ -12,6 +12,8 @@ startup        runtime start to a ready runtime session                  60
 connect        websocket handshake with the sync server                  10
 request        one push/pull round trip with the sync server             10
 shutdown       grace period after SIGTERM before we give up on cleanup   10
+interrupt      grace after interrupting a cell before the runtime is     5
+               restarted (a cell that ignores KeyboardInterrupt)
 =============  ========================================================  =======
 """
 
@@ -33,6 +35,7 @@ class Timeouts:
     connect: float | None = 10.0
     request: float | None = 10.0
     shutdown: float | None = 10.0
+    interrupt: float | None = 5.0
 
     def with_(self, **changes: float | None) -> Timeouts:
         """A copy with some phases changed; unknown names raise TypeError."""

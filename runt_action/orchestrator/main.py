@@ -35,8 +35,8 @@ from runt_action.errors import (
     RunTimeout,
 )
 from runt_action.orchestrator.agent_host import AgentHost, make_host_engine
-from runt_action.orchestrator.result import CellStatus, RunResult, RunStatus
-from runt_action.orchestrator.runner import LiveHooks, PlannedCell, Runner, plan_cells
+from runt_action.orchestrator.runner import PlannedCell, Runner, plan_cells
+from runt_action.results import CellStatus, LiveHooks, RunResult, RunStatus
 from runt_action.timeouts import Timeouts
 
 if TYPE_CHECKING:

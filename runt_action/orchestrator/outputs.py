@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from runt_action.orchestrator.result import CellOutput
+from runt_action.results import CellOutput
 
 __all__ = ["merge_streams", "output_from_event", "outputs_from_state"]
 

@@ -15,31 +15,23 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from runt_action.errors import RuntimeStartTimeout
 from runt_action.notebook.conditions import CellFacts, Condition, compile_condition
 from runt_action.orchestrator.outputs import _field, output_from_event, outputs_from_state
-from runt_action.orchestrator.result import CellOutput, CellResult, CellStatus
+from runt_action.results import CellOutput, CellResult, CellStatus, LiveHooks
 
 if TYPE_CHECKING:
     from runt_action.livestore.store import Store
     from runt_action.schema.state import NotebookState
 
-__all__ = ["ACTOR", "LiveHooks", "PlannedCell", "Runner", "plan_cells"]
+__all__ = ["ACTOR", "PlannedCell", "Runner", "plan_cells"]
 
 ACTOR = "automation-client"  # the runt UI shows this id as "Notebook Runner"
 _EXECUTABLE = ("code", "sql", "ai")
 _TERMINAL = ("completed", "failed", "cancelled")
 _FAILED = (CellStatus.FAILED, CellStatus.TIMEOUT, CellStatus.CANCELLED)
-
-
-class LiveHooks(Protocol):
-    """What the live log (report.live) receives while the run goes on."""
-
-    def on_cell_start(self, cell: CellResult, index: int, total: int) -> None: ...
-    def on_output(self, cell_id: str, output: CellOutput) -> None: ...
-    def on_cell_end(self, cell: CellResult) -> None: ...
 
 
 @dataclass(slots=True)

@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runt_action.orchestrator.result import RunResult
 from runt_action.report.annotations import MAX_ANNOTATIONS, annotate
 from runt_action.report.commands import WorkflowCommands, in_github_actions
 from runt_action.report.live import LiveLog
 from runt_action.report.outputs import format_outputs, step_outputs, write_outputs
 from runt_action.report.ownership import hand_back
 from runt_action.report.scrub import Scrubber
+from runt_action.results import RunResult
 
 if TYPE_CHECKING:
     from runt_action.report.ipynb import build_notebook, write_notebook

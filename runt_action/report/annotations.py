@@ -6,8 +6,8 @@ GitHub shows at most 10 error annotations per step, so we emit the first
 
 from __future__ import annotations
 
-from runt_action.orchestrator.result import CellResult, CellStatus, RunResult
 from runt_action.report.commands import WorkflowCommands
+from runt_action.results import CellResult, CellStatus, RunResult
 
 __all__ = ["MAX_ANNOTATIONS", "annotate", "cell_error_message"]
 

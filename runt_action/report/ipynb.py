@@ -19,9 +19,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from runt_action.orchestrator.result import CellOutput, CellResult, RunResult
 from runt_action.report.files import write_text_atomic
 from runt_action.report.scrub import Scrubber, scrub_result
+from runt_action.results import CellOutput, CellResult, RunResult
 
 __all__ = [
     "PARAMETERS_CELL_ID",

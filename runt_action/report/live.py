@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from contextlib import ExitStack
 
-from runt_action.orchestrator.result import CellOutput, CellResult, CellStatus
 from runt_action.report.commands import WorkflowCommands
 from runt_action.report.escape import strip_controls
+from runt_action.results import CellOutput, CellResult, CellStatus
 
 __all__ = ["STATUS_SYMBOLS", "LiveLog", "format_duration", "output_text"]
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runt_action.orchestrator.result import CellResult, RunResult
 from runt_action.report.scrub import Scrubber
+from runt_action.results import CellResult, RunResult
 
 __all__ = ["cell_results_json", "format_outputs", "step_outputs", "write_outputs"]
 

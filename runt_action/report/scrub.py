@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from runt_action.orchestrator.result import RunResult
 from runt_action.report.escape import escape_command_data, escape_html, escape_md
+from runt_action.results import RunResult
 
 __all__ = ["MASK", "Scrubber", "scrub_result"]
 

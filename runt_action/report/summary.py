@@ -21,11 +21,11 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from markupsafe import Markup
 
-from runt_action.orchestrator.result import CellOutput, CellResult, CellStatus, RunResult
 from runt_action.report.escape import code_block, escape_html, escape_md, strip_ansi
 from runt_action.report.files import write_text_atomic
 from runt_action.report.live import format_duration, output_text
 from runt_action.report.scrub import Scrubber, scrub_result
+from runt_action.results import CellOutput, CellResult, CellStatus, RunResult
 
 __all__ = ["SUMMARY_LIMIT", "render_summary", "write_summary"]
 

@@ -9,8 +9,8 @@ import pytest
 
 from runt_action.notebook.conditions import compile_condition
 from runt_action.orchestrator.agent_host import AgentHost
-from runt_action.orchestrator.result import CellOutput, CellResult
 from runt_action.orchestrator.runner import PlannedCell, Runner
+from runt_action.results import CellOutput, CellResult
 from runt_action.timeouts import Timeouts
 
 TIMEOUTS = Timeouts(cell=30, startup=30, connect=10, request=10, shutdown=10)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from runt_action.errors import RuntimeStartTimeout
-from runt_action.orchestrator.result import CellStatus
+from runt_action.results import CellStatus
 
 
 def by_id(runner_results: list) -> dict:  # type: ignore[type-arg]

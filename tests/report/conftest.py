@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
-from runt_action.orchestrator.result import (
+from runt_action.results import (
     CellOutput,
     CellResult,
     CellStatus,

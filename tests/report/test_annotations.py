@@ -3,9 +3,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from runt_action.orchestrator.result import CellStatus
 from runt_action.report.annotations import annotate
 from runt_action.report.commands import WorkflowCommands
+from runt_action.results import CellStatus
 
 
 def test_failed_cell_annotation_points_at_the_yaml(sample_result: Any, runner: Any) -> None:

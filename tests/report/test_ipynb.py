@@ -8,7 +8,6 @@ import nbformat as _nbformat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runt_action.orchestrator.result import CellOutput, CellResult, CellStatus, RunResult
 from runt_action.report.ipynb import (
     build_notebook,
     notebook_json,
@@ -16,6 +15,7 @@ from runt_action.report.ipynb import (
     write_notebook,
 )
 from runt_action.report.scrub import Scrubber
+from runt_action.results import CellOutput, CellResult, CellStatus, RunResult
 
 nbformat: Any = _nbformat  # untyped library
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from runt_action.orchestrator.result import CellOutput, CellStatus
 from runt_action.report import live_log
 from runt_action.report.commands import WorkflowCommands
 from runt_action.report.live import LiveLog
+from runt_action.results import CellOutput, CellStatus
 
 HOSTILE = [
     "::add-mask::x\n",

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from runt_action.orchestrator.result import CellStatus
 from runt_action.report.outputs import format_outputs, step_outputs, write_outputs
 from runt_action.report.scrub import Scrubber
+from runt_action.results import CellStatus
 
 
 def test_outputs_parse_back(sample_result: Any, tmp_path: Path, github_output_parser: Any) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import nbformat as _nbformat
 import pytest
 
-from runt_action.orchestrator.result import CellOutput, CellStatus, RunStatus
 from runt_action.report import publish
+from runt_action.results import CellOutput, CellStatus, RunStatus
 
 SECRET = "sk-live-<&>|`*_9f8e7d"
 

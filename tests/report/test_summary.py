@@ -5,9 +5,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runt_action.orchestrator.result import CellOutput, CellStatus, RunStatus
 from runt_action.report.scrub import Scrubber
 from runt_action.report.summary import SUMMARY_LIMIT, render_summary, write_summary
+from runt_action.results import CellOutput, CellStatus, RunStatus
 
 INJECTIONS = [
     "<script>alert(1)</script>",

@@ -1,12 +1,16 @@
-"""The outcome of a run: what the orchestrator produces and every reporter consumes."""
+"""The outcome of a run and the live-progress protocol: the neutral ground between layers.
+
+The orchestrator produces these and calls :class:`LiveHooks`; ``report/`` consumes and
+implements them. Both import this module and never each other, so the layering stays acyclic.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["CellOutput", "CellResult", "CellStatus", "RunResult", "RunStatus"]
+__all__ = ["CellOutput", "CellResult", "CellStatus", "LiveHooks", "RunResult", "RunStatus"]
 
 
 class CellStatus(StrEnum):
@@ -49,6 +53,9 @@ class CellResult:
     reason: str | None = None  # why skipped / failed, one line
     started_at: str | None = None  # ISO
     completed_at: str | None = None
+    # Visible notes on this cell: outputs truncated or replaced by a placeholder, the runtime
+    # restarted, ... Every drop or fallback lands here (and so in the summary), never silently.
+    notes: list[str] = field(default_factory=list)
 
 
 class RunStatus(StrEnum):
@@ -81,3 +88,11 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         return {RunStatus.SUCCESS: 0, RunStatus.FAILED: 1}.get(self.status, 3)
+
+
+class LiveHooks(Protocol):
+    """What the live log (report.live) receives while the run goes on."""
+
+    def on_cell_start(self, cell: CellResult, index: int, total: int) -> None: ...
+    def on_output(self, cell_id: str, output: CellOutput) -> None: ...
+    def on_cell_end(self, cell: CellResult) -> None: ...
