@@ -164,6 +164,13 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "--output-dir", type=Path, metavar="DIR", help="directory the runtime may write files into"
     )
     g.add_argument(
+        "--sync-log",
+        type=Path,
+        metavar="FILE",
+        help="keep the embedded server's event log in this SQLite file (stores raw outputs; "
+        "secret values are scrubbed); default: in memory, nothing kept",
+    )
+    g.add_argument(
         "--validate",
         dest="validate_only",
         action="store_true",
@@ -273,51 +280,11 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         mount_readonly=args.mount_readonly,
         output_dir=args.output_dir,
         validate_only=args.validate_only,
+        sync_log=args.sync_log,
     )
 
 
-# Where run() reads the token from (orchestrator.main hides them from the kernel).
-_TOKEN_VARIABLES = ("INPUT_AUTH-TOKEN", "INPUT_AUTH_TOKEN", "AUTH_TOKEN", "RUNT_API_KEY")
-
-
-def _env_input(name: str) -> str:
-    for key in (f"INPUT_{name.upper()}", f"INPUT_{name.upper().replace('-', '_')}"):
-        value = os.environ.get(key, "").strip()
-        if value:
-            return value
-    return ""
-
-
-def _early_engine(args: argparse.Namespace) -> Any:
-    """A native kernel launched before the settings and notebook are even imported, when the
-    flags and environment say ``--runtime python`` without secret parameters: its ~0.3-0.5 s
-    boot then overlaps all of our start-up. run() adopts it only if the settings agree."""
-    runtime = (args.runtime or _env_input("runtime")).lower()
-    if runtime != "python" or args.validate_only or args.secret_parameters:
-        return None
-    if _env_input("secret-parameters") or _env_input("validate-only"):
-        return None
-    from runt_action.agents.native import NativeEngine
-
-    engine = NativeEngine()
-    environ = {k: v for k, v in os.environ.items() if k not in _TOKEN_VARIABLES}
-    try:
-        engine.prestart(environ)
-    except RuntActionError:
-        return None  # the ordinary start will report it
-    return engine
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
-    early = _early_engine(args)
-    try:
-        return _run(args, early)
-    finally:
-        if early is not None:
-            early.kill()  # a no-op once run() has shut it down
-
-
-def _run(args: argparse.Namespace, early: Any) -> int:
     from runt_action.notebook import load_notebook
     from runt_action.notebook.params import (
         parameters_cell,
@@ -345,7 +312,7 @@ def _run(args: argparse.Namespace, early: Any) -> int:
         return EXIT_OK
     from runt_action.orchestrator.main import run
 
-    return run(settings, notebook=notebook, engine=early)
+    return run(settings, notebook=notebook)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

@@ -57,6 +57,7 @@ INPUTS: dict[str, str] = {
     "mount-readonly": "mount_readonly",
     "output-dir": "output_dir",
     "validate-only": "validate_only",
+    "sync-log": "sync_log",
 }
 
 ListOfStr = Annotated[list[str], NoDecode]
@@ -101,6 +102,8 @@ class Settings(BaseSettings):
     mount_readonly: bool = Field(False, validation_alias=_input("mount-readonly"))
     output_dir: Path | None = Field(None, validation_alias=_input("output-dir"))
     validate_only: bool = Field(False, validation_alias=_input("validate-only"))
+    # Opt-in: the embedded server's event log on disk (raw outputs, secrets scrubbed).
+    sync_log: Path | None = Field(None, validation_alias=_input("sync-log"))
 
     # The GitHub runner's environment
     github_step_summary: Path | None = Field(None, validation_alias=_env("GITHUB_STEP_SUMMARY"))

@@ -280,32 +280,3 @@ def test_serve_and_agent_dispatch(
     assert kwargs["notebook_id"] == "nb1" and kwargs["runtime"] == "python"
     assert kwargs["sync_url"] == "ws://127.0.0.1:8787/livestore"
     assert kwargs["auth_token"] is None and kwargs["timeouts"].startup == 60.0
-
-
-def test_runtime_python_launches_the_kernel_early_and_never_leaks_it(
-    fake_run: _Recorder, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import os
-
-    assert main([str(GOOD / "minimal.yml"), "--runtime", "python"]) == 0
-    _, kwargs = fake_run.calls[0]
-    engine = kwargs["engine"]
-    assert engine is not None and engine.pid is not None
-    with pytest.raises(ProcessLookupError):  # run() did not adopt it here: the CLI killed it
-        os.kill(engine.pid, 0)
-
-    assert main([str(BAD / "duplicate-id.yml"), "--runtime", "python"]) == 2
-    assert len(fake_run.calls) == 1  # bad input: run() never called, the kernel killed
-    capsys.readouterr()
-
-
-def test_no_early_kernel_when_the_guess_could_be_wrong(
-    fake_run: _Recorder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SECRET_X", "v")
-    assert (
-        main([str(GOOD / "minimal.yml"), "--runtime", "python", "--secret-parameter", "x=SECRET_X"])
-        == 0
-    )
-    assert main([str(GOOD / "minimal.yml")]) == 0  # pyodide by default
-    assert [kw["engine"] for _, kw in fake_run.calls] == [None, None]

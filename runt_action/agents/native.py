@@ -89,9 +89,12 @@ class NativeEngine:
         cwd: str | Path | None = None,
         *,
         startup_timeout: float = 60.0,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
-        # env: extra variables for the kernel, on top of this process's environment.
+        # env: extra variables for the kernel, on top of ``environ`` (the base environment,
+        # default this process's: the orchestrator passes its own minus every token).
         self._env = dict(env or {})
+        self._environ = dict(environ) if environ is not None else None
         self._cwd = str(cwd) if cwd is not None else None
         self._startup_timeout = startup_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -139,7 +142,8 @@ class NativeEngine:
         fd = os.open(conn_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(self._conn, f)
-        env = {**(os.environ if environ is None else environ), **self._env}
+        base = environ if environ is not None else self._environ
+        env = {**(os.environ if base is None else base), **self._env}
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's frozen-modules noise
         env["JPY_PARENT_PID"] = str(os.getpid())  # the kernel exits if we die (ParentPoller)
         self._log = open(os.path.join(self._tmp, "kernel.log"), "wb")  # noqa: SIM115

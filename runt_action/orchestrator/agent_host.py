@@ -1,8 +1,9 @@
-"""Host the runtime agent inside the orchestrator's process, on its own Store connection.
+"""Host the runtime agent inside the orchestrator's process, on the orchestrator's own Store.
 
-The agent is a peer on the sync server like any browser runtime: it gets its own
-connection and payload, and the orchestrator only ever sees it through events. Running it as
-a task in the same loop keeps start-up parallel and shutdown under our control.
+The agent still meets the orchestrator only through events: it commits and waits on the same
+Store the runner uses, so one socket and one materialised copy of the notebook serve both
+(runt-eval's roadmap: "single LiveStore connection across runtime agent and automation
+client"). A remote agent (``runt-automate agent``) keeps its own connection.
 
 The engine may be made (and its process launched) before the loop even starts, by
 :func:`make_host_engine` and the engine's ``prestart()``; the host adopts it.
@@ -12,44 +13,61 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import secrets
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runt_action.errors import RuntimeAgentError
-from runt_action.timeouts import Timeouts
 
 if TYPE_CHECKING:
+    from runt_action.agents.core import RuntimeAgent
     from runt_action.agents.engine import Engine, ExecOutcome, OutputSink
+    from runt_action.livestore.store import Store
+    from runt_action.orchestrator.plan import EngineSpec
+    from runt_action.schema.state import NotebookState
 
-__all__ = ["AgentHost", "make_host_engine"]
+__all__ = ["AgentHost", "make_host_engine", "prestart_engine"]
+
+CAPABILITIES = {"canExecuteCode": True, "canExecuteSql": False, "canExecuteAi": False}
 
 
-def make_host_engine(
-    runtime: str,
-    *,
-    env: Mapping[str, str] | None = None,
-    mounts: Sequence[str] = (),
-    mount_readonly: bool = False,
-    output_dir: Path | None = None,
-) -> Engine:
-    """The engine an AgentHost with these options runs (creating it starts nothing)."""
+def make_host_engine(spec: EngineSpec) -> Engine:
+    """The engine for ``spec`` (creating it starts nothing)."""
     from runt_action.agents.registry import make_engine
 
-    opts: dict[str, Any] = {"env": dict(env or {})}
-    if runtime == "pyodide":
-        opts.update(mounts=tuple(mounts), mount_readonly=mount_readonly, output_dir=output_dir)
-    return make_engine(runtime, **opts)
+    opts: dict[str, Any] = {"env": dict(spec.env)}
+    if spec.runtime == "python":
+        opts["environ"] = spec.environ
+    if spec.runtime == "pyodide":
+        opts.update(
+            mounts=spec.mounts, mount_readonly=spec.mount_readonly, output_dir=spec.output_dir
+        )
+    return make_engine(spec.runtime, **opts)
+
+
+def prestart_engine(spec: EngineSpec | None) -> Engine | None:
+    """Make the engine and launch its process now (no event loop needed), so the runtime boots
+    while the rest of the run imports and connects. Measured by ``make bench``: the kernel's
+    ~0.3-0.5 s boot no longer adds to the run (see docs/benchmarks.md)."""
+    if spec is None:
+        return None
+    engine = make_host_engine(spec)
+    prestart = getattr(engine, "prestart", None)
+    if callable(prestart):
+        prestart()
+    return engine
+
+
+def kill_engine(engine: Engine | None) -> None:
+    """Synchronous last resort: never leave a kernel or Deno process behind."""
+    kill = getattr(engine, "kill", None)
+    if callable(kill):
+        kill()
 
 
 class _HostedEngine:
     """The engine as the agent sees it: ``shutdown()`` begins the shutdown and returns.
 
-    The host owns the engine's lifetime. Ending the session, flushing the store and (in a run)
-    writing the summary need nothing from the engine, so they overlap its exit (a kernel takes
-    ~0.1 s to exit politely); :meth:`AgentHost.engine_closed` waits for it.
+    Ending the session, flushing the store and writing the summary need nothing from the
+    engine, so they overlap its exit; :meth:`AgentHost.engine_closed` waits for it.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -57,7 +75,7 @@ class _HostedEngine:
         self.runtime_type = engine.runtime_type
         self.closed: asyncio.Future[None] | None = None
 
-    def __getattr__(self, name: str) -> Any:  # anything engine-specific (pid, boot_info, ...)
+    def __getattr__(self, name: str) -> Any:  # anything engine-specific (pid, restart, ...)
         return getattr(self.engine, name)
 
     async def start(self) -> None:
@@ -85,36 +103,22 @@ class AgentHost:
 
     def __init__(
         self,
+        store: Store[NotebookState],
+        engine: Engine,
         *,
-        runtime: str,
-        sync_url: str,
-        notebook_id: str,
-        timeouts: Timeouts,
-        auth_token: str | None = None,
-        user_id: str | None = None,
-        env: Mapping[str, str] | None = None,
-        mounts: Sequence[str] = (),
-        mount_readonly: bool = False,
-        output_dir: Path | None = None,
-        engine: Engine | None = None,
+        runtime_id: str,
+        session_id: str,
+        display_name: str,
+        interrupt_grace: float | None = 5.0,
     ) -> None:
-        """``engine``: one made (maybe prestarted) by the caller; default: made from the
-        options when the task starts."""
-        self.runtime = runtime
-        self.sync_url = sync_url
-        self.notebook_id = notebook_id
-        self.timeouts = timeouts
-        self._token = auth_token
-        self.user_id = user_id
-        self.env = dict(env or {})
-        self.mounts = tuple(mounts)
-        self.mount_readonly = mount_readonly
-        self.output_dir = output_dir
+        self.store = store
+        self.runtime_id = runtime_id
+        self.session_id = session_id
+        self.display_name = display_name
+        self.interrupt_grace = interrupt_grace
         self.task: asyncio.Task[None] | None = None
-        self._agent: Any = None
-        self._store: Any = None
-        self._engine = engine
-        self._hosted: _HostedEngine | None = None
+        self._hosted = _HostedEngine(engine)
+        self._agent: RuntimeAgent | None = None
 
     def start(self) -> asyncio.Task[None]:
         self.task = asyncio.create_task(self._main(), name="runtime-agent")
@@ -122,97 +126,44 @@ class AgentHost:
 
     async def _main(self) -> None:
         from runt_action.agents.core import RuntimeAgent
-        from runt_action.livestore.store import connect_store
-        from runt_action.schema.ids import new_session_id
-        from runt_action.schema.state import NotebookMaterializer
 
-        if self._engine is None:
-            self._engine = make_host_engine(
-                self.runtime,
-                env=self.env,
-                mounts=self.mounts,
-                mount_readonly=self.mount_readonly,
-                output_dir=self.output_dir,
-            )
-        engine = self._hosted = _HostedEngine(self._engine)
-        runtime_type = engine.runtime_type
-        runtime_id = f"{runtime_type}-runtime-{os.getpid()}"
-        session_id = new_session_id(runtime_type, runtime_id)
-        payload: Any = None
-        if self._token is not None:
-            payload = {
-                "authToken": self._token,
-                "runtime": True,
-                "runtimeId": runtime_id,
-                "sessionId": session_id,
-                "userId": self.user_id or "",
-            }
+        engine = self._hosted
         try:
-            self._store = await connect_store(
-                self.sync_url,
-                self.notebook_id,
-                payload,
-                NotebookMaterializer(),
-                client_id=f"runtime-{secrets.token_hex(4)}",
-                session_id=session_id,
-                timeouts=self.timeouts,
-            )
             self._agent = RuntimeAgent(
-                self._store,
+                self.store,
                 engine,
-                runtime_id=runtime_id,
-                runtime_type=runtime_type,
-                capabilities={
-                    "canExecuteCode": True,
-                    "canExecuteSql": False,
-                    "canExecuteAi": False,
-                },
-                actor_id=runtime_id,
-                display_name=f"runt-action {self.runtime} runtime",
-                session_id=session_id,
+                runtime_id=self.runtime_id,
+                runtime_type=engine.runtime_type,
+                capabilities=CAPABILITIES,
+                actor_id=self.runtime_id,
+                display_name=self.display_name,
+                session_id=self.session_id,
+                **_grace_kwarg(self.interrupt_grace),
             )
             await self._agent.run()
         finally:
-            # Begun, not awaited (the agent usually began it already): the engine's exit
-            # overlaps closing the store. stop() / engine_closed() wait for it.
+            # Begun, not awaited: the engine's exit overlaps the rest of the cleanup.
             with contextlib.suppress(Exception):
                 await engine.shutdown()
-            if self._store is not None:
-                with contextlib.suppress(Exception):
-                    await self._store.close()
 
     async def engine_closed(self) -> None:
         """Until the engine's shutdown (begun when the agent task ended) is over."""
-        if self._hosted is not None and self._hosted.closed is not None:
+        if self._hosted.closed is not None:
             with contextlib.suppress(Exception):
                 await self._hosted.wait_closed()
 
-    async def stop(self, grace: float | None, *, wait_engine: bool = True) -> None:
-        """Ask the agent to terminate its session and the engine; bounded by ``grace``.
-
-        ``wait_engine=False`` returns once the agent is done, while the engine may still be
-        exiting (await :meth:`engine_closed` later).
-        """
-        await self._stop_agent(grace)
-        if wait_engine:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.engine_closed(), grace)
-
-    async def _stop_agent(self, grace: float | None) -> None:
+    async def stop(self, grace: float | None) -> None:
+        """Ask the agent to end its session; bounded by ``grace``. The engine may still be
+        exiting afterwards (await :meth:`engine_closed`)."""
         task = self.task
         if task is None or task.done():
             return
-        agent = self._agent
-        stopper = getattr(agent, "stop", None) if agent is not None else None
+        if self._agent is not None:
+            self._agent.stop()
+        else:
+            task.cancel()
         try:
-            if callable(stopper):
-                result = stopper()
-                if asyncio.iscoroutine(result):
-                    await asyncio.wait_for(result, grace)
-                await asyncio.wait_for(asyncio.shield(task), grace)
-            else:
-                task.cancel()
-                await asyncio.wait_for(asyncio.shield(task), grace)
+            await asyncio.wait_for(asyncio.shield(task), grace)
         except (TimeoutError, asyncio.CancelledError, Exception):
             task.cancel()
             with contextlib.suppress(BaseException):
@@ -234,3 +185,13 @@ class AgentHost:
         if task is None or not task.done() or task.cancelled():
             return None
         return task.exception()
+
+
+def _grace_kwarg(grace: float | None) -> dict[str, Any]:
+    """``interrupt_grace`` for agents that restart an unresponsive runtime."""
+    import inspect
+
+    from runt_action.agents.core import RuntimeAgent
+
+    params = inspect.signature(RuntimeAgent.__init__).parameters
+    return {"interrupt_grace": grace} if "interrupt_grace" in params else {}

@@ -13,7 +13,11 @@ from typing import Any
 
 from runt_action.results import CellOutput
 
-__all__ = ["merge_streams", "output_from_event", "outputs_from_state"]
+__all__ = ["NOTICE_KEY", "merge_streams", "notice_of", "output_from_event", "outputs_from_state"]
+
+# Media metadata key under which an agent marks a placeholder, truncation or restart notice:
+# ``{"runt_action": {"kind": "dropped" | "truncated" | "restarted", "notice": "one line"}}``.
+NOTICE_KEY = "runt_action"
 
 _OUTPUT_EVENTS = {
     "v1.TerminalOutputAdded",
@@ -32,6 +36,41 @@ def _field(row: Any, name: str, default: Any = None) -> Any:
     if isinstance(row, Mapping):
         return row.get(name, row.get(camel, default))
     return getattr(row, name, getattr(row, camel, default))
+
+
+def _notice_metadata(*medias: Any) -> dict[str, Any]:
+    """``{NOTICE_KEY: {...}}`` when any of the Media carries an agent notice, else ``{}``."""
+    for media in medias:
+        meta = _field(media, "metadata") if media is not None else None
+        if isinstance(meta, str):
+            try:
+                meta = json.loads(meta)
+            except ValueError:
+                meta = None
+        if isinstance(meta, Mapping):
+            found = meta.get(NOTICE_KEY)
+            if isinstance(found, Mapping) and isinstance(found.get("notice"), str):
+                return {
+                    NOTICE_KEY: {"kind": str(found.get("kind") or ""), "notice": found["notice"]}
+                }
+    return {}
+
+
+def notice_of(output: CellOutput) -> tuple[str, str] | None:
+    """``(kind, text)`` when ``output`` is an agent notice (placeholder, truncation, restart)."""
+    found = output.metadata.get(NOTICE_KEY) if output.metadata else None
+    if isinstance(found, Mapping) and isinstance(found.get("notice"), str):
+        return str(found.get("kind") or ""), str(found["notice"])
+    return None
+
+
+def _representation_medias(representations: Any) -> list[Any]:
+    if isinstance(representations, str):
+        try:
+            representations = json.loads(representations)
+        except ValueError:
+            return []
+    return list(representations.values()) if isinstance(representations, Mapping) else []
 
 
 def _media_value(media: Any) -> Any:
@@ -96,6 +135,7 @@ def _row_output(state: Any, row: Any) -> CellOutput | None:
             output_type="stream",
             name=str(_field(row, "stream_name") or "stdout"),
             text=_final_text(state, row),
+            metadata=_notice_metadata(row),
         )
     if kind == "error":
         return _error(_field(row, "data"))
@@ -108,13 +148,15 @@ def _row_output(state: Any, row: Any) -> CellOutput | None:
         if not data and _field(row, "data") is not None:
             data = {str(_field(row, "mime_type") or "text/plain"): _field(row, "data")}
         data.setdefault("text/plain", "")
+        meta = _notice_metadata(*_representation_medias(_field(row, "representations")))
         if kind == "multimedia_result":
             return CellOutput(
                 output_type="execute_result",
                 data=data,
                 execution_count=_field(row, "execution_count"),
+                metadata=meta,
             )
-        return CellOutput(output_type="display_data", data=data)
+        return CellOutput(output_type="display_data", data=data, metadata=meta)
     return None
 
 
@@ -141,6 +183,8 @@ def merge_streams(outputs: list[CellOutput]) -> list[CellOutput]:
             and out.output_type == "stream"
             and prev.output_type == "stream"
             and prev.name == out.name
+            and not prev.metadata
+            and not out.metadata
         ):
             prev.text = (prev.text or "") + (out.text or "")
         else:
@@ -173,6 +217,7 @@ def output_from_event(name: str, args: Any, state: Any = None) -> tuple[str, Cel
             output_type="stream",
             name=str(args.get("streamName") or "stdout"),
             text="" if value is None else str(value),
+            metadata=_notice_metadata(args.get("content")),
         )
     if name == "v1.ErrorOutputAdded":
         return cell_id, _error(_media_value(args.get("content")))
@@ -181,8 +226,12 @@ def output_from_event(name: str, args: Any, state: Any = None) -> tuple[str, Cel
         return cell_id, CellOutput(output_type="display_data", data={"text/markdown": str(value)})
     data = _bundle(args.get("representations"))
     data.setdefault("text/plain", "")
+    meta = _notice_metadata(*_representation_medias(args.get("representations")))
     if name == "v1.MultimediaResultOutputAdded":
         return cell_id, CellOutput(
-            output_type="execute_result", data=data, execution_count=args.get("executionCount")
+            output_type="execute_result",
+            data=data,
+            execution_count=args.get("executionCount"),
+            metadata=meta,
         )
-    return cell_id, CellOutput(output_type="display_data", data=data)
+    return cell_id, CellOutput(output_type="display_data", data=data, metadata=meta)

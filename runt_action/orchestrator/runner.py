@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from runt_action.errors import RuntimeStartTimeout
 from runt_action.notebook.conditions import CellFacts, Condition, compile_condition
-from runt_action.orchestrator.outputs import _field, output_from_event, outputs_from_state
+from runt_action.orchestrator.outputs import (
+    _field,
+    notice_of,
+    output_from_event,
+    outputs_from_state,
+)
 from runt_action.results import CellOutput, CellResult, CellStatus, LiveHooks
 
 if TYPE_CHECKING:
@@ -123,31 +128,28 @@ class Runner:
     # -- phases ---------------------------------------------------------------------------
 
     async def prefill(self) -> None:
-        """The whole structure at once: presence, title, every cell and its source."""
+        """The whole structure at once: presence, title, every cell and its source.
+
+        Raises SyncTimeout (exit 3) when the server does not confirm it in time."""
+        from runt_action.schema import events as ev
         from runt_action.schema.fractional import key_between
 
         t0 = time.monotonic()
-        store = self.store
-        store.commit("v1.PresenceSet", {"userId": ACTOR})
+        commit = self.store.commit
+        commit(*ev.PresenceSet(userId=ACTOR).wire())
         if self.title:
-            store.commit("v1.NotebookTitleChanged", {"title": self.title})
+            commit(*ev.NotebookTitleChanged(title=self.title).wire())
         prev: str | None = None
         for cell in self.cells:
             key = key_between(prev, None)
             prev = key
-            store.commit(
-                "v2.CellCreated",
-                {
-                    "id": cell.id,
-                    "fractionalIndex": key,
-                    "cellType": cell.cell_type,
-                    "createdBy": ACTOR,
-                },
+            commit(
+                *ev.CellCreated2(
+                    id=cell.id, fractionalIndex=key, cellType=cell.cell_type, createdBy=ACTOR
+                ).wire()
             )
-            store.commit(
-                "v1.CellSourceChanged", {"id": cell.id, "source": cell.source, "modifiedBy": ACTOR}
-            )
-        await store.flush(timeout=self.request_timeout)
+            commit(*ev.CellSourceChanged(id=cell.id, source=cell.source, modifiedBy=ACTOR).wire())
+        await self.store.flush(timeout=self.request_timeout)
         self.timings["prefill"] = (time.monotonic() - t0) * 1000
 
     async def wait_for_runtime(self) -> Any:
@@ -165,26 +167,30 @@ class Runner:
         return session
 
     async def execute(self) -> None:
-        """Run every cell in order, honouring `if:`, stop-on-error and capabilities."""
+        """Run every cell in order, honouring `if:`, stop-on-error and capabilities.
+
+        Stop-on-error wins over `if:` unless the condition uses failure() or always(): an
+        `if: cells.a.status == "success"` after a failure is still skipped."""
         t0 = time.monotonic()
         facts: dict[str, CellFacts] = {}
         failed = False
+        restarted_after: str | None = None
         total = len(self.cells)
         for index, (cell, res) in enumerate(zip(self.cells, self.results, strict=True)):
-            if cell.condition is not None:
-                run = cell.condition.evaluate(facts, failed=failed)
-                why = f"`if: {cell.condition.source}` was false"
-            else:
-                run = not (failed and self.stop_on_error)
-                why = "an earlier cell failed"
             res.reason = None
+            why = self._skip_reason(cell, facts, failed)
             if cell.cell_type not in _EXECUTABLE:
                 res.status = CellStatus.NOT_EXECUTED  # created, never executed, whatever happened
-            elif not run:
+            elif why is not None:
                 res.status, res.reason = CellStatus.SKIPPED, why
             elif cell.cell_type != "code" and not _capable(self.store.state, cell.cell_type):
                 res.status, res.reason = CellStatus.SKIPPED, "skipped: no capable runtime"
             else:
+                if restarted_after is not None:
+                    res.notes.append(
+                        f"ran on a fresh runtime: it was restarted after cell {restarted_after!r}"
+                        ", so state defined before that is gone"
+                    )
                 if self.hooks is not None:
                     self.hooks.on_cell_start(res, index, total)
                 try:
@@ -192,6 +198,8 @@ class Runner:
                 finally:
                     if self.hooks is not None:
                         self.hooks.on_cell_end(res)
+                if _restarted(res.outputs):
+                    restarted_after = cell.id
             if self.hooks is not None and res.status in (
                 CellStatus.SKIPPED,
                 CellStatus.NOT_EXECUTED,
@@ -203,6 +211,17 @@ class Runner:
             if res.status in _FAILED:
                 failed = True
         self.timings["cells"] = (time.monotonic() - t0) * 1000
+
+    def _skip_reason(
+        self, cell: PlannedCell, facts: Mapping[str, CellFacts], failed: bool
+    ) -> str | None:
+        """Why ``cell`` must not run now, or None to run it."""
+        cond = cell.condition
+        if failed and self.stop_on_error and not (cond is not None and _overrides_stop(cond)):
+            return "an earlier cell failed"
+        if cond is not None and not cond.evaluate(facts, failed=failed):
+            return f"`if: {cond.source}` was false"
+        return None
 
     def mark_unfinished(self, status: CellStatus, reason: str) -> None:
         """After an interruption: the running cell gets ``status``, unreached ones a reason."""
@@ -219,16 +238,21 @@ class Runner:
         """Commit ExecutionCancelled for the execution in flight (the runtime interrupts it)."""
         if self._running is None:
             return None
+        from runt_action.schema.events import ExecutionCancelled
+
         queue_id, cell_id = self._running
         fut: asyncio.Future[Any] = self.store.commit(
-            "v1.ExecutionCancelled",
-            {"queueId": queue_id, "cellId": cell_id, "cancelledBy": ACTOR, "reason": reason},
+            *ExecutionCancelled(
+                queueId=queue_id, cellId=cell_id, cancelledBy=ACTOR, reason=reason
+            ).wire()
         )
         return fut
 
     # -- one cell -------------------------------------------------------------------------
 
     async def _run_cell(self, cell: PlannedCell, res: CellResult) -> None:
+        """Attempts until success; retries come first, then `allow_error` judges the last."""
+        from runt_action.schema.events import ExecutionRequested
         from runt_action.schema.ids import new_queue_id
 
         timeout = cell.timeout if cell.timeout is not None else self.cell_timeout
@@ -244,13 +268,12 @@ class Runner:
             res.started_at = _now_iso()
             with self.store.subscribe(self._echo(cell.id)):
                 self.store.commit(
-                    "v1.ExecutionRequested",
-                    {
-                        "queueId": queue_id,
-                        "cellId": cell.id,
-                        "executionCount": self._execution_count,
-                        "requestedBy": ACTOR,
-                    },
+                    *ExecutionRequested(
+                        queueId=queue_id,
+                        cellId=cell.id,
+                        executionCount=self._execution_count,
+                        requestedBy=ACTOR,
+                    ).wire()
                 )
                 self.store.push_now()  # the agent waits for exactly this: no extra loop step
                 status, reason, outputs = await self._wait_terminal(queue_id, cell.id, timeout)
@@ -265,13 +288,16 @@ class Runner:
             res.completed_at = (_iso(row.completed_at) if row is not None else None) or _now_iso()
             res.outputs = outputs
             res.status, res.reason = status, reason
+            for output in outputs:  # placeholders, truncations, restarts: never silent
+                found = notice_of(output)
+                if found is not None and found[1] not in res.notes:
+                    res.notes.append(found[1])
             if status == CellStatus.SUCCESS:
-                return
-            if status == CellStatus.FAILED and cell.allow_error:
-                res.status = CellStatus.ALLOWED_ERROR
                 return
             if attempt < attempts:
                 await asyncio.sleep(self.backoff(attempt))
+        if res.status == CellStatus.FAILED and cell.allow_error:
+            res.status = CellStatus.ALLOWED_ERROR
 
     async def _wait_terminal(
         self, queue_id: str, cell_id: str, limit: float | None
@@ -296,7 +322,7 @@ class Runner:
             status = await self.store.wait_for(terminal, timeout=limit)
         except TimeoutError:
             await self._cancel_after_timeout(queue_id, cell_id, limit)
-            return CellStatus.TIMEOUT, f"timed out after {_secs(limit)}", []
+            return CellStatus.TIMEOUT, f"exceeded the {_secs(limit)} cell timeout", []
         outputs = outputs_from_state(self.store.state, cell_id)
         if status == "lost":
             return CellStatus.FAILED, "the runtime session ended during the execution", outputs
@@ -311,14 +337,15 @@ class Runner:
 
     async def _cancel_after_timeout(self, queue_id: str, cell_id: str, limit: float | None) -> None:
         """Cancel so the runtime interrupts; then wait (bounded) until it has let go."""
+        from runt_action.schema.events import ExecutionCancelled
+
         self.store.commit(
-            "v1.ExecutionCancelled",
-            {
-                "queueId": queue_id,
-                "cellId": cell_id,
-                "cancelledBy": ACTOR,
-                "reason": f"timeout after {_secs(limit)}",
-            },
+            *ExecutionCancelled(
+                queueId=queue_id,
+                cellId=cell_id,
+                cancelledBy=ACTOR,
+                reason=f"exceeded the {_secs(limit)} cell timeout",
+            ).wire()
         )
 
         def released(state: NotebookState) -> bool:
@@ -368,6 +395,16 @@ def _capable(state: NotebookState, kind: str) -> bool:
         if _field(sess, f"can_execute_{kind}"):
             return True
     return False
+
+
+def _restarted(outputs: Sequence[CellOutput]) -> bool:
+    """The agent restarted the runtime during this cell (it ignored the interrupt)."""
+    return any((notice_of(o) or ("", ""))[0] == "restarted" for o in outputs)
+
+
+def _overrides_stop(cond: Condition) -> bool:
+    """failure() / always() opt a cell out of stop-on-error."""
+    return bool(getattr(cond, "overrides_stop", cond.uses_status_function))
 
 
 def _secs(value: float | None) -> str:

@@ -17,16 +17,34 @@ async def test_notebook_timeout_exit_3(cli: Any, notebooks: Path, tmp_path: Path
     assert "timeout" in run.summary.lower()
 
 
+async def test_runtime_none_without_a_sync_url_is_bad_input(
+    cli: Any, notebooks: Path, tmp_path: Path
+) -> None:
+    run = await cli(tmp_path, notebooks / "retry.yml", "--runtime", "none", limit=30)
+    assert run.returncode == 2, run.stderr[-3000:]
+    [line] = run.stderr.strip().splitlines()
+    assert "runtime 'none' needs a sync URL" in line
+
+
 async def test_no_runtime_startup_timeout_exit_3(cli: Any, notebooks: Path, tmp_path: Path) -> None:
-    run = await cli(
-        tmp_path,
-        notebooks / "retry.yml",
-        "--runtime",
-        "none",
-        "--startup-timeout",
-        "1",
-        limit=60,
-    )
+    from runt_action.livestore.server import SyncServer
+
+    server = SyncServer(None)  # an external server that no runtime ever joins
+    await server.start()
+    try:
+        run = await cli(
+            tmp_path,
+            notebooks / "retry.yml",
+            "--runtime",
+            "none",
+            "--sync-url",
+            server.url,
+            "--startup-timeout",
+            "1",
+            limit=60,
+        )
+    finally:
+        await server.stop()
     assert run.returncode == 3, run.stderr[-3000:]
     assert run.outputs["status"] == "error"
     assert "no runtime session became ready" in run.summary

@@ -102,13 +102,11 @@ async def test_registers_and_links_the_notebook(
     assert run.outputs["notebook-id"] == NOTEBOOK_ID
     assert run.outputs["notebook-url"] == f"{origin}/nb/{NOTEBOOK_ID}"
     assert f"{origin}/nb/{NOTEBOOK_ID}" in run.summary
-    # The orchestrator connects as a user, the agent as a runtime of the same user.
-    assert {store for store, _ in payloads} == {NOTEBOOK_ID}
-    kinds = sorted(p.get("runtime", False) for _, p in payloads)
-    assert kinds == [False, True], payloads
-    user = next(p for _, p in payloads if not p.get("runtime"))
-    assert user == {"authToken": TOKEN}
-    runtime = next(p for _, p in payloads if p.get("runtime"))
+    # One connection, shared by the runner and the in-process agent: the runtime payload
+    # (runt-schema §5.3), with the user id from /api/me.
+    [(store, runtime)] = payloads
+    assert store == NOTEBOOK_ID
+    assert runtime["runtime"] is True and runtime["authToken"] == TOKEN
     assert runtime["userId"] == "user-42" and runtime["runtimeId"] and runtime["sessionId"]
     shown = [line for line in run.stdout.splitlines() if line != f"::add-mask::{TOKEN}"]
     assert TOKEN not in "\n".join(shown) + run.stderr

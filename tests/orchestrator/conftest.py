@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -8,7 +9,8 @@ from typing import Any
 import pytest
 
 from runt_action.notebook.conditions import compile_condition
-from runt_action.orchestrator.agent_host import AgentHost
+from runt_action.orchestrator.agent_host import AgentHost, prestart_engine
+from runt_action.orchestrator.plan import EngineSpec
 from runt_action.orchestrator.runner import PlannedCell, Runner
 from runt_action.results import CellOutput, CellResult
 from runt_action.timeouts import Timeouts
@@ -112,19 +114,36 @@ async def _store(url: str, notebook_id: str) -> Any:
     )
 
 
+def host_agent(store: Any, runtime: str = "python", **env: str) -> AgentHost:
+    """The in-process agent on ``store``, as a run hosts it (one socket for both)."""
+    from runt_action.schema.ids import new_session_id
+
+    engine = prestart_engine(EngineSpec(runtime=runtime, environ=dict(os.environ), env=env))
+    assert engine is not None
+    runtime_id = f"test-runtime-{secrets.token_hex(3)}"
+    host = AgentHost(
+        store,
+        engine,
+        runtime_id=runtime_id,
+        session_id=new_session_id(engine.runtime_type, runtime_id),
+        display_name="test runtime",
+        interrupt_grace=TIMEOUTS.interrupt,
+    )
+    host.start()
+    return host
+
+
 @pytest.fixture
 async def harness(server: Any) -> AsyncIterator[Harness]:
-    """A real embedded server, a real native agent, and the orchestrator's own Store."""
+    """A real embedded server, a real native agent, on the orchestrator's own Store."""
     notebook_id = f"test_{secrets.token_hex(5)}"
-    agent = AgentHost(
-        runtime="python", sync_url=server.url, notebook_id=notebook_id, timeouts=TIMEOUTS
-    )
-    agent.start()
     store = await _store(server.url, notebook_id)
+    agent = host_agent(store)
     try:
         yield Harness(server.url, notebook_id, store, agent)
     finally:
         await agent.stop(10)
+        await agent.engine_closed()
         await store.close()
 
 

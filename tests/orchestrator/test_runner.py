@@ -204,3 +204,81 @@ async def test_markdown_only_needs_no_runtime(bare: Any, make_cells: Any) -> Non
     await runner.wait_for_runtime()
     await runner.execute()
     assert runner.results[0].status == CellStatus.NOT_EXECUTED
+
+
+async def test_stop_on_error_wins_over_if_without_a_status_function(
+    harness: Any, make_cells: Any
+) -> None:
+    runner = await _run(
+        harness,
+        make_cells(
+            {"id": "a", "source": "raise ValueError('a')"},
+            {"id": "b", "if": "cells.a.status == 'failed'", "source": "print('B RAN')"},
+            {"id": "c", "if": "failure()", "source": "print('cleanup')"},
+            {"id": "d", "if": "always()", "source": "print('always')"},
+        ),
+    )
+    res = by_id(runner.results)
+    assert res["a"].status == CellStatus.FAILED
+    # A condition that does not use failure()/always() does not opt out of stop-on-error.
+    assert res["b"].status == CellStatus.SKIPPED and res["b"].reason == "an earlier cell failed"
+    assert res["c"].status == CellStatus.SUCCESS and res["d"].status == CellStatus.SUCCESS
+
+
+async def test_retries_come_before_allow_error(harness: Any, make_cells: Any) -> None:
+    runner = await _run(
+        harness,
+        make_cells(
+            {
+                "id": "flaky",
+                "retries": 2,
+                "allow_error": True,
+                "source": (
+                    "try:\n    tries += 1\nexcept NameError:\n    tries = 1\n"
+                    "if tries < 3:\n    raise RuntimeError(f'try {tries}')\nprint('ok', tries)"
+                ),
+            },
+            {"id": "never", "retries": 1, "allow_error": True, "source": "raise KeyError('k')"},
+        ),
+    )
+    res = by_id(runner.results)
+    assert res["flaky"].status == CellStatus.SUCCESS and res["flaky"].attempts == 3
+    assert res["never"].status == CellStatus.ALLOWED_ERROR and res["never"].attempts == 2
+
+
+async def test_agent_notices_become_cell_notes(harness: Any, make_cells: Any) -> None:
+    """A placeholder/truncation/restart notice (Media metadata) is never silent: it lands in
+    the cell's notes and stays a separate output (not merged into the stream around it)."""
+    from runt_action.orchestrator.outputs import NOTICE_KEY, notice_of
+
+    runner = harness.runner(make_cells({"id": "n", "source": "print('before')"}))
+    await runner.prefill()
+    await runner.wait_for_runtime()
+    store = harness.store
+
+    def inject(state: Any, events: Any) -> None:
+        for ev in events:
+            if ev.name == "v1.ExecutionStarted" and ev.args.get("cellId") == "n":
+                store.commit(
+                    "v1.TerminalOutputAdded",
+                    {
+                        "id": "notice-1",
+                        "cellId": "n",
+                        "position": 99,
+                        "streamName": "stderr",
+                        "content": {
+                            "type": "inline",
+                            "data": "[runt-action] dropped image/png (3 MB)\n",
+                            "metadata": {
+                                NOTICE_KEY: {"kind": "dropped", "notice": "dropped image/png"}
+                            },
+                        },
+                    },
+                )
+
+    with store.subscribe(inject):
+        await runner.execute()
+    [res] = runner.results
+    assert res.notes == ["dropped image/png"]
+    notices = [notice_of(o) for o in res.outputs if notice_of(o)]
+    assert notices == [("dropped", "dropped image/png")]

@@ -1,0 +1,164 @@
+"""Inputs become an immutable :class:`RunPlan`: everything that can be wrong fails here.
+
+Nothing is started and nothing is mutated (no ``os.environ`` edits): the environment the
+runtime will see is computed, tokens removed, and handed to the engine explicitly. A plan that
+was made can run; a plan that could not be made raised an :class:`~runt_action.errors.InputError`
+(exit 2) before any process or socket existed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runt_action.errors import UsageError
+from runt_action.orchestrator.runner import PlannedCell, plan_cells
+from runt_action.timeouts import Timeouts
+
+if TYPE_CHECKING:
+    from runt_action.notebook import Notebook
+    from runt_action.settings import Settings
+
+__all__ = ["DEFAULT_SYNC_URL", "TOKEN_VARIABLES", "EngineSpec", "RunPlan", "make_plan"]
+
+DEFAULT_SYNC_URL = "wss://app.runt.run/livestore"
+
+# Where a token may come from. The runtime gets our environment without them: notebook code
+# must not be able to read the token.
+TOKEN_VARIABLES = ("INPUT_AUTH-TOKEN", "INPUT_AUTH_TOKEN", "AUTH_TOKEN", "RUNT_API_KEY")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSpec:
+    """What the in-process runtime is made from (creating it from this starts nothing)."""
+
+    runtime: str  # "python" | "pyodide"
+    environ: Mapping[str, str]  # the base environment: ours, minus every token variable
+    env: Mapping[str, str]  # extra variables for the notebook (secret parameters)
+    mounts: tuple[str, ...] = ()
+    mount_readonly: bool = False
+    output_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """One run, fully decided: what to run, where, with which limits, and where results go."""
+
+    notebook: Notebook
+    cells: tuple[PlannedCell, ...]
+    source_file: str
+    notebook_id: str | None  # given by the user; None = a new random id
+    engine: EngineSpec | None  # None = runtime "none": an external agent does the work
+    token: str | None
+    sync_url: str | None  # None = the embedded server
+    app_url: str | None
+    timeouts: Timeouts
+    stop_on_error: bool
+    secrets: tuple[str, ...]  # every value that must never be written anywhere
+    shown_params: dict[str, Any]  # merged parameters, secrets masked
+    out_dir: Path
+    ipynb_path: Path
+    summary_path: Path | None
+    github_output: Path | None
+    github_actions: bool
+    github_workspace: Path | None
+    sync_log: Path | None  # opt-in persistence of the embedded server's event log
+    extra_paths: tuple[Path, ...] = field(default=())  # other files the run leaves (hand back)
+
+    @property
+    def runtime(self) -> str:
+        return self.engine.runtime if self.engine is not None else "none"
+
+    @property
+    def embedded(self) -> bool:
+        return self.sync_url is None
+
+
+def make_plan(settings: Settings, notebook: Notebook | None = None) -> RunPlan:
+    """The checked plan for ``settings``; every input error of a run is raised here."""
+    from runt_action.notebook import load_notebook
+    from runt_action.notebook.params import (
+        masked_parameters,
+        parameters_cell,
+        resolve_parameters,
+        secret_env,
+        secret_names,
+    )
+
+    s = settings
+    if s.notebook is None:
+        raise UsageError("no notebook given (argument NOTEBOOK or input 'notebook')")
+    if notebook is None:
+        notebook = load_notebook(s.notebook)
+    params = resolve_parameters(
+        notebook,
+        parameters_file=s.parameters_file,
+        inline=list(s.params),
+        action_input=s.parameters,
+    )
+    names = secret_names(s)
+    env = secret_env(s)
+    pcell = parameters_cell(params, names)
+    cells = plan_cells(notebook, pcell.source if pcell is not None else None)
+    token = s.auth_token.get_secret_value() if s.auth_token is not None else None
+    sync_url = _sync_url(s.sync_url, token)
+    if s.runtime == "none" and sync_url is None:
+        raise UsageError(
+            "runtime 'none' needs a sync URL (--sync-url or input 'sync-url'): with the "
+            "embedded server no other runtime could ever join"
+        )
+    engine = (
+        None
+        if s.runtime == "none"
+        else EngineSpec(
+            runtime=s.runtime,
+            environ={k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES},
+            env=env,
+            mounts=tuple(s.mounts),
+            mount_readonly=s.mount_readonly,
+            output_dir=s.output_dir,
+        )
+    )
+    out_dir = _output_dir(s)
+    ipynb = s.output if s.output is not None else out_dir / f"{notebook.path.stem}.ipynb"
+    if s.sync_log is not None and sync_url is not None:
+        raise UsageError("'sync-log' only applies to the embedded server (no sync URL)")
+    return RunPlan(
+        notebook=notebook,
+        cells=tuple(cells),
+        source_file=str(s.notebook),
+        notebook_id=s.notebook_id,
+        engine=engine,
+        token=token,
+        sync_url=sync_url,
+        app_url=s.app_url,
+        timeouts=s.timeouts(),
+        stop_on_error=s.stop_on_error,
+        secrets=tuple(v for v in (token, *env.values()) if v),
+        shown_params=masked_parameters(params, names),
+        out_dir=out_dir,
+        ipynb_path=ipynb,
+        summary_path=s.summary or s.github_step_summary,
+        github_output=s.github_output,
+        github_actions=s.github_actions,
+        github_workspace=s.github_workspace,
+        sync_log=s.sync_log,
+        extra_paths=tuple(p for p in (s.output_dir,) if p is not None),
+    )
+
+
+def _sync_url(given: str | None, token: str | None) -> str | None:
+    if given:
+        from runt_action.orchestrator.remote import check_sync_url
+
+        return check_sync_url(given)
+    return DEFAULT_SYNC_URL if token else None
+
+
+def _output_dir(s: Settings) -> Path:
+    if s.output is not None:
+        return s.output.parent
+    return (s.github_workspace or Path.cwd()) / "runt-output"

@@ -1,0 +1,232 @@
+"""The resources of one run, opened in order and closed in reverse by an AsyncExitStack.
+
+embedded server (or the remote notebook's registration) -> the Store (one socket, shared by
+the runner and the in-process agent) -> the agent. Closing is bounded by the shutdown grace
+(see :mod:`.shutdown`): agent session ended, our events flushed, socket closed, server
+stopped. The engine's own exit overlaps all of that and is awaited last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from runt_action.errors import RuntActionError, RuntimeAgentError
+from runt_action.orchestrator.agent_host import AgentHost
+
+if TYPE_CHECKING:
+    from runt_action.agents.engine import Engine
+    from runt_action.livestore.server import SyncServer
+    from runt_action.livestore.store import Store
+    from runt_action.orchestrator.plan import RunPlan
+    from runt_action.orchestrator.shutdown import Shutdown
+    from runt_action.schema.state import NotebookState
+
+__all__ = ["Session", "open_session"]
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Session:
+    """What a run talks to once its resources are up."""
+
+    store: Store[NotebookState]
+    notebook_id: str
+    link: str | None  # the live notebook's URL, when there is one
+    note: str | None  # where the notebook is, when there is no link
+    agent: AgentHost | None
+    server: SyncServer | None
+
+    async def guard(self, aw: Awaitable[T]) -> T:
+        """Await ``aw``, but fail at once if the in-process agent dies meanwhile."""
+        agent_task = self.agent.task if self.agent is not None else None
+        task = asyncio.ensure_future(aw)
+        if agent_task is None:
+            return await task
+        try:
+            await asyncio.wait({task, agent_task}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            raise
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        assert self.agent is not None
+        exc = self.agent.failure()
+        if isinstance(exc, RuntActionError):
+            raise exc
+        raise RuntimeAgentError(f"the runtime agent failed: {exc!r}")
+
+
+@contextlib.asynccontextmanager
+async def open_session(
+    plan: RunPlan,
+    engine: Engine | None,
+    shutdown: Shutdown,
+    timings: dict[str, float],
+    located: list[Session],
+) -> AsyncIterator[Session]:
+    """Open everything a run needs; ``located`` receives the session as soon as the notebook
+    has an id and a place, so a run interrupted later still reports where it was."""
+    from runt_action.livestore.store import connect_store
+    from runt_action.schema.ids import new_notebook_id, new_session_id
+    from runt_action.schema.state import NotebookMaterializer
+
+    async with AsyncExitStack() as stack:
+        t0 = time.monotonic()
+        notebook_id = plan.notebook_id or new_notebook_id()
+        server: SyncServer | None = None
+        link: str | None = None
+        note: str | None = None
+        user_id: str | None = None
+        sync_url = plan.sync_url
+        if sync_url is None:
+            server = await _embedded_server(plan)
+            stack.push_async_callback(_bounded, server.stop, shutdown)
+            sync_url = server.url
+            note = _embedded_note(plan, notebook_id)
+            timings["server_start"] = _ms(t0)
+        elif plan.token:
+            from runt_action.orchestrator.remote import register_notebook
+
+            reg = await register_notebook(
+                sync_url,
+                plan.token,
+                title=plan.notebook.title,
+                fallback_id=notebook_id,
+                limit=plan.timeouts.request,
+                create=plan.notebook_id is None,
+            )
+            notebook_id, user_id = reg.notebook_id, reg.user_id
+            if reg.registered or plan.notebook_id:
+                link = _link(plan, sync_url, notebook_id)
+            else:
+                note = f"Notebook {notebook_id} on {sync_url} ({reg.note})"
+            timings["register"] = _ms(t0)
+        else:
+            link = _link(plan, sync_url, notebook_id) if plan.app_url else None
+            note = f"Notebook {notebook_id} on {sync_url}"
+        print(f"runt-action: notebook {notebook_id}: {link or note}", file=sys.stderr, flush=True)
+
+        # One connection for the runner and the in-process agent. With a token it carries
+        # the runtime payload, since the agent's session lives on it.
+        runtime_id = session_id = None
+        if engine is not None:
+            runtime_id = f"{engine.runtime_type}-runtime-{os.getpid()}"
+            session_id = new_session_id(engine.runtime_type, runtime_id)
+        t1 = time.monotonic()
+        store: Store[NotebookState] = await connect_store(
+            sync_url,
+            notebook_id,
+            _payload(plan.token, runtime_id, session_id, user_id),
+            NotebookMaterializer(),
+            client_id=f"automation-{secrets.token_hex(4)}",
+            session_id=session_id or secrets.token_hex(8),
+            timeouts=plan.timeouts,
+        )
+        stack.push_async_callback(_close_store, store, shutdown)
+        timings["connect"] = _ms(t1)
+
+        agent: AgentHost | None = None
+        if engine is not None:
+            assert runtime_id is not None and session_id is not None
+            agent = AgentHost(
+                store,
+                engine,
+                runtime_id=runtime_id,
+                session_id=session_id,
+                display_name=f"runt-action {plan.runtime} runtime",
+                interrupt_grace=plan.timeouts.interrupt,
+            )
+            agent.start()
+            stack.push_async_callback(_stop_agent, agent, shutdown)
+        session = Session(store, notebook_id, link, note, agent, server)
+        located.append(session)
+        yield session
+
+
+async def _embedded_server(plan: RunPlan) -> SyncServer:
+    """In memory by default: an embedded run leaves no event log (outputs may hold secrets).
+    With ``sync-log`` the log is kept in that file, with every secret value scrubbed."""
+    from runt_action.livestore.server import SyncServer
+
+    kwargs: dict[str, Any] = {}
+    if plan.sync_log is not None:
+        from runt_action.report.scrub import Scrubber
+
+        await asyncio.to_thread(plan.sync_log.parent.mkdir, parents=True, exist_ok=True)
+        scrubber = Scrubber(plan.secrets)
+        if scrubber:
+            kwargs["scrub"] = scrubber.text
+    server = SyncServer(plan.sync_log, host="127.0.0.1", port=0, **kwargs)
+    await server.start()
+    return server
+
+
+def _embedded_note(plan: RunPlan, notebook_id: str) -> str:
+    if plan.sync_log is not None:
+        return (
+            f"Embedded run: notebook {notebook_id}'s event log is kept in {plan.sync_log} "
+            f"(view it with `runt-automate serve --db {plan.sync_log}`, then open "
+            f"http://127.0.0.1:8787/nb/{notebook_id})"
+        )
+    return f"Embedded run: notebook {notebook_id} (in-memory sync server, nothing kept)"
+
+
+def _payload(
+    token: str | None, runtime_id: str | None, session_id: str | None, user_id: str | None
+) -> dict[str, Any] | None:
+    if token is None:
+        return None
+    if runtime_id is None or session_id is None:
+        return {"authToken": token}
+    return {
+        "authToken": token,
+        "runtime": True,
+        "runtimeId": runtime_id,
+        "sessionId": session_id,
+        "userId": user_id or "",
+    }
+
+
+def _link(plan: RunPlan, sync_url: str, notebook_id: str) -> str:
+    if plan.app_url:
+        return f"{plan.app_url.rstrip('/')}/nb/{notebook_id}"
+    from runt_action.orchestrator.remote import notebook_link
+
+    return notebook_link(sync_url, notebook_id)
+
+
+def _ms(t0: float) -> float:
+    return (time.monotonic() - t0) * 1000
+
+
+async def _bounded(stop: Any, shutdown: Shutdown) -> None:
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(stop(), shutdown.left())
+
+
+async def _close_store(store: Store[NotebookState], shutdown: Shutdown) -> None:
+    """Our last events (cancellations, the agent's termination) reach the server first."""
+    with contextlib.suppress(Exception):
+        await store.flush(timeout=shutdown.left(cap=5.0))
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(store.close(), shutdown.left())
+
+
+async def _stop_agent(agent: AgentHost, shutdown: Shutdown) -> None:
+    with contextlib.suppress(Exception):
+        await agent.stop(shutdown.left())
