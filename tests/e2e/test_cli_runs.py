@@ -18,7 +18,7 @@ async def test_stdlib_example_passes(cli: Any, repo: Path, tmp_path: Path, runti
     assert "success" in run.summary.lower()
     assert run.ipynb is not None and run.ipynb["nbformat"] == 4
     # The embedded server keeps its log in memory: outputs may hold secrets (opt in: sync-log).
-    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".sqlite", ".sqlite-wal")]
+    assert not [p for p in _files(tmp_path) if p.suffix in (".sqlite", ".sqlite-wal")]
 
 
 async def test_failing_cell_stops_with_exit_1(
@@ -81,3 +81,7 @@ async def test_if_conditions(cli: Any, notebooks: Path, tmp_path: Path, runtime:
     assert run.status_of("cleanup") == "success"
     assert "SHOULD-NOT-RUN" not in run.stdout
     assert "cleanup ran" in run.stdout
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
