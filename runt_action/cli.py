@@ -29,13 +29,14 @@ from runt_action.errors import (
 __all__ = ["build_parser", "main"]
 
 PROG = "runt-automate"
-COMMANDS = ("run", "serve", "agent")
+COMMANDS = ("run", "serve", "agent", "graph")
 
 EPILOG = """\
 commands:
   run NOTEBOOK      run a YAML notebook (the default command)
   serve             run a LiveStore sync server (the embedded default, standalone)
   agent             run a runtime agent for a notebook on a sync server
+  graph NOTEBOOK    print which cell depends on which (text, or --format mermaid)
 
 exit codes: 0 success, 1 a cell failed, 2 bad input or usage, 3 infrastructure
 (runtime or sync failure, timeout). Every option also reads its action input
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,serve,agent}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,serve,agent,graph}")
     _add_run(
         sub.add_parser(
             "run",
@@ -79,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_serve(sub.add_parser("serve", help="run a LiveStore sync server"))
     _add_agent(sub.add_parser("agent", help="run a runtime agent"))
+    _add_graph(sub.add_parser("graph", help="print the cells' dependency graph"))
     return parser
+
+
+def _add_graph(p: argparse.ArgumentParser) -> None:
+    p.add_argument("notebook", type=Path, help="the YAML notebook")
+    p.add_argument("--format", choices=("text", "mermaid"), default="text", help="output format")
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -146,7 +153,19 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "--stop-on-error",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="stop at the first failing cell (default: yes)",
+        help="stop at the first failing cell (default: yes); alias of --on-error stop/continue",
+    )
+    g.add_argument(
+        "--on-error",
+        choices=("stop", "skip-dependents", "continue"),
+        help="after a failed cell: stop (default), skip only the cells that depend on it, "
+        "or continue with every cell",
+    )
+    g.add_argument(
+        "--only",
+        action="append",
+        metavar="CELL",
+        help="run only this cell and what it depends on (repeatable)",
     )
     g.add_argument("--output", type=Path, metavar="FILE", help="write the executed .ipynb")
     g.add_argument(
@@ -250,6 +269,7 @@ def _dispatch(argv: list[str]) -> int:
         "run": _cmd_run,
         "serve": _cmd_serve,
         "agent": _cmd_agent,
+        "graph": _cmd_graph,
     }
     return handlers[args.command](args)
 
@@ -274,6 +294,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         cell_timeout=args.cell_timeout,
         startup_timeout=args.startup_timeout,
         stop_on_error=args.stop_on_error,
+        on_error=args.on_error,
+        only=args.only,
         output=args.output,
         summary=args.summary,
         mounts=args.mounts,
@@ -347,4 +369,19 @@ def _cmd_agent(args: argparse.Namespace) -> int:
             timeouts=settings.timeouts(),
         )
     )
+    return EXIT_OK
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from runt_action.notebook import load_notebook
+    from runt_action.notebook.graph import build_graph
+    from runt_action.notebook.params import parameters_cell, resolve_parameters
+    from runt_action.orchestrator.runner import plan_cells
+
+    notebook = load_notebook(args.notebook)
+    params = resolve_parameters(notebook, parameters_file=None, inline=[], action_input=None)
+    pcell = parameters_cell(params, [])
+    cells = plan_cells(notebook, pcell.source if pcell is not None else None)
+    graph = build_graph([(c.id, c.source) for c in cells if c.cell_type == "code"])
+    print(graph.to_mermaid() if args.format == "mermaid" else graph.to_text(), end="")
     return EXIT_OK

@@ -51,6 +51,8 @@ INPUTS: dict[str, str] = {
     "cell-timeout": "cell_timeout",
     "startup-timeout": "startup_timeout",
     "stop-on-error": "stop_on_error",
+    "on-error": "on_error",
+    "only": "only",
     "output": "output",
     "summary": "summary",
     "mounts": "mounts",
@@ -94,6 +96,11 @@ class Settings(BaseSettings):
     cell_timeout: float | None = Field(600.0, validation_alias=_input("cell-timeout"))
     startup_timeout: float | None = Field(60.0, validation_alias=_input("startup-timeout"))
     stop_on_error: bool = Field(True, validation_alias=_input("stop-on-error"))
+    # stop | skip-dependents | continue; when set it wins over stop-on-error (its alias).
+    on_error: Literal["stop", "skip-dependents", "continue"] | None = Field(
+        None, validation_alias=_input("on-error")
+    )
+    only: ListOfStr = Field(default_factory=list, validation_alias=_input("only"))
 
     # What to leave behind
     output: Path | None = Field(None, validation_alias=_input("output"))
@@ -117,7 +124,7 @@ class Settings(BaseSettings):
         # (``populate_by_name`` would make a stray $TIMEOUT or $OUTPUT an input).
         super().__init__(**{_first_alias(k): v for k, v in values.items()})
 
-    @field_validator("params", "secret_parameters", "mounts", mode="before")
+    @field_validator("params", "secret_parameters", "mounts", "only", mode="before")
     @classmethod
     def _split_lines(cls, value: Any) -> Any:
         """Action inputs are strings: one item per line (commas also split names)."""
@@ -132,13 +139,20 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 (no limit) or a positive number of seconds")
         return value or None
 
-    @field_validator("runtime", mode="before")
+    @field_validator("runtime", "on_error", mode="before")
     @classmethod
     def _runtime_lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
     def timeouts(self) -> Timeouts:
         return Timeouts(cell=self.cell_timeout, notebook=self.timeout, startup=self.startup_timeout)
+
+    @property
+    def error_mode(self) -> Literal["stop", "skip-dependents", "continue"]:
+        """``on-error`` when given, else what ``stop-on-error`` says."""
+        if self.on_error is not None:
+            return self.on_error
+        return "stop" if self.stop_on_error else "continue"
 
     @property
     def in_ci(self) -> bool:

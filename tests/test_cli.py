@@ -280,3 +280,14 @@ def test_serve_and_agent_dispatch(
     assert kwargs["notebook_id"] == "nb1" and kwargs["runtime"] == "python"
     assert kwargs["sync_url"] == "ws://127.0.0.1:8787/livestore"
     assert kwargs["auth_token"] is None and kwargs["timeouts"].startup == 60.0
+
+
+def test_graph_command_prints_text_and_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
+    nb = Path(__file__).parent / "e2e" / "notebooks" / "dependents.yml"
+    assert main(["graph", str(nb)]) == 0
+    text = capsys.readouterr().out
+    assert "uses_model <- broken (model)" in text
+    assert "load <- parameters (n)" in text
+    assert main(["graph", str(nb), "--format", "mermaid"]) == 0
+    mermaid = capsys.readouterr().out
+    assert mermaid.startswith("graph TD") and 'c_broken -->|"model"| c_uses_model' in mermaid

@@ -144,7 +144,9 @@ class _Run:
                 cell_timeout=plan.timeouts.cell,
                 startup_timeout=plan.timeouts.startup,
                 request_timeout=plan.timeouts.request,
-                stop_on_error=plan.stop_on_error,
+                on_error=plan.on_error,
+                graph=plan.graph,
+                selected=plan.selected,
                 hooks=live,
             )
             deadline = asyncio.timeout(plan.timeouts.notebook)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runt_action.errors import UsageError
-from runt_action.orchestrator.runner import PlannedCell, plan_cells
+from runt_action.notebook.graph import DependencyGraph, build_graph
+from runt_action.orchestrator.runner import OnError, PlannedCell, plan_cells
 from runt_action.timeouts import Timeouts
 
 if TYPE_CHECKING:
@@ -56,7 +57,9 @@ class RunPlan:
     sync_url: str | None  # None = the embedded server
     app_url: str | None
     timeouts: Timeouts
-    stop_on_error: bool
+    on_error: OnError
+    graph: DependencyGraph  # code cells' dependencies (parameters cell included)
+    selected: frozenset[str] | None  # --only and what it needs; None = every cell
     secrets: tuple[str, ...]  # every value that must never be written anywhere
     shown_params: dict[str, Any]  # merged parameters, secrets masked
     out_dir: Path
@@ -122,6 +125,7 @@ def make_plan(settings: Settings, notebook: Notebook | None = None) -> RunPlan:
             output_dir=s.output_dir,
         )
     )
+    graph = build_graph([(c.id, c.source) for c in cells if c.cell_type == "code"])
     out_dir = _output_dir(s)
     ipynb = s.output if s.output is not None else out_dir / f"{notebook.path.stem}.ipynb"
     if s.sync_log is not None and sync_url is not None:
@@ -136,7 +140,9 @@ def make_plan(settings: Settings, notebook: Notebook | None = None) -> RunPlan:
         sync_url=sync_url,
         app_url=s.app_url,
         timeouts=s.timeouts(),
-        stop_on_error=s.stop_on_error,
+        on_error=s.error_mode,
+        graph=graph,
+        selected=_selected(s.only, graph, cells, s.notebook),
         secrets=tuple(v for v in (token, *env.values()) if v),
         shown_params=masked_parameters(params, names),
         out_dir=out_dir,
@@ -148,6 +154,21 @@ def make_plan(settings: Settings, notebook: Notebook | None = None) -> RunPlan:
         sync_log=s.sync_log,
         extra_paths=tuple(p for p in (s.output_dir,) if p is not None),
     )
+
+
+def _selected(
+    only: list[str], graph: DependencyGraph, cells: list[PlannedCell], file: Path
+) -> frozenset[str] | None:
+    """``--only`` cells plus everything they depend on; unknown ids are bad input."""
+    if not only:
+        return None
+    known = [c.id for c in cells]
+    for cell_id in only:
+        if cell_id not in known:
+            raise UsageError(
+                f"{file}: --only {cell_id!r}: no such cell (cells: {', '.join(known)})"
+            )
+    return frozenset(graph.closure(only))
 
 
 def _sync_url(given: str | None, token: str | None) -> str | None:

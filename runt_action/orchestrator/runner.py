@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from runt_action.errors import RuntimeStartTimeout
 from runt_action.notebook.conditions import CellFacts, Condition, compile_condition
@@ -29,14 +29,19 @@ from runt_action.results import CellOutput, CellResult, CellStatus, LiveHooks
 
 if TYPE_CHECKING:
     from runt_action.livestore.store import Store
+    from runt_action.notebook.graph import DependencyGraph
     from runt_action.schema.state import NotebookState
 
-__all__ = ["ACTOR", "PlannedCell", "Runner", "plan_cells"]
+__all__ = ["ACTOR", "ON_ERROR_MODES", "OnError", "PlannedCell", "Runner", "plan_cells"]
 
 ACTOR = "automation-client"  # the runt UI shows this id as "Notebook Runner"
 _EXECUTABLE = ("code", "sql", "ai")
 _TERMINAL = ("completed", "failed", "cancelled")
 _FAILED = (CellStatus.FAILED, CellStatus.TIMEOUT, CellStatus.CANCELLED)
+
+# What a failed cell means for the cells after it (README "On error").
+OnError = Literal["stop", "skip-dependents", "continue"]
+ON_ERROR_MODES: tuple[OnError, ...] = ("stop", "skip-dependents", "continue")
 
 
 @dataclass(slots=True)
@@ -104,13 +109,16 @@ class Runner:
     cell_timeout: float | None = 600.0
     startup_timeout: float | None = 60.0
     request_timeout: float | None = 10.0
-    stop_on_error: bool = True
+    on_error: OnError = "stop"
+    graph: DependencyGraph | None = None  # needed by on_error="skip-dependents"
+    selected: frozenset[str] | None = None  # --only: these cells run, the rest are skipped
     hooks: LiveHooks | None = None
     backoff: Callable[[int], float] = field(default=lambda n: min(10.0, 0.5 * 2 ** (n - 1)))
     results: list[CellResult] = field(init=False)
     timings: dict[str, float] = field(init=False, default_factory=dict)
     _execution_count: int = field(init=False, default=0)
     _running: tuple[str, str] | None = field(init=False, default=None)  # (queue id, cell id)
+    _broken: dict[str, str] = field(init=False, default_factory=dict)  # cell -> failed root
 
     def __post_init__(self) -> None:
         self.results = [
@@ -169,8 +177,10 @@ class Runner:
     async def execute(self) -> None:
         """Run every cell in order, honouring `if:`, stop-on-error and capabilities.
 
-        Stop-on-error wins over `if:` unless the condition uses failure() or always(): an
-        `if: cells.a.status == "success"` after a failure is still skipped."""
+        After a failure, ``on_error`` decides (stop: skip the rest; skip-dependents: skip the
+        cells that depend on a failed one; continue: run on). It wins over `if:` unless the
+        condition uses failure() or always(): `if: cells.a.status == "failed"` after a
+        failure is still skipped under ``stop``."""
         t0 = time.monotonic()
         facts: dict[str, CellFacts] = {}
         failed = False
@@ -210,17 +220,36 @@ class Runner:
             )
             if res.status in _FAILED:
                 failed = True
+                self._broken[cell.id] = cell.id
         self.timings["cells"] = (time.monotonic() - t0) * 1000
 
     def _skip_reason(
         self, cell: PlannedCell, facts: Mapping[str, CellFacts], failed: bool
     ) -> str | None:
         """Why ``cell`` must not run now, or None to run it."""
+        if self.selected is not None and cell.id not in self.selected:
+            return "not selected by --only"
         cond = cell.condition
-        if failed and self.stop_on_error and not (cond is not None and _overrides_stop(cond)):
-            return "an earlier cell failed"
+        overrides = cond is not None and _overrides_stop(cond)
+        if failed and not overrides:
+            if self.on_error == "stop":
+                return "an earlier cell failed"
+            if self.on_error == "skip-dependents":
+                root = self._broken_dependency(cell.id)
+                if root is not None:
+                    self._broken[cell.id] = root
+                    return f"depends on {root}"
         if cond is not None and not cond.evaluate(facts, failed=failed):
             return f"`if: {cond.source}` was false"
+        return None
+
+    def _broken_dependency(self, cell_id: str) -> str | None:
+        """The failed cell that ``cell_id`` depends on (through any chain), if any."""
+        if self.graph is None:  # nothing known: every later cell might depend on it
+            return next(iter(self._broken.values()), None)
+        for dep in sorted(self.graph.dependencies(cell_id), key=self.graph.order.index):
+            if dep in self._broken:
+                return self._broken[dep]
         return None
 
     def mark_unfinished(self, status: CellStatus, reason: str) -> None:

@@ -77,7 +77,7 @@ async def test_no_stop_on_error_runs_everything(harness: Any, make_cells: Any) -
     runner = await _run(
         harness,
         make_cells({"id": "bad", "source": "1/0"}, {"id": "later", "source": "print('x')"}),
-        stop_on_error=False,
+        on_error="continue",
     )
     res = by_id(runner.results)
     assert res["bad"].status == CellStatus.FAILED
