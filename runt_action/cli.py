@@ -162,6 +162,18 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "or continue with every cell",
     )
     g.add_argument(
+        "--sweep",
+        type=Path,
+        metavar="FILE",
+        help="run once per parameter set in FILE (a list of sets, or a matrix:)",
+    )
+    g.add_argument(
+        "--jobs",
+        type=int,
+        metavar="K",
+        help="run K sweep sets at a time, each on its own runtime (default 1)",
+    )
+    g.add_argument(
         "--only",
         action="append",
         metavar="CELL",
@@ -296,6 +308,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         stop_on_error=args.stop_on_error,
         on_error=args.on_error,
         only=args.only,
+        sweep=args.sweep,
+        jobs=args.jobs,
         output=args.output,
         summary=args.summary,
         mounts=args.mounts,

@@ -53,6 +53,8 @@ INPUTS: dict[str, str] = {
     "stop-on-error": "stop_on_error",
     "on-error": "on_error",
     "only": "only",
+    "sweep": "sweep",
+    "jobs": "jobs",
     "output": "output",
     "summary": "summary",
     "mounts": "mounts",
@@ -101,6 +103,9 @@ class Settings(BaseSettings):
         None, validation_alias=_input("on-error")
     )
     only: ListOfStr = Field(default_factory=list, validation_alias=_input("only"))
+    # A sweep file (list of parameter sets or a matrix); wins over the notebook's `sweep:`.
+    sweep: Path | None = Field(None, validation_alias=_input("sweep"))
+    jobs: int = Field(1, ge=1, le=32, validation_alias=_input("jobs"))
 
     # What to leave behind
     output: Path | None = Field(None, validation_alias=_input("output"))

@@ -23,6 +23,8 @@ __all__ = [
     "Notebook",
     "NotebookCell",
     "NotebookMetadata",
+    "SweepMatrix",
+    "SweepSpec",
 ]
 
 CellType = Literal["code", "markdown", "raw", "sql", "ai"]
@@ -55,6 +57,7 @@ class NotebookCell(_Strict):
     retries: int = Field(default=0, ge=0, le=10)
     allow_error: bool = False
     if_: str | None = Field(default=None, alias="if")  # Python expression; false -> skipped
+    result: bool = False  # a sweep's comparison table shows its last expression's text
     line: int = 0  # 1-based line of the cell's mapping in the YAML (0 = not from a file)
 
     @field_validator("id")
@@ -93,11 +96,69 @@ class NotebookCell(_Strict):
         return self.celltype in ("code", "sql", "ai")
 
 
+def _check_parameter_set(value: Any) -> Any:
+    """A sweep's parameter set (or matrix row) is checked like ``parameters``."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            try:
+                check_name(name)
+                check_value(item)
+            except BadValue as exc:
+                raise PydanticCustomError(
+                    "bad_sweep_value",
+                    "sweep: parameter {name!r}: {message}",
+                    {"name": str(name), "message": exc.message},
+                ) from None
+    return value
+
+
+class SweepMatrix(_Strict):
+    """GitHub's matrix: the product of the lists, minus ``exclude``, plus ``include``."""
+
+    matrix: dict[str, list[Any]] = Field(min_length=1)
+    include: list[dict[str, Any]] = Field(default_factory=list)
+    exclude: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("matrix")
+    @classmethod
+    def _non_empty_lists(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for name, items in value.items():
+            if not items:
+                raise PydanticCustomError(
+                    "empty_matrix", "sweep: matrix '{name}' has no values", {"name": name}
+                )
+            for item in items:
+                _check_parameter_set({name: item})
+        return value
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _sets(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for item in value:
+            _check_parameter_set(item)
+        return value
+
+
+# A list of parameter sets, or a matrix.
+SweepSpec = list[dict[str, Any]] | SweepMatrix
+
+
 class Notebook(_Strict):
     metadata: NotebookMetadata = Field(default_factory=NotebookMetadata)
     parameters: dict[str, Any] = Field(default_factory=dict)
     cells: list[NotebookCell] = Field(min_length=1)
+    sweep: SweepSpec | None = None  # run once per parameter set (see notebook.sweep)
     path: Path = Path("<memory>")
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep_sets(cls, value: SweepSpec | None) -> SweepSpec | None:
+        if isinstance(value, list):
+            if not value:
+                raise PydanticCustomError("empty_sweep", "sweep: the list of sets is empty")
+            for item in value:
+                _check_parameter_set(item)
+        return value
 
     @field_validator("parameters", mode="before")
     @classmethod

@@ -41,11 +41,11 @@ from runt_action.results import CellStatus, LiveHooks, RunResult, RunStatus
 
 if TYPE_CHECKING:
     from runt_action.agents.engine import Engine
+    from runt_action.livestore.server import SyncServer
     from runt_action.notebook import Notebook
-    from runt_action.report.live import LiveLog
     from runt_action.settings import Settings
 
-__all__ = ["DEFAULT_SYNC_URL", "run"]
+__all__ = ["DEFAULT_SYNC_URL", "RunExecution", "publish_run", "run"]
 
 
 def run(settings: Settings, *, notebook: Notebook | None = None) -> int:
@@ -55,11 +55,65 @@ def run(settings: Settings, *, notebook: Notebook | None = None) -> int:
     """
     started = time.monotonic()
     plan = make_plan(settings, notebook)
+    if plan.sweep:
+        from runt_action.orchestrator.sweep import run_sweep
+
+        return run_sweep(settings, plan)
     engine = prestart_engine(plan.engine)
     try:
-        return asyncio.run(_Run(plan, engine, started=started).main())
+        return asyncio.run(_run_one(plan, engine, started))
     finally:
         kill_engine(engine)  # a no-op after a clean shutdown; never leave a process behind
+
+
+async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
+    from runt_action import report
+
+    shutdown = Shutdown(plan.timeouts.shutdown)
+    # The live log masks the secrets before anything else is printed.
+    live = report.live_log(github_actions=plan.github_actions, secrets=list(plan.secrets))
+    execution = RunExecution(plan, engine, shutdown, started=started)
+    shutdown.install(execution.cancel)
+    try:
+        result = await execution.execute(live)
+    finally:
+        shutdown.uninstall()
+    live.close()
+    try:
+        return publish_run(plan, result)
+    finally:
+        await execution.engine_down()
+
+
+def publish_run(plan: RunPlan, result: RunResult) -> int:
+    """Write everything; a file that could not be written is exit 3, after the rest."""
+    from runt_action import report
+
+    try:
+        report.publish(
+            result,
+            summary_path=plan.summary_path,
+            output_path=plan.github_output,
+            ipynb_path=plan.ipynb_path,
+            github_actions=plan.github_actions,
+            secrets=plan.secrets,
+        )
+    except (OutputWriteError, OSError) as exc:
+        print(f"runt-action: {_scrub(plan, str(exc))}", file=sys.stderr, flush=True)
+        return OutputWriteError.exit_code
+    finally:
+        # A root container must not leave root-owned files in the runner's checkout.
+        report.hand_back(
+            [plan.out_dir, plan.ipynb_path, plan.summary_path, *plan.extra_paths],
+            plan.github_workspace,
+        )
+    return result.exit_code
+
+
+def _scrub(plan: RunPlan, text: str) -> str:
+    for secret in plan.secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 @dataclass(slots=True)
@@ -72,11 +126,14 @@ class _Outcome:
 
 
 @dataclass(slots=True)
-class _Run:
+class RunExecution:
+    """One plan executed against its resources; always ends in a complete RunResult."""
+
     plan: RunPlan
     engine: Engine | None
-    started: float
-    shutdown: Shutdown = field(init=False)
+    shutdown: Shutdown
+    started: float = field(default_factory=time.monotonic)
+    shared_server: SyncServer | None = None
     timings: dict[str, float] = field(default_factory=dict)
     started_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")[:19] + "Z"
@@ -85,24 +142,12 @@ class _Run:
     runner: Runner | None = None
     work: asyncio.Task[None] | None = None
 
-    def __post_init__(self) -> None:
-        self.shutdown = Shutdown(self.plan.timeouts.shutdown)
-
-    async def main(self) -> int:
-        live = self._live_log()  # masks the secrets before anything else is printed
-        self.shutdown.install(self._cancel_work)
-        try:
-            outcome = await self._execute(live)
-        finally:
-            self.shutdown.uninstall()
+    async def execute(self, live: LiveHooks) -> RunResult:
+        """Run; whatever happens, the result (errors are in it, never raised)."""
+        outcome = await self._execute(live)
         if outcome.error is not None:
-            print(f"runt-action: {self._scrub(outcome.error)}", file=sys.stderr, flush=True)
-        result = self._result(outcome)
-        live.close()
-        try:
-            return self._publish(result)
-        finally:
-            await self._engine_down()
+            print(f"runt-action: {_scrub(self.plan, outcome.error)}", file=sys.stderr, flush=True)
+        return self._result(outcome)
 
     # -- the work -------------------------------------------------------------------------
 
@@ -135,7 +180,7 @@ class _Run:
     async def _work(self, live: LiveHooks) -> None:
         plan = self.plan
         async with open_session(
-            plan, self.engine, self.shutdown, self.timings, self.located
+            plan, self.engine, self.shutdown, self.timings, self.located, self.shared_server
         ) as session:
             runner = self.runner = Runner(
                 store=session.store,
@@ -165,7 +210,7 @@ class _Run:
                 runner.cancel_running("cancelled by a signal")
                 raise
 
-    def _cancel_work(self) -> None:
+    def cancel(self) -> None:
         if self.work is not None and not self.work.done():
             self.work.cancel()
 
@@ -195,54 +240,15 @@ class _Run:
             duration_ms=self.timings["total"],
             runtime=plan.runtime,
             started_at=self.started_at,
-            error=self._scrub(outcome.error) if outcome.error is not None else None,
+            error=_scrub(plan, outcome.error) if outcome.error is not None else None,
             location_note=session.note if session is not None else None,
             timings=dict(self.timings),
         )
 
-    def _publish(self, result: RunResult) -> int:
-        """Write everything; a file that could not be written is exit 3, after the rest."""
-        from runt_action import report
-
-        plan = self.plan
-        try:
-            report.publish(
-                result,
-                summary_path=plan.summary_path,
-                output_path=plan.github_output,
-                ipynb_path=plan.ipynb_path,
-                github_actions=plan.github_actions,
-                secrets=plan.secrets,
-            )
-        except (OutputWriteError, OSError) as exc:
-            print(f"runt-action: {self._scrub(str(exc))}", file=sys.stderr, flush=True)
-            return OutputWriteError.exit_code
-        finally:
-            # A root container must not leave root-owned files in the runner's checkout.
-            report.hand_back(
-                [plan.out_dir, plan.ipynb_path, plan.summary_path, *plan.extra_paths],
-                plan.github_workspace,
-            )
-        return result.exit_code
-
-    async def _engine_down(self) -> None:
+    async def engine_down(self) -> None:
         """Wait (bounded) for the engine's exit that the agent began during cleanup."""
         session = self.located[0] if self.located else None
         if session is None or session.agent is None:
             return
         with contextlib.suppress(TimeoutError):  # run() kills it then
             await asyncio.wait_for(session.agent.engine_closed(), self.shutdown.left())
-
-    # -- helpers --------------------------------------------------------------------------
-
-    def _scrub(self, text: str) -> str:
-        for secret in self.plan.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def _live_log(self) -> LiveLog:
-        from runt_action import report
-
-        return report.live_log(
-            github_actions=self.plan.github_actions, secrets=list(self.plan.secrets)
-        )

@@ -69,6 +69,8 @@ class RunPlan:
     github_actions: bool
     github_workspace: Path | None
     sync_log: Path | None  # opt-in persistence of the embedded server's event log
+    sweep: tuple[dict[str, Any], ...] = ()  # parameter sets to run, one notebook each
+    label: str | None = None  # this run's place in a sweep ("2-region-south")
     extra_paths: tuple[Path, ...] = field(default=())  # other files the run leaves (hand back)
 
     @property
@@ -80,8 +82,17 @@ class RunPlan:
         return self.sync_url is None
 
 
-def make_plan(settings: Settings, notebook: Notebook | None = None) -> RunPlan:
-    """The checked plan for ``settings``; every input error of a run is raised here."""
+def make_plan(
+    settings: Settings,
+    notebook: Notebook | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    label: str | None = None,
+) -> RunPlan:
+    """The checked plan for ``settings``; every input error of a run is raised here.
+
+    ``overrides``/``label``: one parameter set of a sweep, winning over every other source;
+    the run gets its own notebook id and files, named after ``label``."""
     from runt_action.notebook import load_notebook
     from runt_action.notebook.params import (
         masked_parameters,
@@ -102,6 +113,7 @@ def make_plan(settings: Settings, notebook: Notebook | None = None) -> RunPlan:
         inline=list(s.params),
         action_input=s.parameters,
     )
+    params.update(overrides or {})
     names = secret_names(s)
     env = secret_env(s)
     pcell = parameters_cell(params, names)
@@ -128,13 +140,17 @@ def make_plan(settings: Settings, notebook: Notebook | None = None) -> RunPlan:
     graph = build_graph([(c.id, c.source) for c in cells if c.cell_type == "code"])
     out_dir = _output_dir(s)
     ipynb = s.output if s.output is not None else out_dir / f"{notebook.path.stem}.ipynb"
+    notebook_id = s.notebook_id
+    if label is not None:
+        ipynb = ipynb.with_name(f"{ipynb.stem}-{label}{ipynb.suffix}")
+        notebook_id = f"{notebook_id}-{label}"[:64] if notebook_id else None
     if s.sync_log is not None and sync_url is not None:
         raise UsageError("'sync-log' only applies to the embedded server (no sync URL)")
     return RunPlan(
         notebook=notebook,
         cells=tuple(cells),
         source_file=str(s.notebook),
-        notebook_id=s.notebook_id,
+        notebook_id=notebook_id,
         engine=engine,
         token=token,
         sync_url=sync_url,
@@ -152,8 +168,21 @@ def make_plan(settings: Settings, notebook: Notebook | None = None) -> RunPlan:
         github_actions=s.github_actions,
         github_workspace=s.github_workspace,
         sync_log=s.sync_log,
+        sweep=() if label is not None else _sweep_sets(s, notebook),
+        label=label,
         extra_paths=tuple(p for p in (s.output_dir,) if p is not None),
     )
+
+
+def _sweep_sets(s: Settings, notebook: Notebook) -> tuple[dict[str, Any], ...]:
+    """``--sweep FILE`` wins over the notebook's own ``sweep:``."""
+    from runt_action.notebook.sweep import expand_sweep, load_sweep_file
+
+    if s.sweep is not None:
+        return tuple(load_sweep_file(s.sweep))
+    if notebook.sweep is not None:
+        return tuple(expand_sweep(notebook.sweep))
+    return ()
 
 
 def _selected(

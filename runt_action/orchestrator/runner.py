@@ -54,6 +54,7 @@ class PlannedCell:
     retries: int = 0
     allow_error: bool = False
     condition: Condition | None = None
+    result: bool = False  # shown in a sweep's comparison table
 
 
 def plan_cells(notebook: Any, parameters_source: str | None) -> list[PlannedCell]:
@@ -74,6 +75,7 @@ def plan_cells(notebook: Any, parameters_source: str | None) -> list[PlannedCell
                 timeout=getattr(cell, "timeout", None),
                 retries=int(getattr(cell, "retries", 0) or 0),
                 allow_error=bool(getattr(cell, "allow_error", False)),
+                result=bool(getattr(cell, "result", False)),
                 condition=compile_condition(
                     expr,
                     earlier_cells=[p.id for p in planned],

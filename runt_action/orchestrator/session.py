@@ -78,9 +78,12 @@ async def open_session(
     shutdown: Shutdown,
     timings: dict[str, float],
     located: list[Session],
+    shared_server: SyncServer | None = None,
 ) -> AsyncIterator[Session]:
     """Open everything a run needs; ``located`` receives the session as soon as the notebook
-    has an id and a place, so a run interrupted later still reports where it was."""
+    has an id and a place, so a run interrupted later still reports where it was.
+
+    ``shared_server``: an embedded server owned by the caller (a sweep's runs share one)."""
     from runt_action.livestore.store import connect_store
     from runt_action.schema.ids import new_notebook_id, new_session_id
     from runt_action.schema.state import NotebookMaterializer
@@ -94,8 +97,11 @@ async def open_session(
         user_id: str | None = None
         sync_url = plan.sync_url
         if sync_url is None:
-            server = await _embedded_server(plan)
-            stack.push_async_callback(_bounded, server.stop, shutdown)
+            if shared_server is not None:
+                server = shared_server
+            else:
+                server = await _embedded_server(plan)
+                stack.push_async_callback(_bounded, server.stop, shutdown)
             sync_url = server.url
             note = _embedded_note(plan, notebook_id)
             timings["server_start"] = _ms(t0)
