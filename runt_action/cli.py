@@ -29,7 +29,7 @@ from runt_action.errors import (
 __all__ = ["build_parser", "main"]
 
 PROG = "runt-automate"
-COMMANDS = ("run", "serve", "agent", "graph")
+COMMANDS = ("run", "serve", "agent", "graph", "watch")
 
 EPILOG = """\
 commands:
@@ -37,6 +37,7 @@ commands:
   serve             run a LiveStore sync server (the embedded default, standalone)
   agent             run a runtime agent for a notebook on a sync server
   graph NOTEBOOK    print which cell depends on which (text, or --format mermaid)
+  watch NOTEBOOK    run, then re-run the changed cells and their dependents on every save
 
 exit codes: 0 success, 1 a cell failed, 2 bad input or usage, 3 infrastructure
 (runtime or sync failure, timeout). Every option also reads its action input
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,serve,agent,graph}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,serve,agent,graph,watch}")
     _add_run(
         sub.add_parser(
             "run",
@@ -81,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub.add_parser("serve", help="run a LiveStore sync server"))
     _add_agent(sub.add_parser("agent", help="run a runtime agent"))
     _add_graph(sub.add_parser("graph", help="print the cells' dependency graph"))
+    _add_run(
+        sub.add_parser(
+            "watch",
+            prog=f"{PROG} watch",
+            help="re-run changed cells on every save",
+            description="Run the notebook, keep the runtime up, and on every save of the "
+            "file re-run the changed cells and the cells that depend on them.",
+        )
+    )
     return parser
 
 
@@ -282,6 +292,7 @@ def _dispatch(argv: list[str]) -> int:
         "serve": _cmd_serve,
         "agent": _cmd_agent,
         "graph": _cmd_graph,
+        "watch": _cmd_watch,
     }
     return handlers[args.command](args)
 
@@ -399,3 +410,12 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     graph = build_graph([(c.id, c.source) for c in cells if c.cell_type == "code"])
     print(graph.to_mermaid() if args.format == "mermaid" else graph.to_text(), end="")
     return EXIT_OK
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from runt_action.orchestrator.watch import watch
+
+    settings = settings_from_args(args)
+    if settings.notebook is None:
+        raise UsageError(f"{PROG} watch: no notebook given")
+    return watch(settings)

@@ -114,11 +114,12 @@ class Runner:
     on_error: OnError = "stop"
     graph: DependencyGraph | None = None  # needed by on_error="skip-dependents"
     selected: frozenset[str] | None = None  # --only: these cells run, the rest are skipped
+    unselected_reason: str = "not selected by --only"
+    execution_count: int = 0  # the last execution count used (watch rounds continue it)
     hooks: LiveHooks | None = None
     backoff: Callable[[int], float] = field(default=lambda n: min(10.0, 0.5 * 2 ** (n - 1)))
     results: list[CellResult] = field(init=False)
     timings: dict[str, float] = field(init=False, default_factory=dict)
-    _execution_count: int = field(init=False, default=0)
     _running: tuple[str, str] | None = field(init=False, default=None)  # (queue id, cell id)
     _broken: dict[str, str] = field(init=False, default_factory=dict)  # cell -> failed root
 
@@ -230,7 +231,7 @@ class Runner:
     ) -> str | None:
         """Why ``cell`` must not run now, or None to run it."""
         if self.selected is not None and cell.id not in self.selected:
-            return "not selected by --only"
+            return self.unselected_reason
         cond = cell.condition
         overrides = cond is not None and _overrides_stop(cond)
         if failed and not overrides:
@@ -290,10 +291,10 @@ class Runner:
         attempts = cell.retries + 1
         for attempt in range(1, attempts + 1):
             res.attempts = attempt
-            self._execution_count += 1
+            self.execution_count += 1
             queue_id = new_queue_id(cell.id)
             res.queue_id = queue_id
-            res.execution_count = self._execution_count
+            res.execution_count = self.execution_count
             self._running = (queue_id, cell.id)
             t0 = time.monotonic()
             res.started_at = _now_iso()
@@ -302,7 +303,7 @@ class Runner:
                     *ExecutionRequested(
                         queueId=queue_id,
                         cellId=cell.id,
-                        executionCount=self._execution_count,
+                        executionCount=self.execution_count,
                         requestedBy=ACTOR,
                     ).wire()
                 )
