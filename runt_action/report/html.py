@@ -111,7 +111,8 @@ def _markdown() -> Any:
     from markdown_it.common.utils import escapeHtml
 
     md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-    default_image = md.renderer.rules.get("image")
+    renderer: Any = md.renderer
+    default_image = renderer.rules.get("image")
 
     def image(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
         token = tokens[idx]
@@ -269,9 +270,7 @@ def render_output(output: CellOutput) -> Markup:
         if kind == "execute_result" and output.execution_count is not None
         else Markup("")
     )
-    note_html = Markup("").join(
-        Markup('<p class="out-note">{}</p>').format(note) for note in notes
-    )
+    note_html = Markup("").join(Markup('<p class="out-note">{}</p>').format(note) for note in notes)
     return Markup('<div class="out {kind}">{prompt}{content}{notes}</div>').format(
         kind=kind, prompt=prompt, content=content, notes=note_html
     )
@@ -307,18 +306,14 @@ def template_environment() -> jinja2.Environment:
     return env
 
 
-def render_cell(
-    cell: CellResult, *, index: int | None = None, status: str | None = None
-) -> Markup:
+def render_cell(cell: CellResult, *, index: int | None = None, status: str | None = None) -> Markup:
     """One cell as an HTML fragment (``<section id="cell-…">``), the same in report and viewer.
 
     ``status`` overrides ``cell.status`` for live states (``queued``, ``running``, ``idle``).
     The caller scrubs the cell first when it knows any secrets.
     """
     template = template_environment().get_template("cell.html.j2")
-    return Markup(
-        template.render(cell=cell, index=index, status=status or str(cell.status.value))
-    )
+    return Markup(template.render(cell=cell, index=index, status=status or str(cell.status.value)))
 
 
 def _scrubbed(result: RunResult, scrubber: Scrubber) -> RunResult:
