@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from conftest import Connect, cell_events, commit_all, run_events
+from conftest import FAST, Connect, cell_events, commit_all, run_events
 
 from runt_action.livestore import SyncServer, connect_store
 from runt_action.schema import events as ev
 from runt_action.schema.state import NotebookMaterializer
 from runt_action.viewer import Viewer, attach_viewer
 
-from .conftest import FAST
+
 
 
 async def seed(writer: Connect, store_id: str = "nbA", title: str = "Sales <demo>") -> None:
