@@ -70,12 +70,13 @@ _BASE64 = re.compile(r"\A[A-Za-z0-9+/]*={0,2}\Z")
 # The order an output's MIME bundle is looked at, richest first.
 _TEXT_MIMES = ("text/markdown", "application/json", "text/latex", "text/plain")
 
+# Icons that DejaVu (Debian's default font) and the usual system fonts all have.
 STATUS_LABELS: dict[str, str] = {
     "success": "✓ success",
     "failed": "✗ failed",
-    "timeout": "⏱ timeout",
+    "timeout": "◔ timeout",
     "cancelled": "⊘ cancelled",
-    "skipped": "⏭ skipped",
+    "skipped": "↷ skipped",
     "not-executed": "",
     "allowed-error": "⚠ allowed error",
     # live states (the viewer)

@@ -216,14 +216,14 @@ def test_html_outputs_are_sandboxed_in_an_iframe(report: str, page: Page) -> Non
 
 def test_cells_show_status_duration_attempts_and_notes(page: Page) -> None:
     text = "".join(page.text)
-    for expected in ("✓ success", "✗ failed", "⏭ skipped", "2.3 s", "41 ms", "2 attempts"):
+    for expected in ("✓ success", "✗ failed", "↷ skipped", "2.3 s", "41 ms", "2 attempts"):
         assert expected in text, expected
     assert "runtime restarted after this cell" in text
     assert "after a failure" in text  # the skip reason
     assert "line 12" in text
     # an output we cannot show is said, not dropped
     assert "application/vnd.widget+json cannot be shown here" in text
-    markdown = [a for t, a in page.tags if a.get("id") == "cell-intro"][0]
+    markdown = next(a for t, a in page.tags if a.get("id") == "cell-intro")
     assert "markdown" in markdown["class"]
     assert "not-executed" not in text  # markdown cells are not status rows
 

@@ -298,4 +298,3 @@ async def test_the_viewer_needs_its_token_in_the_browser(browser: Any, tmp_path:
         await page.screenshot(path=str(shots / "viewer-token-index.png"))
     finally:
         await server.stop()
-

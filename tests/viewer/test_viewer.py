@@ -10,14 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from conftest import FAST, Connect, cell_events, commit_all, run_events
+from viewer_helpers import FAST, Connect, cell_events, commit_all, run_events
 
 from runt_action.livestore import SyncServer, connect_store
 from runt_action.schema import events as ev
 from runt_action.schema.state import NotebookMaterializer
 from runt_action.viewer import Viewer, attach_viewer
-
-
 
 
 async def seed(writer: Connect, store_id: str = "nbA", title: str = "Sales <demo>") -> None:
