@@ -78,13 +78,23 @@ class Viewer:
         if notebook is not None:  # stores nobody looked at are loaded when first asked for
             notebook.apply(events)
 
-    def notebook(self, store_id: str) -> LiveNotebook:
-        """The store's live state, rebuilt from the server's log the first time."""
+    def notebook(self, store_id: str, *, keep: bool = False) -> LiveNotebook:
+        """The store's live state, rebuilt from the server's log the first time.
+
+        A store with no events is kept (and fed by pushes) only when ``keep``: while a page
+        waits on it. So asking for made-up ids costs nothing that outlives the request.
+        """
         notebook = self._notebooks.get(store_id)
         if notebook is None:
-            notebook = self._notebooks[store_id] = LiveNotebook(store_id)
+            notebook = LiveNotebook(store_id)
             notebook.apply(self._server.events_of(store_id))
+            if keep or notebook.state.version:
+                self._notebooks[store_id] = notebook
         return notebook
+
+    def _forget_if_empty(self, notebook: LiveNotebook) -> None:
+        if not notebook.subscribers and not notebook.state.version:
+            self._notebooks.pop(notebook.store_id, None)
 
     # -- auth ---------------------------------------------------------------------------
 
@@ -168,7 +178,7 @@ class Viewer:
         )
 
     async def _live(self, request: web.Request) -> web.StreamResponse:
-        notebook = self.notebook(request.match_info["id"])
+        notebook = self.notebook(request.match_info["id"], keep=True)
         ws = web.WebSocketResponse(heartbeat=30.0)
         await ws.prepare(request)
         sub = Subscriber()
@@ -186,6 +196,7 @@ class Viewer:
             pass  # the page went away mid-send
         finally:
             notebook.subscribers.discard(sub)
+            self._forget_if_empty(notebook)
             self._sockets.discard(ws)
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

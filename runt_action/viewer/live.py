@@ -148,6 +148,9 @@ class LiveNotebook:
     subscribers: set[Subscriber] = field(default_factory=set)
     _materializer: NotebookMaterializer = field(default_factory=NotebookMaterializer)
     _rendered: tuple[int, Rendered] | None = None
+    # cell id -> (the cell as last rendered, its live status, its HTML): a change re-renders
+    # only the cells it touched (markdown and highlighting are the costly part).
+    _fragments: dict[str, tuple[CellResult, str, str]] = field(default_factory=dict)
 
     def apply(self, events: Iterable[Any]) -> None:
         """Fold events into the state (the server calls this per push) and wake the pages."""
@@ -181,10 +184,9 @@ class LiveNotebook:
                 counts=counts,
             )
         )
-        fragments = {
-            cell.id: str(render_cell(cell, index=i, status=live))
-            for i, (cell, live) in enumerate(cells)
-        }
+        fragments = {cell.id: self._fragment(cell, i, live) for i, (cell, live) in enumerate(cells)}
+        for gone in set(self._fragments) - set(fragments):
+            del self._fragments[gone]
         rendered = Rendered(
             header=header,
             order=[c.id for c, _ in cells],
@@ -195,6 +197,14 @@ class LiveNotebook:
         )
         self._rendered = (self.changes, rendered)
         return rendered
+
+    def _fragment(self, cell: CellResult, index: int, status: str) -> str:
+        cached = self._fragments.get(cell.id)
+        if cached is not None and cached[1] == status and cached[0] == cell:
+            return cached[2]
+        html = str(render_cell(cell, index=index, status=status))
+        self._fragments[cell.id] = (cell, status, html)
+        return html
 
     def diff(self, sub: Subscriber) -> dict[str, Any] | None:
         """What ``sub`` has not seen yet (changed fragments, order, header), or None."""

@@ -12,10 +12,11 @@ from typing import Any
 import aiohttp
 from viewer_helpers import FAST, Connect, cell_events, commit_all, run_events
 
-from runt_action.livestore import SyncServer, connect_store
+from runt_action.livestore import Event, SyncServer, connect_store
 from runt_action.schema import events as ev
 from runt_action.schema.state import NotebookMaterializer
-from runt_action.viewer import Viewer, attach_viewer
+from runt_action.viewer import Viewer, attach_viewer, cells_from_state, notebook_status
+from runt_action.viewer.live import LiveNotebook
 
 
 async def seed(writer: Connect, store_id: str = "nbA", title: str = "Sales <demo>") -> None:
@@ -225,3 +226,76 @@ async def test_serve_prints_the_viewer_url_and_serves_it() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def _state_with(*events: Any) -> Any:
+    from runt_action.schema.state import NotebookMaterializer
+
+    mat = NotebookMaterializer()
+    state = mat.initial()
+    for event in events:
+        name, args = event.wire()
+        mat.apply(state, Event(name, args, 0, 0, "c", "s"))
+    return state
+
+
+def test_live_statuses_follow_the_queue() -> None:
+    events: list[Any] = []
+    events += cell_events("md", "a0", "# t", "markdown")
+    for i, cell in enumerate(("idle", "queued", "running", "ok", "raised", "failed")):
+        events += cell_events(cell, f"a{i + 1}", "x")
+    events += [
+        ev.ExecutionRequested(queueId="q1", cellId="queued", executionCount=1, requestedBy="t")
+    ]
+    events += run_events("running", "q2", "partial\n")[:3]
+    events += run_events("ok", "q3", "fine\n")
+    events += run_events("raised", "q4", "x")
+    events.append(
+        ev.ErrorOutputAdded(
+            id="e4",
+            cellId="raised",
+            position=1,
+            content=ev.InlineMedia(data={"ename": "E", "evalue": "v", "traceback": []}),
+        )
+    )
+    events += run_events("failed", "q5", "x", status="error")
+    state = _state_with(*events)
+    statuses = {cell.id: live for cell, live in cells_from_state(state)}
+    assert statuses == {
+        "md": "not-executed",
+        "idle": "idle",
+        "queued": "queued",
+        "running": "running",
+        "ok": "success",
+        "raised": "failed",  # completed, but it raised: as the runner counts it
+        "failed": "failed",
+    }
+    rows = dict((c.id, c) for c, _ in cells_from_state(state))
+    assert rows["ok"].duration_ms == 1234 and rows["ok"].attempts == 1
+    assert rows["running"].duration_ms == 0  # no duration while it runs
+    assert notebook_status(state, cells_from_state(state)) == "running"
+
+
+def test_a_change_re_renders_only_the_cells_it_touched(monkeypatch: Any) -> None:
+    import runt_action.viewer.live as live
+
+    rendered: list[str] = []
+    real = live.render_cell
+
+    def counting(cell: Any, **kw: Any) -> Any:
+        rendered.append(cell.id)
+        return real(cell, **kw)
+
+    monkeypatch.setattr(live, "render_cell", counting)
+    notebook = LiveNotebook("nb")
+    notebook.apply(_wire(cell_events("a", "a1", "x") + cell_events("b", "a2", "y")))
+    notebook.render()
+    assert sorted(rendered) == ["a", "b"]
+    rendered.clear()
+    notebook.apply(_wire(run_events("b", "q1", "out\n")))
+    notebook.render()
+    assert rendered == ["b"]
+
+
+def _wire(events: list[Any]) -> list[Event]:
+    return [Event(*e.wire(), 0, 0, "c", "s") for e in events]
