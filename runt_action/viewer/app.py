@@ -26,6 +26,7 @@ from markupsafe import Markup
 from runt_action.livestore.events import Event
 from runt_action.livestore.server import SyncServer
 from runt_action.report.html import stylesheet
+from runt_action.report.scrub import Scrubber
 from runt_action.viewer.live import LiveNotebook, Subscriber, viewer_environment
 
 __all__ = ["VIEWER_CSP", "Viewer", "attach_viewer"]
@@ -50,9 +51,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Viewer:
     """The viewer mounted on one :class:`SyncServer` (see :func:`attach_viewer`)."""
 
-    def __init__(self, server: SyncServer, *, token: str | None = None) -> None:
+    def __init__(
+        self, server: SyncServer, *, token: str | None = None, secrets: Sequence[str] = ()
+    ) -> None:
         self._server = server
         self._token = token
+        self._scrubber = Scrubber(secrets)
         self._cookie = (
             hmac.new(token.encode(), b"runt-viewer", hashlib.sha256).hexdigest() if token else None
         )
@@ -86,7 +90,7 @@ class Viewer:
         """
         notebook = self._notebooks.get(store_id)
         if notebook is None:
-            notebook = LiveNotebook(store_id)
+            notebook = LiveNotebook(store_id, scrubber=self._scrubber)
             notebook.apply(self._server.events_of(store_id))
             if keep or notebook.state.version:
                 self._notebooks[store_id] = notebook
@@ -232,8 +236,14 @@ class Viewer:
         self._server.add_push_listener(self._on_push)
 
 
-def attach_viewer(server: SyncServer, *, token: str | None = None) -> Viewer:
-    """Mount the viewer on ``server`` (call before ``server.start()``)."""
-    viewer = Viewer(server, token=token)
+def attach_viewer(
+    server: SyncServer, *, token: str | None = None, secrets: Sequence[str] = ()
+) -> Viewer:
+    """Mount the viewer on ``server`` (call before ``server.start()``).
+
+    ``secrets``: values to mask in every page, as the reports do (an embedded run knows its
+    secret parameters; ``serve`` knows none).
+    """
+    viewer = Viewer(server, token=token, secrets=secrets)
     viewer.mount()
     return viewer

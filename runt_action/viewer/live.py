@@ -21,6 +21,7 @@ import jinja2
 
 from runt_action.orchestrator.outputs import outputs_from_state
 from runt_action.report.html import ASSETS, render_cell, template_environment
+from runt_action.report.scrub import Scrubber
 from runt_action.results import CellResult, CellStatus
 from runt_action.schema.state import NotebookMaterializer, NotebookState, QueueEntry
 
@@ -142,6 +143,7 @@ class LiveNotebook:
     """One store's state, fed by the server's pushes, rendered on demand and cached."""
 
     store_id: str
+    scrubber: Scrubber = field(default_factory=Scrubber)  # the run's secrets, when known
     state: NotebookState = field(default_factory=NotebookState)
     last_update: str | None = None
     changes: int = 0
@@ -168,12 +170,12 @@ class LiveNotebook:
             return self._rendered[1]
         cells = cells_from_state(self.state)
         status = notebook_status(self.state, cells)
-        title = self.state.metadata.get("title") or self.store_id
+        title = self.scrubber.text(self.state.metadata.get("title") or self.store_id)
         counts: dict[str, int] = {}
         for cell, live in cells:
             if cell.cell_type != "markdown":
                 counts[live] = counts.get(live, 0) + 1
-        header = (
+        header = self.scrubber.text(
             viewer_environment()
             .get_template("viewer_header.html.j2")
             .render(
@@ -202,7 +204,7 @@ class LiveNotebook:
         cached = self._fragments.get(cell.id)
         if cached is not None and cached[1] == status and cached[0] == cell:
             return cached[2]
-        html = str(render_cell(cell, index=index, status=status))
+        html = self.scrubber.text(str(render_cell(cell, index=index, status=status)))
         self._fragments[cell.id] = (cell, status, html)
         return html
 

@@ -299,3 +299,29 @@ def test_a_change_re_renders_only_the_cells_it_touched(monkeypatch: Any) -> None
 
 def _wire(events: list[Any]) -> list[Event]:
     return [Event(*e.wire(), 0, 0, "c", "s") for e in events]
+
+
+async def test_known_secrets_are_masked_on_every_page(http: aiohttp.ClientSession) -> None:
+    secret = "hunter2-secret-value"
+    server = SyncServer()
+    viewer = attach_viewer(server, secrets=[secret])
+    await server.start()
+    try:
+        store = await connect_store(
+            server.url, "nbS", {}, NotebookMaterializer(), client_id="a", session_id="b",
+            timeouts=FAST,
+        )  # fmt: skip
+        async with store:
+            events: list[Any] = [ev.NotebookInitialized(id="nbS", title=secret, ownerId="me")]
+            events += cell_events("c1", "a1", f"token = {secret!r}")
+            events += run_events("c1", "q1", f"the token is <{secret}>\n")
+            await commit_all(store, events)
+        for url in (viewer.index_url, viewer.url("nbS")):
+            async with http.get(url) as resp:
+                page = await resp.text()
+            assert secret not in page and "***" in page
+        async with http.ws_connect(viewer.url("nbS").replace("http", "ws") + "/live") as ws:
+            message = (await ws.receive(timeout=10)).data
+        assert secret not in message and "***" in message
+    finally:
+        await server.stop()
