@@ -103,13 +103,23 @@ def cells_from_state(state: NotebookState) -> list[tuple[CellResult, str]]:
     return rows
 
 
-def notebook_status(state: NotebookState, cells: Iterable[tuple[CellResult, str]]) -> str:
+def notebook_status(
+    state: NotebookState,
+    cells: Iterable[tuple[CellResult, str]],
+    *,
+    runtime_live: bool | None = None,
+) -> str:
     """One word for a notebook: running while a cell runs or a runtime is live, else the
-    worst finished state (failed, cancelled), success, or idle when nothing ran."""
+    worst finished state (failed, cancelled), success, or idle when nothing ran.
+
+    ``runtime_live`` defaults to the UI's session health rule at this moment (a runtime that
+    died without a word stops counting once its renewal is 45 s stale)."""
     statuses = [s for _, s in cells]
     if any(s in ("running", "queued") for s in statuses):
         return "running"
-    if state.live_session(datetime.now(UTC)) is not None:
+    if runtime_live is None:
+        runtime_live = state.live_session(datetime.now(UTC)) is not None
+    if runtime_live:
         return "running"
     for worst in ("failed", "cancelled"):
         if worst in statuses:
@@ -149,7 +159,7 @@ class LiveNotebook:
     changes: int = 0
     subscribers: set[Subscriber] = field(default_factory=set)
     _materializer: NotebookMaterializer = field(default_factory=NotebookMaterializer)
-    _rendered: tuple[int, Rendered] | None = None
+    _rendered: tuple[tuple[int, bool], Rendered] | None = None
     # cell id -> (the cell as last rendered, its live status, its HTML): a change re-renders
     # only the cells it touched (markdown and highlighting are the costly part).
     _fragments: dict[str, tuple[CellResult, str, str]] = field(default_factory=dict)
@@ -166,10 +176,12 @@ class LiveNotebook:
             sub.wake.set()
 
     def render(self) -> Rendered:
-        if self._rendered is not None and self._rendered[0] == self.changes:
+        # The runtime's health depends on the clock too, not only on events.
+        key = (self.changes, self.state.live_session(datetime.now(UTC)) is not None)
+        if self._rendered is not None and self._rendered[0] == key:
             return self._rendered[1]
         cells = cells_from_state(self.state)
-        status = notebook_status(self.state, cells)
+        status = notebook_status(self.state, cells, runtime_live=key[1])
         title = self.scrubber.text(self.state.metadata.get("title") or self.store_id)
         counts: dict[str, int] = {}
         for cell, live in cells:
@@ -197,7 +209,7 @@ class LiveNotebook:
             status=status,
             count=len(cells),
         )
-        self._rendered = (self.changes, rendered)
+        self._rendered = (key, rendered)
         return rendered
 
     def _fragment(self, cell: CellResult, index: int, status: str) -> str:

@@ -325,3 +325,14 @@ async def test_known_secrets_are_masked_on_every_page(http: aiohttp.ClientSessio
         assert secret not in message and "***" in message
     finally:
         await server.stop()
+
+
+def test_a_finished_notebook_is_running_only_while_its_runtime_is_live() -> None:
+    state = _state_with(*cell_events("a", "a1", "x"), *run_events("a", "q1", "ok\n"))
+    cells = cells_from_state(state)
+    assert notebook_status(state, cells, runtime_live=True) == "running"
+    assert notebook_status(state, cells, runtime_live=False) == "success"
+    assert notebook_status(state, cells) == "success"  # no session in the log at all
+    failed = _state_with(*cell_events("a", "a1", "x"), *run_events("a", "q1", "", "error"))
+    assert notebook_status(failed, cells_from_state(failed), runtime_live=False) == "failed"
+    assert notebook_status(_state_with(*cell_events("a", "a1", "x")), []) == "idle"
