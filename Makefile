@@ -10,12 +10,12 @@ STAMP  := $(VENV)/.installed
 NOTEBOOK ?= notebooks/example-stdlib.yml
 ARGS ?=
 
-.PHONY: run test lint typecheck pytest setup setup-python setup-pyodide setup-interop bench container clean
+.PHONY: run test lint typecheck pytest setup setup-python setup-pyodide setup-interop setup-browser bench container clean
 
 run: setup
 	$(PY) entrypoint.py $(NOTEBOOK) $(ARGS)
 
-test: setup setup-interop lint typecheck pytest
+test: setup setup-interop setup-browser lint typecheck pytest
 
 setup: setup-python setup-pyodide
 
@@ -32,6 +32,10 @@ setup-pyodide: setup-python
 
 setup-interop:
 	bash scripts/setup-interop.sh
+
+# Debian's chromium for the browser tests (tests/viewer/test_browser.py).
+setup-browser:
+	bash scripts/setup-browser.sh
 
 lint: setup-python
 	$(VENV)/bin/ruff check .

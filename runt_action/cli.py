@@ -34,7 +34,7 @@ COMMANDS = ("run", "serve", "agent", "graph", "watch")
 EPILOG = """\
 commands:
   run NOTEBOOK      run a YAML notebook (the default command)
-  serve             run a LiveStore sync server (the embedded default, standalone)
+  serve             run a LiveStore sync server with a live notebook viewer
   agent             run a runtime agent for a notebook on a sync server
   graph NOTEBOOK    print which cell depends on which (text, or --format mermaid)
   watch NOTEBOOK    run, then re-run the changed cells and their dependents on every save
@@ -367,7 +367,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from runt_action.livestore.server import serve_forever
 
-    asyncio.run(serve_forever(args.host, args.port, args.db, args.token))
+    def attach(server: Any) -> Callable[[], str]:
+        from runt_action.viewer import attach_viewer
+
+        viewer = attach_viewer(server, token=args.token)
+        hint = " (open it once with ?token=<your token>)" if args.token else ""
+        return lambda: f"viewer: {viewer.index_url}{hint}"
+
+    asyncio.run(serve_forever(args.host, args.port, args.db, args.token, attach=attach))
     return EXIT_OK
 
 

@@ -254,8 +254,9 @@ def test_serve_and_agent_dispatch(
     served: list[tuple[Any, ...]] = []
     agents: list[dict[str, Any]] = []
 
-    async def serve_forever(*args: Any) -> None:
+    async def serve_forever(*args: Any, attach: Any = None) -> None:
         served.append(args)
+        assert callable(attach)  # the viewer is mounted by the serve command
 
     async def run_agent(**kwargs: Any) -> None:
         agents.append(kwargs)

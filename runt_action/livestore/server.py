@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import hashlib
 import inspect
+import json
+import logging
 import re
 import signal
 import sqlite3
@@ -64,6 +66,8 @@ PayloadValidator = Callable[[Any], Awaitable[None] | None]
 PushHook = Callable[[str, Sequence[Event]], None]
 # seqNum, parentSeqNum, name, args (JSON text or NULL), createdAt, clientId, sessionId
 _Row = tuple[int, int, str, str | None, str, str, str]
+
+_log = logging.getLogger(__name__)
 
 
 def table_name(store_id: str) -> str:
@@ -136,6 +140,23 @@ class _EventLog:
         ).fetchall()
         return rows
 
+    def events(self, table: str) -> list[Event]:
+        """The stored events of a table, in order, args decoded (the text kept as cache)."""
+        self.ensure(table)
+        return [
+            Event(name, None if args is None else json.loads(args), seq, parent, cid, sid, at, args)
+            for seq, parent, name, args, at, cid, sid in self._rows(table, None)
+        ]
+
+    def tables(self) -> list[str]:
+        """Every event table in the database (stores from earlier runs included)."""
+        prefix = f"eventlog_{PERSISTENCE_FORMAT_VERSION}_"
+        rows = self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
+            (prefix + "%",),
+        ).fetchall()
+        return sorted(str(r[0]) for r in rows)
+
     def reset(self, table: str) -> None:
         self.ensure(table)
         self._db.execute(f"DELETE FROM {table}")
@@ -196,7 +217,12 @@ class SyncServer:
         self._rooms: dict[str, _Room] = {}
         self._peers: set[_Peer] = set()
         self._runner: web.AppRunner | None = None
+        self._push_listeners: list[PushHook] = []
+        self._store_ids: dict[str, str] = {}  # table -> store id, as pushed or pulled
         self.url = ""
+        # Created here so other parts (the viewer) can add routes before start().
+        self.app = web.Application()
+        self.app.router.add_route("*", "/livestore{tail:.*}", self._handle)
 
     @property
     def port(self) -> int:
@@ -204,9 +230,7 @@ class SyncServer:
 
     async def start(self) -> None:
         self._log = _EventLog(self._db_path)
-        app = web.Application()
-        app.router.add_route("*", "/livestore{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
@@ -231,6 +255,26 @@ class SyncServer:
             self._log.close()
             self._log = None
         self._rooms.clear()
+
+    def add_push_listener(self, callback: PushHook) -> None:
+        """Call ``callback(store_id, events)`` after each persisted push (like ``on_push``);
+        a listener that raises is logged and does not disturb the room or other listeners."""
+        self._push_listeners.append(callback)
+
+    def events_of(self, store_id: str) -> list[Event]:
+        """Every stored event of a store, in order (to rebuild state for a store already in
+        the log). Empty for an unknown store, or before start()."""
+        if self._log is None:
+            return []
+        return self._log.events(table_name(store_id))
+
+    def store_ids(self) -> list[str]:
+        """The stores in the log: ids seen on a socket since start, and for tables from an
+        earlier run the table's suffix (the id itself for runt's dash-free notebook ids)."""
+        if self._log is None:
+            return []
+        prefix = f"eventlog_{PERSISTENCE_FORMAT_VERSION}_"
+        return [self._store_ids.get(t, t[len(prefix) :]) for t in self._log.tables()]
 
     def abort_connections(self) -> None:
         """Cut every socket without a close frame (a network failure, for fault tests)."""
@@ -263,6 +307,7 @@ class SyncServer:
     def _room(self, store_id: str) -> _Room:
         assert self._log is not None
         table = table_name(store_id)
+        self._store_ids.setdefault(table, store_id)
         room = self._rooms.get(table)
         if room is None:
             room = self._rooms[table] = _Room(table, self._log.head(table))
@@ -400,7 +445,7 @@ class SyncServer:
         if failed is not None:
             peer.send(Error(msg.request_id, _unexpected(str(failed))))
             return
-        if self._on_push is not None:
+        if self._on_push is not None or self._push_listeners:
             stamped = tuple(
                 Event(
                     e.name,
@@ -414,7 +459,13 @@ class SyncServer:
                 )
                 for e, row in zip(batch, rows, strict=True)
             )
-            self._on_push(peer.store_id, stamped)
+            if self._on_push is not None:
+                self._on_push(peer.store_id, stamped)
+            for listener in self._push_listeners:
+                try:
+                    listener(peer.store_id, stamped)
+                except Exception:  # a listener's bug must not break the room
+                    _log.exception("push listener %r failed", listener)
 
     def _admin(self, peer: _Peer, room: _Room, msg: AdminInfoReq | AdminResetRoomReq) -> None:
         assert self._log is not None
@@ -443,9 +494,21 @@ def token_validator(token: str | None) -> Callable[[Any], None]:
     return validate
 
 
-async def serve_forever(host: str, port: int, db_path: Path | None, token: str | None) -> None:
-    """Run until SIGTERM/SIGINT; prints the base URL once, on stdout, when ready."""
+async def serve_forever(
+    host: str,
+    port: int,
+    db_path: Path | None,
+    token: str | None,
+    *,
+    attach: Callable[[SyncServer], Callable[[], str]] | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT; prints the base URL once, on stdout, when ready.
+
+    ``attach(server)`` runs before the server starts (to add routes, such as the viewer's);
+    the function it returns gives lines printed after the URL once the server listens.
+    """
     server = SyncServer(db_path, host=host, port=port, validate_payload=token_validator(token))
+    announce = attach(server) if attach is not None else None
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -453,6 +516,8 @@ async def serve_forever(host: str, port: int, db_path: Path | None, token: str |
         loop.add_signal_handler(sig, stop.set)
     try:
         print(server.url, flush=True, file=sys.stdout)
+        if announce is not None:
+            print(announce(), flush=True, file=sys.stdout)
         await stop.wait()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,0 +1,367 @@
+"""The HTML report: one self-contained page a person can open from a CI artifact or a laptop.
+
+Libraries, and why:
+
+- **markdown-it-py** renders markdown cells and ``text/markdown`` outputs. It is CommonMark
+  exact, small, pure Python and well kept (the executablebooks project); raw HTML is turned
+  off, so markdown shows tags as text instead of running them.
+- **Pygments** highlights code: the reference highlighter, pure Python, already in every
+  Jupyter install; its stylesheet is inlined.
+- **ansi2html** turns the ANSI colours of tracebacks and streams into escaped HTML with inline
+  styles; a small, maintained library instead of a hand-written SGR parser.
+- **jinja2** (autoescaping) lays out the page; it already renders the job summary.
+
+nbconvert's HTML exporter was the other candidate: it pulls in a large dependency tree
+(bleach, mistune, beautifulsoup, jupyterlab CSS) and its templates load require.js, MathJax
+and fonts from CDNs, which a report that must make no network request would have to strip.
+
+Safety and self-containment: a Content-Security-Policy allows no script and no fetch (images
+only as ``data:``), every image is inlined as a ``data:`` URI, markdown images that point
+elsewhere become links, and ``text/html`` outputs live in ``<iframe sandbox srcdoc>`` (no
+scripts, an opaque origin) which inherits that policy. Every string is scrubbed of secrets
+before rendering, and the finished page once more.
+
+The cell renderer and stylesheet are shared with the live viewer (``runt_action.viewer``),
+so a live notebook looks exactly like its report.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup, escape
+
+from runt_action.errors import OutputWriteError
+from runt_action.report.files import write_text_atomic
+from runt_action.report.scrub import Scrubber, scrub_result
+from runt_action.results import CellOutput, CellResult, CellStatus, RunResult
+
+__all__ = [
+    "REPORT_CSP",
+    "render_cell",
+    "render_html",
+    "render_markdown",
+    "status_label",
+    "stylesheet",
+    "template_environment",
+    "write_html",
+]
+
+ASSETS = Path(__file__).with_name("html_assets")
+
+#: No script, no fetch, no font, no frame source but ``srcdoc``; images only inline.
+REPORT_CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    "frame-src 'self' about:; base-uri 'none'; form-action 'none'"
+)
+
+# Images a browser shows in <img>; SVG in <img> cannot script anything.
+_IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml")
+_BASE64 = re.compile(r"\A[A-Za-z0-9+/]*={0,2}\Z")
+# The order an output's MIME bundle is looked at, richest first.
+_TEXT_MIMES = ("text/markdown", "application/json", "text/latex", "text/plain")
+
+# Icons that DejaVu (Debian's default font) and the usual system fonts all have.
+STATUS_LABELS: dict[str, str] = {
+    "success": "✓ success",
+    "failed": "✗ failed",
+    "timeout": "◔ timeout",
+    "cancelled": "⊘ cancelled",
+    "skipped": "↷ skipped",
+    "not-executed": "",
+    "allowed-error": "⚠ allowed error",
+    # live states (the viewer)
+    "queued": "… queued",
+    "running": "▶ running",
+    "idle": "○ not run",
+    "error": "⚠ error",
+}
+
+
+def status_label(status: str) -> str:
+    """A short, icon-led label for a cell or run status (empty for markdown cells)."""
+    return STATUS_LABELS.get(status, status)
+
+
+def format_duration(ms: float) -> str:
+    """Durations people read: ``850 ms``, ``2.4 s``, ``3 min 05 s``."""
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s"
+
+
+# -- markdown -----------------------------------------------------------------------------
+
+
+@cache
+def _markdown() -> Any:
+    from markdown_it import MarkdownIt
+    from markdown_it.common.utils import escapeHtml
+
+    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    renderer: Any = md.renderer
+    default_image = renderer.rules.get("image")
+
+    def image(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        token = tokens[idx]
+        src = str(token.attrGet("src") or "")
+        if src.startswith("data:image/") and default_image is not None:
+            return str(default_image(tokens, idx, options, env))
+        # A remote image would be a network request: show a link to it instead.
+        alt = escapeHtml(token.content or "image")
+        return f'<a class="ext-image" href="{escapeHtml(src)}">[image: {alt}]</a>'
+
+    md.add_render_rule("image", image)
+    return md
+
+
+def render_markdown(text: str) -> Markup:
+    """CommonMark (+ tables, strikethrough) with raw HTML shown as text, never run."""
+    return Markup(_markdown().render(text))
+
+
+# -- code and ANSI --------------------------------------------------------------------------
+
+
+@cache
+def _formatter() -> Any:
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(nowrap=True, style="default")
+
+
+def _lexer(cell_type: str) -> Any:
+    from pygments.lexers import PythonLexer, SqlLexer, TextLexer
+
+    if cell_type == "code":
+        return PythonLexer()
+    if cell_type == "sql":
+        return SqlLexer()
+    return TextLexer()
+
+
+def highlight_code(source: str, cell_type: str = "code") -> Markup:
+    from pygments import highlight
+
+    return Markup(highlight(source, _lexer(cell_type), _formatter()))
+
+
+@cache
+def _ansi() -> Any:
+    from ansi2html import Ansi2HTMLConverter
+
+    return Ansi2HTMLConverter(inline=True, escaped=True, dark_bg=False, linkify=False)
+
+
+def ansi_html(text: str) -> Markup:
+    """Escaped text with its ANSI colours as inline-styled spans."""
+    if "\x1b" not in text:
+        return escape(text)
+    return Markup(_ansi().convert(text, full=False))
+
+
+@cache
+def stylesheet() -> str:
+    """The report's CSS (also served by the viewer), Pygments' token colours included."""
+    css = (ASSETS / "report.css").read_text(encoding="utf-8")
+    return css + "\n" + str(_formatter().get_style_defs(".hl"))
+
+
+# -- outputs --------------------------------------------------------------------------------
+
+
+def _iframe_height(html: str) -> int:
+    """A starting height for a sandboxed HTML output (it cannot tell us its size: no
+    scripts); the frame is resizable, so a wrong guess costs a drag, never content."""
+    lines = html.count("<tr") + html.count("<br") + html.count("<p") + html.count("<li")
+    lines += html.count("<h") + html.count("\n") // 4
+    return max(48, min(640, 36 + 26 * lines))
+
+
+_FRAME_STYLE = (
+    "<style>body{font:14px/1.4 system-ui,sans-serif;margin:6px;color:#1f2328}"
+    "table{border-collapse:collapse}th,td{border:1px solid #d0d7de;padding:2px 8px;"
+    "text-align:right}th{background:#f6f8fa}</style>"
+)
+
+
+def _image(mime: str, value: Any) -> Markup | None:
+    if mime == "image/svg+xml":
+        text = value if isinstance(value, str) else "".join(value)
+        payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    else:
+        payload = re.sub(r"\s+", "", value if isinstance(value, str) else "".join(value))
+        if not _BASE64.match(payload):
+            return None
+        try:
+            base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return Markup('<img class="image" alt="{alt}" src="data:{mime};base64,{data}">').format(
+        alt=mime, mime=mime, data=payload
+    )
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "".join(value)  # nbformat's multi-line strings
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _bundle_html(data: Mapping[str, Any]) -> tuple[Markup, list[str]]:
+    """The richest representation we can show safely, and notes on what was not shown."""
+    notes: list[str] = []
+    if "text/html" in data:
+        html = _FRAME_STYLE + _as_text(data["text/html"])
+        frame = Markup(
+            '<iframe class="html-output" sandbox="" referrerpolicy="no-referrer" '
+            'title="HTML output" style="height:{h}px" srcdoc="{doc}"></iframe>'
+        ).format(h=_iframe_height(html), doc=html)
+        return frame, notes
+    for mime in _IMAGE_MIMES:
+        if mime in data:
+            img = _image(mime, data[mime])
+            if img is not None:
+                return img, notes
+            notes.append(f"{mime} output was not valid base64 and is not shown")
+    for mime in _TEXT_MIMES:
+        if mime in data and data[mime] not in ("", None):
+            text = _as_text(data[mime])
+            if mime == "text/markdown":
+                return Markup('<div class="markdown">{}</div>').format(render_markdown(text)), notes
+            return Markup('<pre class="text">{}</pre>').format(ansi_html(text)), notes
+    shown = [m for m in data if m != "text/plain"]
+    if shown:
+        notes.append("output of type " + ", ".join(shown) + " cannot be shown here")
+    return Markup(""), notes
+
+
+def render_output(output: CellOutput) -> Markup:
+    """One output as HTML: streams and tracebacks keep their colours."""
+    kind = output.output_type
+    if kind == "stream":
+        name = output.name or "stdout"
+        return Markup('<pre class="out stream {name}">{text}</pre>').format(
+            name=name, text=ansi_html(output.text or "")
+        )
+    if kind == "error":
+        if output.traceback:
+            body = ansi_html("\n".join(output.traceback))
+        else:
+            body = escape(f"{output.ename or 'Error'}: {output.evalue or ''}")
+        return Markup('<pre class="out error">{}</pre>').format(body)
+    content, notes = _bundle_html(output.data)
+    prompt = (
+        Markup('<span class="prompt">Out[{}]</span>').format(output.execution_count)
+        if kind == "execute_result" and output.execution_count is not None
+        else Markup("")
+    )
+    note_html = Markup("").join(Markup('<p class="out-note">{}</p>').format(note) for note in notes)
+    return Markup('<div class="out {kind}">{prompt}{content}{notes}</div>').format(
+        kind=kind, prompt=prompt, content=content, notes=note_html
+    )
+
+
+# -- cells and page -------------------------------------------------------------------------
+
+
+def cell_anchor(cell_id: str) -> str:
+    return f"cell-{cell_id}"
+
+
+@cache
+def template_environment() -> jinja2.Environment:
+    """Autoescaping jinja2 over the report's templates (the viewer adds its own)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(ASSETS)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.globals.update(
+        markdown=render_markdown,
+        highlight=highlight_code,
+        output=render_output,
+        anchor=cell_anchor,
+        duration=format_duration,
+        status_label=status_label,
+        stylesheet=stylesheet,
+    )
+    return env
+
+
+def render_cell(cell: CellResult, *, index: int | None = None, status: str | None = None) -> Markup:
+    """One cell as an HTML fragment (``<section id="cell-…">``), the same in report and viewer.
+
+    ``status`` overrides ``cell.status`` for live states (``queued``, ``running``, ``idle``).
+    The caller scrubs the cell first when it knows any secrets.
+    """
+    template = template_environment().get_template("cell.html.j2")
+    return Markup(template.render(cell=cell, index=index, status=status or str(cell.status.value)))
+
+
+def _scrubbed(result: RunResult, scrubber: Scrubber) -> RunResult:
+    clean = scrub_result(result, scrubber)
+    if scrubber:  # scrub_result predates notes: scrub them here
+        clean.cells = [replace(c, notes=[scrubber.text(n) for n in c.notes]) for c in clean.cells]
+    return clean
+
+
+def _parameter_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def render_html(result: RunResult, *, secrets: Sequence[str] = ()) -> str:
+    """The whole report as one HTML document that needs nothing but itself."""
+    scrubber = Scrubber(secrets)
+    clean = _scrubbed(result, scrubber)
+    first_error = next(
+        (c for c in clean.cells if c.status in (CellStatus.FAILED, CellStatus.TIMEOUT)), None
+    )
+    error_output = None
+    if first_error is not None:
+        error_output = next((o for o in first_error.outputs if o.output_type == "error"), None)
+    counts: dict[str, int] = {}
+    for cell in clean.cells:
+        if cell.cell_type == "code" or cell.status != CellStatus.NOT_EXECUTED:
+            counts[cell.status.value] = counts.get(cell.status.value, 0) + 1
+    page = (
+        template_environment()
+        .get_template("report.html.j2")
+        .render(
+            result=clean,
+            csp=REPORT_CSP,
+            cells=[render_cell(c, index=i) for i, c in enumerate(clean.cells)],
+            first_error=first_error,
+            error_output=error_output,
+            counts=counts,
+            parameters=[(k, _parameter_text(v)) for k, v in clean.parameters.items()],
+        )
+    )
+    return scrubber.text(page) if scrubber else page
+
+
+def write_html(result: RunResult, path: Path, *, secrets: Sequence[str] = ()) -> None:
+    """Render and write the report atomically; a failure is an :class:`OutputWriteError`."""
+    text = render_html(result, secrets=secrets)
+    try:
+        write_text_atomic(path, text)
+    except OSError as exc:
+        raise OutputWriteError(f"could not write the HTML report {path}: {exc}") from exc
