@@ -205,6 +205,21 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "--output-dir", type=Path, metavar="DIR", help="directory the runtime may write files into"
     )
     g.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write the HTML report here (default: next to the .ipynb; '' or --no-html: none)",
+    )
+    g.add_argument("--no-html", dest="html", action="store_const", const="", help="no HTML report")
+    g.add_argument(
+        "--view",
+        nargs="?",
+        type=int,
+        const=0,
+        metavar="PORT",
+        help="serve the live notebook page during the run (and after it, until Ctrl-C); "
+        "PORT default: any free port",
+    )
+    g.add_argument(
         "--sync-log",
         type=Path,
         metavar="FILE",
@@ -328,6 +343,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         output_dir=args.output_dir,
         validate_only=args.validate_only,
         sync_log=args.sync_log,
+        html=args.html,
+        view=args.view,
     )
 
 

@@ -62,6 +62,7 @@ INPUTS: dict[str, str] = {
     "output-dir": "output_dir",
     "validate-only": "validate_only",
     "sync-log": "sync_log",
+    "html": "html",
 }
 
 ListOfStr = Annotated[list[str], NoDecode]
@@ -114,6 +115,10 @@ class Settings(BaseSettings):
     mount_readonly: bool = Field(False, validation_alias=_input("mount-readonly"))
     output_dir: Path | None = Field(None, validation_alias=_input("output-dir"))
     validate_only: bool = Field(False, validation_alias=_input("validate-only"))
+    # The HTML report: "auto" = next to the .ipynb; a path; "false"/"off"/"none" = no report.
+    html: str = Field("auto", validation_alias=_input("html"))
+    # `--view [PORT]` (CLI only): serve the live viewer on the embedded server (0 = any port).
+    view: int | None = Field(None, ge=0, le=65535, validation_alias=_env("RUNT_VIEW_PORT"))
     # Opt-in: the embedded server's event log on disk (raw outputs, secrets scrubbed).
     sync_log: Path | None = Field(None, validation_alias=_input("sync-log"))
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runt_action.errors import (
@@ -41,8 +43,8 @@ from runt_action.results import CellStatus, LiveHooks, RunResult, RunStatus
 
 if TYPE_CHECKING:
     from runt_action.agents.engine import Engine
-    from runt_action.livestore.server import SyncServer
     from runt_action.notebook import Notebook
+    from runt_action.orchestrator.session import EmbeddedServer
     from runt_action.settings import Settings
 
 __all__ = ["DEFAULT_SYNC_URL", "RunExecution", "publish_run", "run"]
@@ -68,11 +70,14 @@ def run(settings: Settings, *, notebook: Notebook | None = None) -> int:
 
 async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
     from runt_action import report
+    from runt_action.orchestrator.session import embedded_server
 
     shutdown = Shutdown(plan.timeouts.shutdown)
     # The live log masks the secrets before anything else is printed.
     live = report.live_log(github_actions=plan.github_actions, secrets=list(plan.secrets))
-    execution = RunExecution(plan, engine, shutdown, started=started)
+    # With --view the server (and its viewer page) outlives the run, until Ctrl-C.
+    viewing = await embedded_server(plan) if plan.view_port is not None else None
+    execution = RunExecution(plan, engine, shutdown, started=started, shared_server=viewing)
     shutdown.install(execution.cancel)
     try:
         result = await execution.execute(live)
@@ -80,15 +85,47 @@ async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
         shutdown.uninstall()
     live.close()
     try:
-        return publish_run(plan, result)
+        code = publish_run(plan, result)
     finally:
         await execution.engine_down()
+    if viewing is not None:
+        await _keep_viewing(viewing, result.notebook_id)
+    return code
+
+
+async def _keep_viewing(viewing: EmbeddedServer, notebook_id: str) -> None:
+    """The run is over; its page stays up until Ctrl-C (or SIGTERM)."""
+    assert viewing.viewer is not None
+    url = viewing.viewer.url(notebook_id)
+    print(f"runt-action: the notebook stays at {url}; Ctrl-C to stop", file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(viewing.stop(), 5.0)
 
 
 def publish_run(plan: RunPlan, result: RunResult) -> int:
-    """Write everything; a file that could not be written is exit 3, after the rest."""
+    """Write everything (HTML report, .ipynb, summary, outputs, annotations); a file that
+    could not be written is exit 3, after all the others were written."""
     from runt_action import report
 
+    failures: list[str] = []
+    if plan.html_path is not None:
+        from runt_action.report.html import write_html
+
+        try:
+            write_html(result, plan.html_path, secrets=plan.secrets)
+            _artifact(result, "html", plan.html_path)
+        except (OutputWriteError, OSError) as exc:
+            failures.append(str(exc))
+    _artifact(result, "ipynb", plan.ipynb_path)
     try:
         report.publish(
             result,
@@ -99,15 +136,23 @@ def publish_run(plan: RunPlan, result: RunResult) -> int:
             secrets=plan.secrets,
         )
     except (OutputWriteError, OSError) as exc:
-        print(f"runt-action: {_scrub(plan, str(exc))}", file=sys.stderr, flush=True)
-        return OutputWriteError.exit_code
+        failures.append(str(exc))
     finally:
         # A root container must not leave root-owned files in the runner's checkout.
         report.hand_back(
             [plan.out_dir, plan.ipynb_path, plan.summary_path, *plan.extra_paths],
             plan.github_workspace,
         )
-    return result.exit_code
+    for failure in failures:
+        print(f"runt-action: {_scrub(plan, failure)}", file=sys.stderr, flush=True)
+    return OutputWriteError.exit_code if failures else result.exit_code
+
+
+def _artifact(result: RunResult, kind: str, path: Path) -> None:
+    """Record a file the run leaves (the summary and the terminal list them)."""
+    artifacts = getattr(result, "artifacts", None)
+    if isinstance(artifacts, dict):
+        artifacts[kind] = str(path.absolute())
 
 
 def _scrub(plan: RunPlan, text: str) -> str:
@@ -133,7 +178,7 @@ class RunExecution:
     engine: Engine | None
     shutdown: Shutdown
     started: float = field(default_factory=time.monotonic)
-    shared_server: SyncServer | None = None
+    shared_server: EmbeddedServer | None = None
     timings: dict[str, float] = field(default_factory=dict)
     started_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")[:19] + "Z"

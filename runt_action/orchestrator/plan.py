@@ -69,6 +69,8 @@ class RunPlan:
     github_actions: bool
     github_workspace: Path | None
     sync_log: Path | None  # opt-in persistence of the embedded server's event log
+    html_path: Path | None  # the HTML report; None = none
+    view_port: int | None  # serve the live viewer on the embedded server (0 = any port)
     sweep: tuple[dict[str, Any], ...] = ()  # parameter sets to run, one notebook each
     label: str | None = None  # this run's place in a sweep ("2-region-south")
     extra_paths: tuple[Path, ...] = field(default=())  # other files the run leaves (hand back)
@@ -146,6 +148,14 @@ def make_plan(
         notebook_id = f"{notebook_id}-{label}"[:64] if notebook_id else None
     if s.sync_log is not None and sync_url is not None:
         raise UsageError("'sync-log' only applies to the embedded server (no sync URL)")
+    if s.view is not None and sync_url is not None:
+        raise UsageError(
+            "--view serves the embedded server's notebooks; with a sync URL, "
+            "open the notebook where that server shows it"
+        )
+    html = _html_path(s.html, ipynb)
+    if html is not None and label is not None and s.html.strip().lower() != "auto":
+        html = html.with_name(f"{html.stem}-{label}{html.suffix}")
     return RunPlan(
         notebook=notebook,
         cells=tuple(cells),
@@ -168,10 +178,22 @@ def make_plan(
         github_actions=s.github_actions,
         github_workspace=s.github_workspace,
         sync_log=s.sync_log,
+        html_path=html,
+        view_port=s.view,
         sweep=() if label is not None else _sweep_sets(s, notebook),
         label=label,
-        extra_paths=tuple(p for p in (s.output_dir,) if p is not None),
+        extra_paths=tuple(p for p in (s.output_dir, html) if p is not None),
     )
+
+
+def _html_path(value: str, ipynb: Path) -> Path | None:
+    """``auto``: next to the .ipynb, same name; off words or empty: no report."""
+    text = value.strip()
+    if text.lower() in ("", "false", "off", "none", "no", "0"):
+        return None
+    if text.lower() == "auto":
+        return ipynb.with_suffix(".html")
+    return Path(text)
 
 
 def _sweep_sets(s: Settings, notebook: Notebook) -> tuple[dict[str, Any], ...]:

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from runt_action.orchestrator.plan import RunPlan
     from runt_action.orchestrator.shutdown import Shutdown
     from runt_action.schema.state import NotebookState
+    from runt_action.viewer import Viewer
 
-__all__ = ["Session", "open_session"]
+__all__ = ["EmbeddedServer", "Session", "embedded_server", "open_session"]
 
 T = TypeVar("T")
 
@@ -44,7 +45,7 @@ class Session:
     link: str | None  # the live notebook's URL, when there is one
     note: str | None  # where the notebook is, when there is no link
     agent: AgentHost | None
-    server: SyncServer | None
+    server: EmbeddedServer | None
 
     async def guard(self, aw: Awaitable[T]) -> T:
         """Await ``aw``, but fail at once if the in-process agent dies meanwhile."""
@@ -78,7 +79,7 @@ async def open_session(
     shutdown: Shutdown,
     timings: dict[str, float],
     located: list[Session],
-    shared_server: SyncServer | None = None,
+    shared_server: EmbeddedServer | None = None,
 ) -> AsyncIterator[Session]:
     """Open everything a run needs; ``located`` receives the session as soon as the notebook
     has an id and a place, so a run interrupted later still reports where it was.
@@ -91,7 +92,7 @@ async def open_session(
     async with AsyncExitStack() as stack:
         t0 = time.monotonic()
         notebook_id = plan.notebook_id or new_notebook_id()
-        server: SyncServer | None = None
+        server: EmbeddedServer | None = None
         link: str | None = None
         note: str | None = None
         user_id: str | None = None
@@ -100,10 +101,13 @@ async def open_session(
             if shared_server is not None:
                 server = shared_server
             else:
-                server = await _embedded_server(plan)
+                server = await embedded_server(plan)
                 stack.push_async_callback(_bounded, server.stop, shutdown)
             sync_url = server.url
             note = _embedded_note(plan, notebook_id)
+            if server.viewer is not None:
+                link = server.viewer.url(notebook_id)
+                print(f"runt-action: live notebook: {link}", file=sys.stderr, flush=True)
             timings["server_start"] = _ms(t0)
         elif plan.token:
             from runt_action.orchestrator.remote import register_notebook
@@ -164,9 +168,25 @@ async def open_session(
         yield session
 
 
-async def _embedded_server(plan: RunPlan) -> SyncServer:
+@dataclass(slots=True)
+class EmbeddedServer:
+    """The embedded sync server, and the live viewer mounted on it with ``--view``."""
+
+    server: SyncServer
+    viewer: Viewer | None = None
+
+    @property
+    def url(self) -> str:
+        return str(self.server.url)
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+
+async def embedded_server(plan: RunPlan) -> EmbeddedServer:
     """In memory by default: an embedded run leaves no event log (outputs may hold secrets).
-    With ``sync-log`` the log is kept in that file, with every secret value scrubbed."""
+    With ``sync-log`` the log is kept in that file, with every secret value scrubbed. With
+    ``--view`` the live viewer is mounted on it, on the port asked for, and its URL printed."""
     from runt_action.livestore.server import SyncServer
 
     kwargs: dict[str, Any] = {}
@@ -177,19 +197,29 @@ async def _embedded_server(plan: RunPlan) -> SyncServer:
         scrubber = Scrubber(plan.secrets)
         if scrubber:
             kwargs["scrub"] = scrubber.text
-    server = SyncServer(plan.sync_log, host="127.0.0.1", port=0, **kwargs)
+    server = SyncServer(plan.sync_log, host="127.0.0.1", port=plan.view_port or 0, **kwargs)
+    viewer = None
+    if plan.view_port is not None:
+        from runt_action.viewer import attach_viewer
+
+        viewer = attach_viewer(server, secrets=plan.secrets)
     await server.start()
-    return server
+    return EmbeddedServer(server, viewer)
 
 
 def _embedded_note(plan: RunPlan, notebook_id: str) -> str:
+    """Where to look at an embedded run's notebook: a command or file that really shows it."""
     if plan.sync_log is not None:
         return (
-            f"Embedded run: notebook {notebook_id}'s event log is kept in {plan.sync_log} "
-            f"(view it with `runt-automate serve --db {plan.sync_log}`, then open "
-            f"http://127.0.0.1:8787/nb/{notebook_id})"
+            f"Embedded run: the event log of notebook {notebook_id} is kept in {plan.sync_log}; "
+            f"`runt-automate serve --db {plan.sync_log}` shows it at "
+            f"http://127.0.0.1:8787/nb/{notebook_id}"
         )
-    return f"Embedded run: notebook {notebook_id} (in-memory sync server, nothing kept)"
+    shown = f"the HTML report {plan.html_path}" if plan.html_path else f"{plan.ipynb_path}"
+    return (
+        f"Embedded run (in-memory sync server): {shown} shows notebook {notebook_id}; "
+        "run with `--view` to watch it live in a browser"
+    )
 
 
 def _payload(

@@ -13,6 +13,7 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING
 
+from runt_action.errors import OutputWriteError
 from runt_action.orchestrator.agent_host import kill_engine, prestart_engine
 from runt_action.orchestrator.main import RunExecution
 from runt_action.orchestrator.plan import RunPlan, make_plan
@@ -20,7 +21,7 @@ from runt_action.orchestrator.shutdown import Shutdown
 from runt_action.results import CellOutput, CellResult, CellStatus, LiveHooks, RunResult, RunStatus
 
 if TYPE_CHECKING:
-    from runt_action.livestore.server import SyncServer
+    from runt_action.orchestrator.session import EmbeddedServer
     from runt_action.report.sweep import SweepRow
     from runt_action.settings import Settings
 
@@ -62,9 +63,9 @@ class _Sweep:
         self.running: list[RunExecution] = []
 
     async def main(self) -> int:
-        from runt_action.orchestrator.session import _embedded_server
+        from runt_action.orchestrator.session import embedded_server
 
-        server = await _embedded_server(self.base) if self.base.embedded else None
+        server = await embedded_server(self.base) if self.base.embedded else None
         self.shutdown.install(self._cancel_all)
         try:
             gate = asyncio.Semaphore(self.jobs)
@@ -81,7 +82,7 @@ class _Sweep:
             execution.cancel()
 
     async def _one(
-        self, plan: RunPlan, gate: asyncio.Semaphore, server: SyncServer | None
+        self, plan: RunPlan, gate: asyncio.Semaphore, server: EmbeddedServer | None
     ) -> RunResult:
         from runt_action import report
 
@@ -114,6 +115,7 @@ class _Sweep:
 
     def _publish(self, results: list[RunResult]) -> int:
         from runt_action import report
+        from runt_action.report.html import write_html
         from runt_action.report.ipynb import write_notebook
         from runt_action.report.outputs import format_outputs
         from runt_action.report.scrub import Scrubber
@@ -132,8 +134,10 @@ class _Sweep:
         for params_set, plan, result in zip(base.sweep, self.plans, results, strict=True):
             try:
                 write_notebook(plan.ipynb_path, result, scrubber=scrubber)
-            except OSError as exc:
-                print(f"runt-action: could not write {plan.ipynb_path}: {exc}", file=sys.stderr)
+                if plan.html_path is not None:
+                    write_html(result, plan.html_path, secrets=plan.secrets)
+            except (OSError, OutputWriteError) as exc:
+                print(f"runt-action: could not write a report: {exc}", file=sys.stderr)
                 code = 3
             params = {k: result.parameters.get(k) for k in params_set}  # secrets masked
             rows.append(SweepRow(plan.label or "", params, result, plan.ipynb_path, result_cells))
@@ -157,7 +161,12 @@ class _Sweep:
             code = 3
         finally:
             report.hand_back(
-                [base.out_dir, base.summary_path, *(p.ipynb_path for p in self.plans)],
+                [
+                    base.out_dir,
+                    base.summary_path,
+                    *(p.ipynb_path for p in self.plans),
+                    *(p.html_path for p in self.plans),
+                ],
                 base.github_workspace,
             )
         return code

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runt_action.errors import InputError, RuntActionError
+from runt_action.errors import InputError, OutputWriteError, RuntActionError
 from runt_action.orchestrator.agent_host import kill_engine, prestart_engine
 from runt_action.orchestrator.plan import RunPlan, make_plan
 from runt_action.orchestrator.runner import ACTOR, PlannedCell, Runner
@@ -223,6 +223,7 @@ class _Watch:
         self._write_ipynb(plan, session, merged)
 
     def _write_ipynb(self, plan: RunPlan, session: Session, cells: list[CellResult]) -> None:
+        from runt_action.report.html import write_html
         from runt_action.report.ipynb import write_notebook
         from runt_action.report.scrub import Scrubber
         from runt_action.results import RunResult, RunStatus
@@ -241,8 +242,10 @@ class _Watch:
         )
         try:
             write_notebook(plan.ipynb_path, result, scrubber=Scrubber(plan.secrets))
-        except OSError as exc:
-            _say(f"warning: could not write {plan.ipynb_path}: {exc}")
+            if plan.html_path is not None:
+                write_html(result, plan.html_path, secrets=plan.secrets)
+        except (OSError, OutputWriteError) as exc:
+            _say(f"warning: could not write a report: {exc}")
 
 
 def _say(message: str) -> None:
