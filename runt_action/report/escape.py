@@ -10,6 +10,7 @@ import re
 
 __all__ = [
     "code_block",
+    "code_span",
     "escape_command_data",
     "escape_command_property",
     "escape_html",
@@ -79,6 +80,19 @@ def code_block(text: str, *, info: str = "text") -> str:
     body = strip_controls(text).rstrip("\n")
     fence = "`" * max(3, longest_backtick_run(body) + 1)
     return f"{fence}{info}\n{body}\n{fence}"
+
+
+def code_span(text: str) -> str:
+    """Inline code that shows ``text`` literally and copyably (a path, an id); one line.
+
+    Not for GFM table cells, where a ``|`` would still end the cell."""
+    body = strip_controls(text).replace("\n", " ").replace("\t", " ")
+    if not body:
+        return ""
+    fence = "`" * (longest_backtick_run(body) + 1)
+    if body.startswith(("`", " ")) or body.endswith(("`", " ")):
+        body = f" {body} "
+    return f"{fence}{body}{fence}"
 
 
 # GitHub's workflow-command escaping (actions/toolkit command.ts; the runner unescapes in the
