@@ -69,7 +69,7 @@ def format_duration(ms: float) -> str:
 
 
 def output_text(output: CellOutput) -> str:
-    """What a log can show of one output: text as-is, images as ``[image/png 800×400]``."""
+    """What a log can show of one output: text as-is, images as placeholders."""
     return output_as_text(output)
 
 

@@ -47,7 +47,7 @@ def is_self_contained(source: str) -> bool:
     md = _parser(True)
     if _has_html(md.parse(source)):
         return False
-    rendered = md.render(source.rstrip("\n") + f"\n\n{_SENTINEL}\n")
+    rendered: str = md.render(source.rstrip("\n") + f"\n\n{_SENTINEL}\n")
     return rendered.endswith(f"<p>{_SENTINEL}</p>\n") and rendered.count(_SENTINEL) == 1
 
 

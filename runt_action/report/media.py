@@ -1,8 +1,9 @@
 """Outputs as text, for places that can only show text (job summary, terminal, log).
 
-An image becomes a short placeholder such as ``[image/png 800×400]`` (the size read from the
-image's own header, else its byte size), a DataFrame its ``text/plain`` form, HTML without a
-text form a placeholder that says how big it was. Nothing is dropped without saying so.
+An image becomes a short placeholder such as ``[image/png 800x400]`` (written with a
+multiplication sign; the size read from the image's own header, else its byte size), a
+DataFrame its ``text/plain`` form, HTML without a text form a placeholder that says how big it
+was. Nothing is dropped without saying so.
 """
 
 from __future__ import annotations
@@ -97,10 +98,10 @@ def _data_bytes(mime: str, value: Any) -> int:
 
 
 def image_placeholder(mime: str, value: Any) -> str:
-    """``[image/png 800×400]``, or ``[image/svg+xml 3.1 kB]`` when the size is unknown."""
+    """``[image/png 800x400]`` (multiplication sign), else ``[image/svg+xml 3.1 kB]``."""
     size = image_size(mime, value)
     if size is not None:
-        return f"[{mime} {size[0]}×{size[1]}]"
+        return f"[{mime} {size[0]}\u00d7{size[1]}]"
     return f"[{mime} {human_bytes(_data_bytes(mime, value))}]"
 
 

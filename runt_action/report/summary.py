@@ -97,8 +97,9 @@ class _Budget:
 
 _BUDGETS = (
     _Budget(),
-    _Budget(output_chars=1000, output_lines=10, source_chars=1000, source_lines=15,
-            markdown_chars=2000),  # fmt: skip
+    _Budget(
+        output_chars=1000, output_lines=10, source_chars=1000, source_lines=15, markdown_chars=2000
+    ),
     _Budget(notebook=False),
     _Budget(notebook=False, max_cells=1000, traceback_chars=4000, max_parameters=50),
     _Budget(

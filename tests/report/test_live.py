@@ -116,12 +116,18 @@ def test_tty_progress_line(make: Any) -> None:
 async def test_tty_progress_line_ticks_on_the_running_loop(make: Any) -> None:
     import asyncio
 
-    out = io.StringIO()
+    redrawn = asyncio.Event()
+
+    class Terminal(io.StringIO):
+        def write(self, text: str) -> int:
+            if self.getvalue().count("▶ [2/2] a running") >= 3:
+                redrawn.set()  # drawn once by on_cell_start, then twice by the timer
+            return super().write(text)
+
+    out = Terminal()
     log = LiveLog(WorkflowCommands(out, github_actions=False), tty=True, tick_interval=0.001)
     log.on_cell_start(make.cell("a"), 1, 2)
-    redraws = out.getvalue().count("▶ [2/2] a running")
-    while out.getvalue().count("▶ [2/2] a running") < redraws + 2:
-        await asyncio.sleep(0.001)  # the timer redraws the line on its own
+    await asyncio.wait_for(redrawn.wait(), timeout=30)
     log.on_cell_end(make.cell("a"))
     assert log._timer is None  # cancelled with the cell: nothing is drawn after it
     assert out.getvalue().endswith("\r\x1b[K\x1b[32m✓ Cell a: success in 12 ms\x1b[0m\n")
