@@ -258,7 +258,7 @@ def publish_input_error(
     if github_actions and output_path is not None:
         try:
             with output_path.open("a", encoding="utf-8", newline="") as fh:
-                fh.write(format_outputs({"status": "invalid", "error": line}))
+                fh.write(format_outputs({"status": "invalid"}))
         except Exception as exc:
             failures.append(f"step outputs to {output_path}: {type(exc).__name__}: {exc}")
     if github_actions:

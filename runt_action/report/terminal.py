@@ -66,21 +66,22 @@ def _table(result: RunResult) -> list[str]:
     cells = code_cells(result)
     if not cells:
         return []
-    rows = [("#", "Cell", "Status", "Time", "Attempts", "")]
+    retried = any(c.attempts > 1 for c in cells)  # the column only when it says something
+    rows = [["#", "Cell", "Status", "Time", *(["Attempts"] if retried else []), "Note"]]
     for i, cell in enumerate(cells, start=1):
-        status = f"{STATUS_SYMBOLS.get(cell.status, '?')} {cell.status.value}"
         rows.append(
-            (
+            [
                 str(i),
                 _clip(cell.id, _MAX_ID),
-                status,
+                f"{STATUS_SYMBOLS.get(cell.status, '?')} {cell.status.value}",
                 format_duration(cell.duration_ms) if cell.duration_ms else "",
-                str(cell.attempts) if cell.attempts > 1 else "",
+                *([str(cell.attempts)] if retried else []),
                 _clip(cell_note(cell), _MAX_NOTE),
-            )
+            ]
         )
-    widths = [max(_width(r[c]) for r in rows) for c in range(6)]
-    right = {0, 3}  # numbers and durations line up on the right
+    columns = len(rows[0])
+    widths = [max(_width(r[c]) for r in rows) for c in range(columns)]
+    right = {0, 3, 4} if retried else {0, 3}  # numbers and durations line up on the right
     lines = []
     for row in rows:
         parts = [
@@ -129,4 +130,4 @@ def render_terminal(
         width = max(_width(label) for label, _ in files)
         lines += ["", "Files written:"]
         lines += [f"  {_pad(label, width)}  {path}" for label, path in files]
-    return [scrubber.text(strip_controls(line)) for line in lines]
+    return [scrubber.text(strip_controls(line).replace("\n", " ")) for line in lines]
