@@ -7,6 +7,8 @@ import zlib
 from runt_action.report.media import image_placeholder, output_as_text
 from runt_action.results import CellOutput
 
+TIMES = "\u00d7"  # the multiplication sign in image placeholders
+
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     body = kind + data
@@ -27,17 +29,17 @@ def real_png(width: int, height: int) -> str:
 
 
 def test_png_size_from_its_header() -> None:
-    assert image_placeholder("image/png", real_png(800, 400)) == "[image/png 800×400]"
-    assert image_placeholder("image/png", [real_png(3, 2)]) == "[image/png 3×2]"  # list form
+    assert image_placeholder("image/png", real_png(800, 400)) == f"[image/png 800{TIMES}400]"
+    assert image_placeholder("image/png", [real_png(3, 2)]) == f"[image/png 3{TIMES}2]"  # list form
 
 
 def test_gif_and_jpeg_sizes() -> None:
     gif = base64.b64encode(b"GIF89a" + struct.pack("<HH", 640, 480) + b"\0" * 20).decode()
-    assert image_placeholder("image/gif", gif) == "[image/gif 640×480]"
+    assert image_placeholder("image/gif", gif) == f"[image/gif 640{TIMES}480]"
     app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\0" + b"\0" * 9
     sof0 = b"\xff\xc0" + struct.pack(">HBHH", 17, 8, 300, 1024) + b"\0" * 10
     jpeg = base64.b64encode(b"\xff\xd8" + app0 + sof0 + b"\xff\xd9").decode()
-    assert image_placeholder("image/jpeg", jpeg) == "[image/jpeg 1024×300]"
+    assert image_placeholder("image/jpeg", jpeg) == f"[image/jpeg 1024{TIMES}300]"
 
 
 def test_unknown_sizes_fall_back_to_bytes() -> None:
@@ -52,7 +54,7 @@ def test_rich_outputs_as_text() -> None:
         "display_data",
         data={"image/png": real_png(8, 4), "text/plain": "<Figure size 800x400 with 1 Axes>"},
     )
-    assert output_as_text(figure) == "[image/png 8×4]\n"
+    assert output_as_text(figure) == f"[image/png 8{TIMES}4]\n"
     frame = CellOutput(
         "execute_result", data={"text/html": "<table>…</table>", "text/plain": ["   a\n", "0  1"]}
     )

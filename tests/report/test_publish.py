@@ -84,9 +84,7 @@ def test_publish_in_actions_never_leaks(
     nbformat.validate(nbformat.read(ipynb, as_version=4))
 
 
-def test_publish_outside_actions_prints_a_plain_report(
-    sample_result: Any, tmp_path: Path
-) -> None:
+def test_publish_outside_actions_prints_a_plain_report(sample_result: Any, tmp_path: Path) -> None:
     stdout = io.StringIO()
     ipynb = tmp_path / "out dir" / "example.ipynb"
     outputs = tmp_path / "files"
@@ -266,9 +264,7 @@ def test_input_error_in_actions(
     assert error.data == "unknown key 'sourc'"
 
 
-def test_input_error_without_a_location_and_with_a_secret(
-    tmp_path: Path, runner: Any
-) -> None:
+def test_input_error_without_a_location_and_with_a_secret(tmp_path: Path, runner: Any) -> None:
     summary, output = tmp_path / "summary.md", tmp_path / "output"
     stdout = io.StringIO()
     publish_input_error(
