@@ -191,6 +191,7 @@ def publish(
             replace(result, artifacts=artifacts), scrubber=scrubber, problems=problems
         )
         commands.ensure_newline()
+        commands.line("")  # set apart from the live log above
         for line in lines:
             commands.line(line)
 

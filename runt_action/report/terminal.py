@@ -121,7 +121,7 @@ def render_terminal(
         lines += ["", f"Run error: {_clip(result.error, 2000)}"]
     if result.notebook_url:
         lines += ["", f"Live notebook: {result.notebook_url}"]
-    elif result.location_note and not result.artifacts:
+    elif result.location_note:
         lines += ["", _clip(result.location_note, 500)]
     if problems:
         lines += ["", "Not written:", *(f"  {p}" for p in problems)]

@@ -101,7 +101,7 @@ def test_publish_outside_actions_prints_a_plain_report(sample_result: Any, tmp_p
         stream=stdout,
     )
     text = stdout.getvalue()
-    assert text.startswith("✗ Example: failed in 2.35 s (2 succeeded, 1 failed, 1 skipped;")
+    assert text.startswith("\n✗ Example: failed in 2.35 s (2 succeeded, 1 failed, 1 skipped;")
     assert "\\" not in text and "&quot;" not in text and "**" not in text  # no markdown
     assert "\x1b" not in text and "::" not in text
     lines = text.splitlines()

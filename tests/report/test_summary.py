@@ -159,7 +159,9 @@ def test_paths_and_hint_when_there_is_no_live_link(
         "html": "/work/runt-output/ex`ample.html",
         "outputs": "/work/runt-output/files",
     }
-    result = make.result([make.cell("a")], notebook_url=None, artifacts=artifacts)
+    result = make.result(
+        [make.cell("a")], notebook_url=None, artifacts=artifacts, location_note="Stored in memory."
+    )
     text = render_summary(result, problems=["could not write the thing to /x: OSError: no"])
     html = render_md(text)
     items = re.findall(r"<li>(.*?)</li>", html)
@@ -169,6 +171,7 @@ def test_paths_and_hint_when_there_is_no_live_link(
         "Output files: <code>/work/runt-output/files</code>",
     ]
     assert "Publish these files with the <code>actions/upload-artifact</code> action" in html
+    assert "<p>Stored in memory.</p>" in html
     assert "<h3>⚠️ Not written</h3>" in html and "could not write the thing" in html
     linked = render_summary(make.result([make.cell("a")], artifacts=artifacts))
     assert "upload-artifact" not in linked and "Open the live notebook" in linked
