@@ -95,7 +95,7 @@ def _env_path(name: str) -> Path | None:
 _PART_NAMES = {
     "ipynb": "executed notebook",
     "html": "HTML report",
-    "outputs": "step outputs",
+    "step-outputs": "step outputs",
     "summary": "job summary",
 }
 
@@ -144,7 +144,10 @@ def publish(
     artifacts = dict(result.artifacts)
     problems: list[str] = []
 
-    def attempt(kind: str, path: Path | None, action: Callable[[], object]) -> bool:
+    def attempt(
+        kind: str, path: Path | None, action: Callable[[], object], *, listed: bool = True
+    ) -> None:
+        """Run one part; a failure becomes a problem line, success a listed artifact."""
         try:
             action()
         except Exception as exc:  # every other part is still written
@@ -152,10 +155,9 @@ def publish(
             where = f" to {os.path.abspath(path)}" if path is not None else ""
             reason = f"{type(exc).__name__}: {exc}"
             problems.append(f"could not write the {_PART_NAMES.get(kind, kind)}{where}: {reason}")
-            return False
-        if path is not None and kind != "outputs":
+            return
+        if path is not None and listed:
             artifacts[kind] = os.path.abspath(path)
-        return True
 
     if ipynb_path is not None:
         nb_path = ipynb_path
@@ -164,7 +166,9 @@ def publish(
         attempt(kind, path, functools.partial(writer, path))
     if output_path is not None:
         out = output_path
-        attempt("outputs", out, lambda: write_outputs(out, result, scrubber=scrubber))
+        attempt(
+            "step-outputs", out, lambda: write_outputs(out, result, scrubber=scrubber), listed=False
+        )
 
     if summary_path is not None:
         target = summary_path
@@ -180,11 +184,8 @@ def publish(
             if text:
                 write_summary(text, target, append=github_actions)
 
-        ok = attempt("summary", None if github_actions else target, summary)
-        if not ok and github_actions:
-            problems[-1] = problems[-1].replace(
-                "job summary", f"job summary to {os.path.abspath(target)}", 1
-            )
+        # GITHUB_STEP_SUMMARY is the runner's file, not one of ours to list
+        attempt("summary", target, summary, listed=not github_actions)
 
     def plain_report() -> None:
         lines = render_terminal(

@@ -15,7 +15,7 @@ with markdown-it (the CommonMark parser our tests render the summary with):
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -59,6 +59,7 @@ def _one_line(html: str) -> str:
     ).strip()
 
 
+@lru_cache(maxsize=4096)  # the summary renders each cell once per size budget
 def contained_markdown(source: str) -> str:
     """Markdown (or one line of HTML) to place between blank lines in the summary."""
     text = source.replace("\r\n", "\n").replace("\r", "\n").strip("\n")

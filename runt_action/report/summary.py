@@ -28,7 +28,14 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from markupsafe import Markup
 
-from runt_action.report.escape import code_block, code_span, escape_html, escape_md, strip_ansi
+from runt_action.report.escape import (
+    code_block,
+    code_span,
+    escape_html,
+    escape_md,
+    strip_ansi,
+    strip_controls,
+)
 from runt_action.report.files import write_file
 from runt_action.report.live import format_duration
 from runt_action.report.media import output_as_text
@@ -303,7 +310,7 @@ def _markdown_view(cell: CellResult, budget: _Budget) -> dict[str, Any] | None:
     clipped = len(source) > budget.markdown_chars
     if clipped:
         source = source[: budget.markdown_chars] + "…"
-    body = contained_markdown(strip_ansi(source))
+    body = contained_markdown(strip_controls(source.replace("\r\n", "\n")))
     if not body:
         return None
     return {"kind": "markdown", "body": Markup(body), "clipped": clipped}

@@ -321,3 +321,23 @@ def test_input_error_summary_that_cannot_be_written_is_a_warning(
     log = runner(stdout.getvalue())
     assert log.obeyed("warning")[0].data.startswith("could not write the job summary")
     assert len(log.obeyed("error")) == 1
+
+
+def test_unwritable_step_outputs_keep_the_output_dir_listed(
+    sample_result: Any, tmp_path: Path
+) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+    sample_result.artifacts = {"outputs": str(files)}
+    stdout = io.StringIO()
+    with pytest.raises(OutputWriteError, match=r"^could not write the step outputs to "):
+        publish(
+            sample_result,
+            summary_path=None,
+            output_path=tmp_path,  # a directory
+            ipynb_path=None,
+            github_actions=False,
+            secrets=[],
+            stream=stdout,
+        )
+    assert stdout.getvalue().splitlines()[-2:] == ["Files written:", f"  Output files  {files}/"]
