@@ -320,7 +320,8 @@ def _code_view(cell: CellResult, budget: _Budget) -> dict[str, Any]:
     f = budget.field_chars
     source, source_clipped = _head(cell.source or "", budget.source_chars, budget.source_lines)
     text = "".join(output_as_text(o) for o in cell.outputs)
-    output, output_clipped = _tail(strip_ansi(text), budget.output_chars, budget.output_lines)
+    output, output_clipped = _tail(text, budget.output_chars, budget.output_lines)
+    source, output = strip_controls(source), strip_controls(output)  # cut first: cheaper
     duration = format_duration(cell.duration_ms) if cell.duration_ms else ""
     count = len(cell.outputs)
     facts = [duration, f"{count} output{'s' if count != 1 else ''}" if count else "no output"]
@@ -430,10 +431,25 @@ def render_summary(
             c.cell_type == "markdown" or is_code_cell(c) for c in result.cells
         )
         context = _context(result, budget, shortened, dropped, problems)
+        if i < len(_BUDGETS) - 1 and _lower_bound(context) > max_bytes:
+            continue  # cannot fit: do not spend a render on it
         text = scrubber.text(template.render(context))
         if len(text.encode()) <= max_bytes:
             return text
     return _hard_cut(text, max_bytes)
+
+
+def _lower_bound(context: dict[str, Any]) -> int:
+    """Characters the rendered summary has at least: texts it prints unescaped or longer."""
+    total = 0
+    for item in context["notebook"]:
+        if item["kind"] == "markdown":
+            total += len(item["body"])
+        else:
+            total += len(item["source"]) + len(item["output"])
+    for row in context["cells"]:
+        total += len(strip_controls(row["id"])) + len(strip_controls(row["note"]))
+    return total
 
 
 def _hard_cut(text: str, max_bytes: int) -> str:
