@@ -149,7 +149,6 @@ class LiveLog:
     def on_output(self, cell_id: str, output: CellOutput) -> None:
         if cell_id != self._current:
             self._flush_pending()
-            self._enter_fence()
             self._echo(f"[{cell_id}]\n")
         if output.output_type == "stream":
             self._pending += output.text or ""
@@ -206,13 +205,11 @@ class LiveLog:
         self.notices.append(notice)
         self._flush_pending()
         self._clear_status()
-        cmd = self.commands
-        refence = cmd.fenced
-        self._fence.close()
+        self._fence.close()  # output after it opens a new fence (see _echo)
         self._fence = ExitStack()
-        cmd.warning(f"Cell {notice.cell_id}: {notice.text}", title=f"Output {notice.kind}")
-        if refence:
-            self._fence.enter_context(cmd.stop_commands())
+        self.commands.warning(
+            f"Cell {notice.cell_id}: {notice.text}", title=f"Output {notice.kind}"
+        )
         if self.tty and self._current is not None:
             self._show_progress()
 
@@ -238,8 +235,10 @@ class LiveLog:
             self._echo(chunk if chunk.endswith("\n") else chunk + "\n")
 
     def _echo(self, text: str) -> None:
+        """Untrusted text; in Actions only ever written inside a stop-commands fence."""
         if not text:
             return
+        self._enter_fence()
         self._clear_status()
         self.commands.write(text)
         if self.tty and self._current is not None:
