@@ -80,6 +80,9 @@ class RunResult:
     error: str | None = None  # infrastructure error message, if any
     location_note: str | None = None  # where results are when there is no live link
     timings: dict[str, float] = field(default_factory=dict)  # phase -> ms
+    # What the run leaves behind: kind ("ipynb", "html", "outputs", ...) -> absolute path.
+    # The summary and the terminal report list these, so the user is told where files went.
+    artifacts: dict[str, str] = field(default_factory=dict)
 
     @property
     def failed_cells(self) -> list[CellResult]:

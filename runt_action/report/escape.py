@@ -10,6 +10,7 @@ import re
 
 __all__ = [
     "code_block",
+    "code_span",
     "escape_command_data",
     "escape_command_property",
     "escape_html",
@@ -43,35 +44,37 @@ def strip_controls(text: str) -> str:
     return _CONTROLS.sub("", strip_ansi(text))
 
 
+def _md_table(newline: str) -> dict[int, str]:
+    table = {ord(ch): "\\" + ch for ch in _MD_PUNCT}
+    table.update({ord(ch): ent for ch, ent in _HTML.items()})
+    table[ord("\n")] = newline
+    table[ord("\t")] = " "
+    return table
+
+
+_MD_TABLES: dict[str, dict[int, str]] = {}
+_HTML_TABLE = {ord(ch): ent for ch, ent in _HTML.items()} | {ord("\n"): " "}
+
+
 def escape_md(text: str, *, newline: str = " ") -> str:
     """Inline markdown text that renders literally, also inside a GFM table cell.
 
-    One pass, so entities produced for ``<>&"'`` are never escaped twice. Newlines become
-    ``newline`` (a space by default: a newline would end a table row).
+    One pass (``str.translate``), so entities produced for ``<>&"'`` are never escaped twice.
+    Newlines become ``newline`` (a space by default: a newline would end a table row).
     """
-    out: list[str] = []
-    for ch in strip_controls(text):
-        if ch in _HTML:
-            out.append(_HTML[ch])
-        elif ch in _MD_PUNCT:
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append(newline)
-        elif ch == "\t":
-            out.append(" ")
-        else:
-            out.append(ch)
-    return "".join(out)
+    table = _MD_TABLES.get(newline)
+    if table is None:
+        table = _MD_TABLES[newline] = _md_table(newline)
+    return strip_controls(text).translate(table)
 
 
 def escape_html(text: str) -> str:
     """Text inside a raw HTML block (e.g. ``<summary>``), where markdown is not parsed."""
-    return "".join(_HTML.get(ch, ch) for ch in strip_controls(text).replace("\n", " "))
+    return strip_controls(text).translate(_HTML_TABLE)
 
 
 def longest_backtick_run(text: str) -> int:
-    runs = re.findall(r"`+", text)
-    return max((len(r) for r in runs), default=0)
+    return max(map(len, re.findall(r"`+", text)), default=0)
 
 
 def code_block(text: str, *, info: str = "text") -> str:
@@ -79,6 +82,19 @@ def code_block(text: str, *, info: str = "text") -> str:
     body = strip_controls(text).rstrip("\n")
     fence = "`" * max(3, longest_backtick_run(body) + 1)
     return f"{fence}{info}\n{body}\n{fence}"
+
+
+def code_span(text: str) -> str:
+    """Inline code that shows ``text`` literally and copyably (a path, an id); one line.
+
+    Not for GFM table cells, where a ``|`` would still end the cell."""
+    body = strip_controls(text).replace("\n", " ").replace("\t", " ")
+    if not body:
+        return ""
+    fence = "`" * (longest_backtick_run(body) + 1)
+    if body.startswith(("`", " ")) or body.endswith(("`", " ")):
+        body = f" {body} "
+    return f"{fence}{body}{fence}"
 
 
 # GitHub's workflow-command escaping (actions/toolkit command.ts; the runner unescapes in the

@@ -148,6 +148,8 @@ def _cell(cell: CellResult, seen: set[str]) -> Notebook:
     }
     if cell.reason:
         runt["reason"] = cell.reason
+    if cell.notes:
+        runt["notes"] = list(cell.notes)
     if cell.line is not None:
         runt["line"] = cell.line
     metadata: dict[str, Any] = {"runt": _jsonable(runt)}

@@ -2,21 +2,43 @@
 
 In GitHub Actions every cell gets a ``::group::`` and its output is fenced by
 ``::stop-commands::`` (a notebook printing ``::add-mask::`` or ``::error::`` must not be
-obeyed). On a terminal a compact progress line is kept at the bottom; anywhere else plain
-lines are printed. Output is echoed line by line, so a secret split across two chunks is
-still scrubbed as a whole.
+obeyed). On a terminal (a TTY, never in Actions) a progress line with ``n/N`` and the elapsed
+time is kept at the bottom and redrawn with a carriage return; anywhere else plain lines are
+printed. Output is echoed line by line, so a secret split across two chunks is still scrubbed
+as a whole.
+
+An output the agent marks with ``metadata["runt_action"] = {"kind": K, "notice": TEXT}``
+(K: dropped, truncated, restarted) also raises a warning naming the cell: ``::warning`` in
+Actions, a ``warning:`` line elsewhere. They are kept in :attr:`LiveLog.notices` too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import time
+from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 
 from runt_action.report.commands import WorkflowCommands
 from runt_action.report.escape import strip_controls
+from runt_action.report.media import output_as_text
 from runt_action.results import CellOutput, CellResult, CellStatus
 
-__all__ = ["STATUS_SYMBOLS", "LiveLog", "format_duration", "output_text"]
+__all__ = [
+    "NOTICE_KINDS",
+    "STATUS_SYMBOLS",
+    "LiveLog",
+    "Notice",
+    "format_duration",
+    "output_notice",
+    "output_text",
+]
+
+#: The kinds of ``metadata["runt_action"]`` notice an agent attaches to an output.
+NOTICE_KINDS = frozenset({"dropped", "truncated", "restarted"})
 
 STATUS_SYMBOLS: dict[CellStatus, str] = {
     CellStatus.SUCCESS: "✓",
@@ -47,39 +69,64 @@ def format_duration(ms: float) -> str:
 
 
 def output_text(output: CellOutput) -> str:
-    """What a log can show of one output: text as-is, rich data as a placeholder."""
-    if output.output_type == "stream":
-        return output.text or ""
-    if output.output_type == "error":
-        if output.traceback:
-            return "\n".join(output.traceback) + "\n"
-        return f"{output.ename or 'Error'}: {output.evalue or ''}\n"
-    plain = output.data.get("text/plain")
-    if plain is not None:
-        text = "".join(plain) if isinstance(plain, list) else str(plain)
-        return text if text.endswith("\n") else text + "\n"
-    kinds = ", ".join(sorted(output.data)) or "no data"
-    return f"[{output.output_type}: {kinds}]\n"
+    """What a log can show of one output: text as-is, images as placeholders."""
+    return output_as_text(output)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A visible note an agent attached to an output (something dropped, cut or restarted)."""
+
+    cell_id: str
+    kind: str  # one of NOTICE_KINDS
+    text: str
+
+
+def output_notice(output: CellOutput) -> tuple[str, str] | None:
+    """``(kind, text)`` of the output's ``metadata["runt_action"]`` notice, if it has one."""
+    meta = output.metadata.get("runt_action") if isinstance(output.metadata, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    kind, text = meta.get("kind"), meta.get("notice")
+    if kind not in NOTICE_KINDS or not isinstance(text, str) or not text.strip():
+        return None
+    return str(kind), " ".join(text.split())
 
 
 class LiveLog:
     """Callbacks the orchestrator calls while a run progresses.
 
     ``index`` is 0-based (shown as ``index + 1``). Outputs for a cell other than the current
-    one are still echoed, fenced, under a ``[cell id]`` line.
+    one are still echoed, fenced, under a ``[cell id]`` line. On a TTY the progress line is
+    redrawn every ``tick_interval`` seconds while a cell runs (a timer on the running asyncio
+    loop, when there is one; :meth:`tick` does one redraw).
     """
 
-    def __init__(self, commands: WorkflowCommands, *, tty: bool | None = None) -> None:
+    def __init__(
+        self,
+        commands: WorkflowCommands,
+        *,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        tick_interval: float = 1.0,
+    ) -> None:
         self.commands = commands
         if tty is None:
             isatty = getattr(commands.stream, "isatty", None)
             tty = bool(isatty and isatty()) and not os.environ.get("CI")
         self.tty = tty and not commands.github_actions
-        self._stack = ExitStack()
+        self.notices: list[Notice] = []
+        self._clock = clock
+        self._tick_interval = tick_interval
+        self._run_started = clock()
+        self._cell_started = self._run_started
+        self._group = ExitStack()
+        self._fence = ExitStack()
         self._current: str | None = None
         self._label = ""
         self._status_shown = False
         self._pending = ""
+        self._timer: asyncio.TimerHandle | None = None
 
     # -- orchestrator callbacks -------------------------------------------------------
     def on_cell_start(self, cell: CellResult | str, index: int, total: int) -> None:
@@ -87,20 +134,21 @@ class LiveLog:
         cell_id = cell if isinstance(cell, str) else cell.id
         kind = "" if isinstance(cell, str) else f" ({cell.cell_type})"
         self._current = cell_id
+        self._cell_started = self._clock()
         self._label = f"[{index + 1}/{total}] {cell_id}"
         cmd = self.commands
         if cmd.github_actions:
-            self._stack.enter_context(cmd.group(f"Cell {cell_id}{kind} [{index + 1}/{total}]"))
-            self._stack.enter_context(cmd.stop_commands())
+            self._group.enter_context(cmd.group(f"Cell {cell_id}{kind} [{index + 1}/{total}]"))
+            self._fence.enter_context(cmd.stop_commands())
         elif self.tty:
-            self._show_status(f"▶ {self._label}{kind} running…")
+            self._show_progress()
+            self._schedule_tick()
         else:
             cmd.line(f"{self._label}{kind}: running")
 
     def on_output(self, cell_id: str, output: CellOutput) -> None:
         if cell_id != self._current:
             self._flush_pending()
-            self._enter_fence()
             self._echo(f"[{cell_id}]\n")
         if output.output_type == "stream":
             self._pending += output.text or ""
@@ -113,6 +161,9 @@ class LiveLog:
         else:
             self._flush_pending()
             self._echo(output_text(output))
+        notice = output_notice(output)
+        if notice is not None:
+            self._warn(Notice(cell_id, *notice))
 
     def on_cell_end(self, cell: CellResult) -> None:
         if cell.id == self._current:
@@ -123,16 +174,58 @@ class LiveLog:
         """End any open group and fence (e.g. on cancellation), so later commands work."""
         self._finish_cell()
 
+    def tick(self) -> None:
+        """Redraw the progress line with the current elapsed times (TTY only)."""
+        if self.tty and self._current is not None:
+            self._clear_status()
+            self._show_progress()
+
     # -- internals --------------------------------------------------------------------
+    def _schedule_tick(self) -> None:
+        self._cancel_tick()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a synchronous caller): the line is redrawn on each event
+        self._timer = loop.call_later(self._tick_interval, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._current is not None:
+            self.tick()
+            self._schedule_tick()
+
+    def _cancel_tick(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _warn(self, notice: Notice) -> None:
+        """A warning naming the cell; in Actions it steps out of the fence to be obeyed."""
+        self.notices.append(notice)
+        self._flush_pending()
+        self._clear_status()
+        self._fence.close()  # output after it opens a new fence (see _echo)
+        self._fence = ExitStack()
+        self.commands.warning(
+            f"Cell {notice.cell_id}: {notice.text}", title=f"Output {notice.kind}"
+        )
+        if self.tty and self._current is not None:
+            self._show_progress()
+
     def _enter_fence(self) -> None:
         if self.commands.github_actions and not self.commands.fenced:
-            self._stack.enter_context(self.commands.stop_commands())
+            self._fence.enter_context(self.commands.stop_commands())
 
     def _finish_cell(self) -> None:
+        self._cancel_tick()
         self._flush_pending()
+        self._clear_status()
         self.commands.ensure_newline()
-        self._stack.close()
-        self._stack = ExitStack()
+        self._fence.close()
+        self._fence = ExitStack()
+        self._group.close()
+        self._group = ExitStack()
         self._clear_status()
         self._current = None
 
@@ -142,16 +235,28 @@ class LiveLog:
             self._echo(chunk if chunk.endswith("\n") else chunk + "\n")
 
     def _echo(self, text: str) -> None:
+        """Untrusted text; in Actions only ever written inside a stop-commands fence."""
         if not text:
             return
+        self._enter_fence()
         self._clear_status()
         self.commands.write(text)
         if self.tty and self._current is not None:
-            self._show_status(f"▶ {self._label} running…")
+            self._show_progress()
 
-    def _show_status(self, text: str) -> None:
+    def _progress_text(self) -> str:
+        now = self._clock()
+        cell = format_duration((now - self._cell_started) * 1000)
+        total = format_duration((now - self._run_started) * 1000)
+        return f"▶ {self._label} running {cell} · elapsed {total}"
+
+    def _show_progress(self) -> None:
+        text = strip_controls(self._progress_text()).replace("\n", " ")
+        width = shutil.get_terminal_size((100, 24)).columns - 1
+        if len(text) > width > 10:  # a wrapped line could not be redrawn with \r
+            text = text[: width - 1] + "…"
         self.commands.ensure_newline()
-        self.commands.write(strip_controls(text).replace("\n", " "))
+        self.commands.write(text)
         self._status_shown = True
 
     def _clear_status(self) -> None:

@@ -48,6 +48,7 @@ def _cell_json(cell: CellResult) -> dict[str, Any]:
         "line": cell.line,
         "reason": cell.reason,
         "error": None if error is None else {"ename": error.ename, "evalue": error.evalue},
+        "notes": list(cell.notes),
     }
 
 

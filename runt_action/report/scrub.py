@@ -88,6 +88,7 @@ def scrub_result(result: RunResult, scrubber: Scrubber) -> RunResult:
             id=s(cell.id),
             source=s(cell.source),
             reason=s(cell.reason),
+            notes=s(list(cell.notes)),
             outputs=[
                 replace(
                     out,
@@ -114,4 +115,5 @@ def scrub_result(result: RunResult, scrubber: Scrubber) -> RunResult:
         error=s(result.error),
         location_note=s(result.location_note),
         timings=s(dict(result.timings)),
+        artifacts=s(dict(result.artifacts)),
     )

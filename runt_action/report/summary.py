@@ -1,18 +1,25 @@
 """The job summary: GitHub-flavoured markdown rendered from a RunResult with jinja2.
 
+In order: the status; the live notebook link, or else where the HTML report and .ipynb are;
+the first error; the code cells' table; then the notebook itself (markdown cells as markdown,
+each code cell's source and outputs in a collapsed block, images as placeholders); internal
+timings collapsed at the end.
+
 Every string that comes from the notebook or its output is hostile: the environment's
 ``finalize`` hook markdown-escapes whatever a template prints unless it is ``Markup`` built
-here (code blocks with a long enough fence, HTML-escaped text, vetted links). GitHub drops a
-step summary over 1 MiB entirely, so :func:`render_summary` degrades step by step: output
-excerpts first, then long tables, and says so in the summary.
+here (code blocks and spans with a long enough fence, HTML-escaped text, vetted links, markdown
+cells contained by :mod:`report.markdown`). GitHub drops a step summary over 1 MiB entirely, so
+:func:`render_summary` degrades step by step (shorter outputs, then no notebook section, then
+shorter tables) and says so in the summary.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,13 +28,29 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from markupsafe import Markup
 
-from runt_action.report.escape import code_block, escape_html, escape_md, strip_ansi
-from runt_action.report.files import write_text_atomic
-from runt_action.report.live import format_duration, output_text
+from runt_action.report.escape import (
+    code_block,
+    code_span,
+    escape_html,
+    escape_md,
+    strip_ansi,
+    strip_controls,
+)
+from runt_action.report.files import write_file
+from runt_action.report.live import format_duration
+from runt_action.report.media import output_as_text
 from runt_action.report.scrub import Scrubber, scrub_result
 from runt_action.results import CellOutput, CellResult, CellStatus, RunResult
 
-__all__ = ["SUMMARY_LIMIT", "render_summary", "write_summary"]
+__all__ = [
+    "ARTIFACT_LABELS",
+    "SUMMARY_LIMIT",
+    "code_cells",
+    "first_error",
+    "is_code_cell",
+    "render_summary",
+    "write_summary",
+]
 
 #: GitHub refuses a step summary over 1 MiB ("supports content up to a size of 1024k").
 SUMMARY_LIMIT = 1024 * 1024 - 4096
@@ -42,16 +65,36 @@ CELL_ICONS: dict[CellStatus, str] = {
     CellStatus.NOT_EXECUTED: "📝",
     CellStatus.ALLOWED_ERROR: "⚠️",
 }
+#: How each kind of ``RunResult.artifacts`` entry is named; unknown kinds use their key.
+ARTIFACT_LABELS = {
+    "html": "HTML report",
+    "ipynb": "Executed notebook (.ipynb)",
+    "outputs": "Output files",
+    "summary": "Summary",
+    "db": "Sync database",
+}
+_ARTIFACT_ORDER = ("html", "ipynb", "outputs")
+_COUNT_WORDS = {
+    CellStatus.SUCCESS: "succeeded",
+    CellStatus.FAILED: "failed",
+    CellStatus.TIMEOUT: "timed out",
+    CellStatus.CANCELLED: "cancelled",
+    CellStatus.SKIPPED: "skipped",
+    CellStatus.ALLOWED_ERROR: "failed (allowed)",
+    CellStatus.NOT_EXECUTED: "not executed",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class _Budget:
     """How much of each part the summary may show; shrinks until the summary fits."""
 
-    excerpts: bool = True
-    excerpt_chars: int = 3000
-    excerpt_lines: int = 30
-    max_excerpts: int = 50
+    notebook: bool = True
+    output_chars: int = 4000
+    output_lines: int = 40
+    source_chars: int = 4000
+    source_lines: int = 80
+    markdown_chars: int = 10_000
     traceback_chars: int = 8000
     traceback_lines: int = 60
     max_cells: int = 10_000
@@ -61,10 +104,13 @@ class _Budget:
 
 _BUDGETS = (
     _Budget(),
-    _Budget(excerpts=False),
-    _Budget(excerpts=False, max_cells=1000, traceback_chars=4000, max_parameters=50),
     _Budget(
-        excerpts=False,
+        output_chars=1000, output_lines=10, source_chars=1000, source_lines=15, markdown_chars=2000
+    ),
+    _Budget(notebook=False),
+    _Budget(notebook=False, max_cells=1000, traceback_chars=4000, max_parameters=50),
+    _Budget(
+        notebook=False,
         max_cells=50,
         traceback_chars=1500,
         traceback_lines=20,
@@ -83,12 +129,16 @@ def _finalize(value: Any) -> Any:
     return escape_md(str(value))
 
 
-def _codeblock(text: str) -> Markup:
-    return Markup(code_block(text))
+def _codeblock(text: str, info: str = "text") -> Markup:
+    return Markup(code_block(text, info=info))
 
 
 def _html(text: str) -> Markup:
     return Markup(escape_html(text))
+
+
+def _code(text: str) -> Markup:
+    return Markup(code_span(text))
 
 
 def md_link(text: str, url: str) -> Markup | None:
@@ -114,6 +164,84 @@ _ENV = jinja2.Environment(
 )
 _ENV.filters["codeblock"] = _codeblock
 _ENV.filters["html"] = _html
+_ENV.filters["code"] = _code
+
+
+# -- shared with the terminal report ----------------------------------------------------------
+def is_code_cell(cell: CellResult) -> bool:
+    """Cells the runtime executes (code, sql, ai); markdown and raw cells are not."""
+    return cell.cell_type not in ("markdown", "raw") and cell.status is not CellStatus.NOT_EXECUTED
+
+
+def code_cells(result: RunResult) -> list[CellResult]:
+    return [c for c in result.cells if is_code_cell(c)]
+
+
+def _error_output(cell: CellResult) -> CellOutput | None:
+    return next((o for o in cell.outputs if o.output_type == "error"), None)
+
+
+@dataclass(frozen=True, slots=True)
+class FirstError:
+    """The first failed cell, as both reports show it."""
+
+    cell: CellResult
+    heading: str  # "First error" | "Cell timed out"
+    message: str  # "ValueError: boom", or why it failed
+    location: str  # "notebooks/x.yml:20", or "" when the line is unknown
+    traceback: str  # ANSI stripped; may be ""
+
+
+def first_error(result: RunResult) -> FirstError | None:
+    failed = result.failed_cells
+    if not failed:
+        return None
+    cell = failed[0]
+    err = _error_output(cell)
+    message = cell.reason or f"cell {cell.status.value}"
+    traceback = ""
+    if err is not None:
+        message = f"{err.ename or 'Error'}: {err.evalue or ''}"
+        traceback = strip_ansi("\n".join(err.traceback))
+    return FirstError(
+        cell=cell,
+        heading="Cell timed out" if cell.status is CellStatus.TIMEOUT else "First error",
+        message=" ".join(message.split()),
+        location=f"{result.source_file}:{cell.line}" if cell.line else "",
+        traceback=traceback,
+    )
+
+
+def cell_note(cell: CellResult) -> str:
+    """One line: the error or reason, then the cell's notes (truncation, restart, ...)."""
+    parts: list[str] = []
+    err = _error_output(cell)
+    if err is not None and cell.status is not CellStatus.SUCCESS:
+        parts.append(f"{err.ename}: {err.evalue}")
+    elif cell.reason:
+        parts.append(cell.reason)
+    parts.extend(cell.notes)
+    return " ".join("; ".join(p for p in parts if p).split())
+
+
+def status_counts(cells: Sequence[CellResult]) -> str:
+    counts = Counter(c.status for c in cells)
+    order = list(CellStatus)
+    text = ", ".join(
+        f"{counts[s]} {_COUNT_WORDS.get(s, s.value)}"
+        for s in sorted(counts, key=order.index)
+        if counts[s]
+    )
+    return text or "no code cells"
+
+
+def artifact_items(
+    artifacts: Mapping[str, str], *, skip: Sequence[str] = ("summary",)
+) -> list[tuple[str, str]]:
+    """(label, absolute path) in a stable order: report, notebook, outputs, then the rest."""
+    keys = [k for k in _ARTIFACT_ORDER if k in artifacts]
+    keys += sorted(k for k in artifacts if k not in keys and k not in skip)
+    return [(ARTIFACT_LABELS.get(k, k), os.path.abspath(artifacts[k])) for k in keys]
 
 
 # -- view model -----------------------------------------------------------------------------
@@ -133,68 +261,98 @@ def _tail(text: str, max_chars: int, max_lines: int) -> tuple[str, bool]:
     return out, clipped
 
 
-def _error_output(cell: CellResult) -> CellOutput | None:
-    return next((o for o in cell.outputs if o.output_type == "error"), None)
+def _head(text: str, max_chars: int, max_lines: int) -> tuple[str, bool]:
+    lines = text.rstrip("\n").split("\n")
+    clipped = False
+    if len(lines) > max_lines:
+        lines, clipped = lines[:max_lines], True
+    out = "\n".join(lines)
+    if len(out) > max_chars:
+        out, clipped = out[:max_chars], True
+    return out, clipped
 
 
-def _cell_text(cell: CellResult) -> str:
-    return "".join(output_text(o) for o in cell.outputs if o.output_type != "error")
-
-
-def _cell_rows(result: RunResult, budget: _Budget) -> Iterator[dict[str, Any]]:
+def _cell_rows(cells: Sequence[CellResult], budget: _Budget) -> Iterator[dict[str, Any]]:
     f = budget.field_chars
-    for i, cell in enumerate(result.cells[: budget.max_cells], start=1):
-        err = _error_output(cell)
-        note = cell.reason or ""
-        if err is not None and cell.status is not CellStatus.SUCCESS:
-            note = f"{err.ename}: {err.evalue}"
+    for i, cell in enumerate(cells[: budget.max_cells], start=1):
         yield {
             "index": i,
             "id": _clip(cell.id, f),
-            "type": _clip(cell.cell_type, 20),
             "icon": CELL_ICONS.get(cell.status, "❔"),
             "status": cell.status.value,
             "duration": Markup(format_duration(cell.duration_ms)) if cell.duration_ms else "",
             "attempts": cell.attempts,
-            "note": _clip(" ".join(note.split()), f),
+            "note": _clip(cell_note(cell), f * 2),
         }
 
 
 def _error_view(result: RunResult, budget: _Budget) -> dict[str, Any] | None:
-    failed = result.failed_cells
-    if not failed:
+    found = first_error(result)
+    if found is None:
         return None
-    cell = failed[0]
-    err = _error_output(cell)
-    traceback = ""
-    message = cell.reason or ""
-    if err is not None:
-        message = f"{err.ename}: {err.evalue}"
-        traceback = strip_ansi("\n".join(err.traceback)) or message
-    excerpt, clipped = _tail(traceback, budget.traceback_chars, budget.traceback_lines)
+    excerpt, clipped = _tail(
+        found.traceback or found.message, budget.traceback_chars, budget.traceback_lines
+    )
     return {
-        "heading": "Cell timed out" if cell.status is CellStatus.TIMEOUT else "First error",
-        "cell_id": _clip(cell.id, budget.field_chars),
-        "location": f"{result.source_file}:{cell.line}" if cell.line else "",
-        "message": _clip(" ".join(message.split()), budget.field_chars * 3),
-        "traceback": excerpt,
+        "heading": found.heading,
+        "cell_id": _clip(found.cell.id, budget.field_chars),
+        "location": _clip(found.location, budget.field_chars * 2),
+        "message": _clip(found.message, budget.field_chars * 3),
+        "traceback": excerpt if found.traceback else "",
         "traceback_clipped": clipped,
     }
 
 
-def _excerpts(result: RunResult, budget: _Budget) -> tuple[list[dict[str, Any]], int]:
-    if not budget.excerpts:
-        return [], 0
-    views = []
+def _markdown_view(cell: CellResult, budget: _Budget) -> dict[str, Any] | None:
+    from runt_action.report.markdown import contained_markdown
+
+    source = cell.source or ""
+    clipped = len(source) > budget.markdown_chars
+    if clipped:
+        source = source[: budget.markdown_chars] + "…"
+    body = contained_markdown(strip_controls(source.replace("\r\n", "\n")))
+    if not body:
+        return None
+    return {"kind": "markdown", "body": Markup(body), "clipped": clipped}
+
+
+def _code_view(cell: CellResult, budget: _Budget) -> dict[str, Any]:
+    f = budget.field_chars
+    source, source_clipped = _head(cell.source or "", budget.source_chars, budget.source_lines)
+    text = "".join(output_as_text(o) for o in cell.outputs)
+    output, output_clipped = _tail(text, budget.output_chars, budget.output_lines)
+    source, output = strip_controls(source), strip_controls(output)  # cut first: cheaper
+    duration = format_duration(cell.duration_ms) if cell.duration_ms else ""
+    count = len(cell.outputs)
+    facts = [duration, f"{count} output{'s' if count != 1 else ''}" if count else "no output"]
+    return {
+        "kind": "code",
+        "id": _clip(cell.id, f),
+        "icon": CELL_ICONS.get(cell.status, "❔"),
+        "status": cell.status.value,
+        "facts": " · ".join(x for x in facts if x),
+        "lang": "sql" if cell.cell_type == "sql" else "python" if cell.cell_type == "code" else "",
+        "source": source if source.strip() else "",
+        "source_clipped": source_clipped,
+        "output": output if output.strip() else "",
+        "output_clipped": output_clipped,
+        "notes": [_clip(" ".join(n.split()), f * 2) for n in cell.notes],
+        "reason": _clip(" ".join((cell.reason or "").split()), f * 2),
+    }
+
+
+def _notebook_view(result: RunResult, budget: _Budget) -> list[dict[str, Any]]:
+    if not budget.notebook:
+        return []
+    views: list[dict[str, Any]] = []
     for cell in result.cells:
-        text = strip_ansi(_cell_text(cell)).strip("\n")
-        if not text.strip():
-            continue
-        excerpt, clipped = _tail(text, budget.excerpt_chars, budget.excerpt_lines)
-        views.append(
-            {"cell_id": _clip(cell.id, budget.field_chars), "text": excerpt, "clipped": clipped}
-        )
-    return views[: budget.max_excerpts], max(len(views) - budget.max_excerpts, 0)
+        if cell.cell_type == "markdown":
+            view = _markdown_view(cell, budget)
+            if view is not None:
+                views.append(view)
+        elif is_code_cell(cell):
+            views.append(_code_view(cell, budget))
+    return views
 
 
 def _param_value(value: Any) -> str:
@@ -206,42 +364,41 @@ def _param_value(value: Any) -> str:
         return repr(value)
 
 
-def _context(result: RunResult, budget: _Budget, excerpts_dropped: bool) -> dict[str, Any]:
+def _context(
+    result: RunResult, budget: _Budget, shortened: bool, dropped: bool, problems: Sequence[str]
+) -> dict[str, Any]:
     f = budget.field_chars
-    counts = Counter(c.status for c in result.cells)
-    order = list(CellStatus)
-    count_text = (
-        ", ".join(f"{counts[s]} {s.value}" for s in sorted(counts, key=order.index) if counts[s])
-        or "none"
-    )
+    cells = code_cells(result)
     link: Markup | str | None = None
     if result.notebook_url:
         link = md_link("Open the live notebook", result.notebook_url)
         if link is None:
             link = "Live notebook: " + _clip(result.notebook_url, f)
     params = sorted(result.parameters.items(), key=lambda kv: str(kv[0]))
-    excerpts, omitted_excerpts = _excerpts(result, budget)
+    artifacts = [] if link else artifact_items(result.artifacts)
     return {
         "icon": RUN_ICONS.get(result.status.value, "❔"),
         "title": _clip(result.title or result.source_file, f),
         "link": link,
+        "artifacts": [(label, _clip(path, f * 3)) for label, path in artifacts],
         "location_note": _clip(result.location_note or "", f * 2),
         "status": result.status.value,
-        "counts": Markup(count_text),  # our own words and numbers
+        "counts": Markup(status_counts(cells)),  # our own words and numbers
         "duration": Markup(format_duration(result.duration_ms)),
         "runtime": _clip(result.runtime, 40),
-        "cells": list(_cell_rows(result, budget)),
-        "omitted_cells": max(len(result.cells) - budget.max_cells, 0),
+        "cells": list(_cell_rows(cells, budget)),
+        "omitted_cells": max(len(cells) - budget.max_cells, 0),
         "error": _error_view(result, budget),
         "run_error": _clip(result.error, f * 10) if result.error else None,
+        "problems": [_clip(p, f * 3) for p in problems],
         "parameters": [
             (_clip(str(k), 100), _clip(_param_value(v), f))
             for k, v in params[: budget.max_parameters]
         ],
         "omitted_parameters": max(len(params) - budget.max_parameters, 0),
-        "excerpts": excerpts,
-        "omitted_excerpts": omitted_excerpts,
-        "excerpts_dropped": excerpts_dropped,
+        "notebook": _notebook_view(result, budget),
+        "notebook_shortened": shortened and budget.notebook,
+        "notebook_dropped": dropped,
         "timings": [
             (_clip(str(k), 60), Markup(format_duration(v)))
             for k, v in list(result.timings.items())[:50]
@@ -253,25 +410,46 @@ def _context(result: RunResult, budget: _Budget, excerpts_dropped: bool) -> dict
     }
 
 
-def _has_excerpts(result: RunResult) -> bool:
-    return any(_cell_text(c).strip() for c in result.cells)
-
-
 def render_summary(
-    result: RunResult, *, scrubber: Scrubber | None = None, max_bytes: int = SUMMARY_LIMIT
+    result: RunResult,
+    *,
+    scrubber: Scrubber | None = None,
+    max_bytes: int = SUMMARY_LIMIT,
+    problems: Sequence[str] = (),
 ) -> str:
-    """The summary markdown, under ``max_bytes`` of UTF-8, with no secret of ``scrubber``."""
+    """The summary markdown, under ``max_bytes`` of UTF-8, with no secret of ``scrubber``.
+
+    ``problems``: one line each about files that could not be written, shown near the top.
+    """
     scrubber = scrubber or Scrubber()
     result = scrub_result(result, scrubber)
     template = _ENV.get_template("summary.md.j2")
-    dropped = False
     text = ""
-    for budget in _BUDGETS:
-        text = scrubber.text(template.render(_context(result, budget, dropped)))
+    for i, budget in enumerate(_BUDGETS):
+        shortened = i > 0
+        dropped = not budget.notebook and any(
+            c.cell_type == "markdown" or is_code_cell(c) for c in result.cells
+        )
+        context = _context(result, budget, shortened, dropped, problems)
+        if i < len(_BUDGETS) - 1 and _lower_bound(context) > max_bytes:
+            continue  # cannot fit: do not spend a render on it
+        text = scrubber.text(template.render(context))
         if len(text.encode()) <= max_bytes:
             return text
-        dropped = dropped or (budget.excerpts and _has_excerpts(result))
     return _hard_cut(text, max_bytes)
+
+
+def _lower_bound(context: dict[str, Any]) -> int:
+    """Characters the rendered summary has at least: texts it prints unescaped or longer."""
+    total = 0
+    for item in context["notebook"]:
+        if item["kind"] == "markdown":
+            total += len(item["body"])
+        else:
+            total += len(item["source"]) + len(item["output"])
+    for row in context["cells"]:
+        total += len(strip_controls(row["id"])) + len(strip_controls(row["note"]))
+    return total
 
 
 def _hard_cut(text: str, max_bytes: int) -> str:
@@ -296,4 +474,4 @@ def write_summary(
         with path.open("a", encoding="utf-8") as fh:
             fh.write(text)
     else:
-        write_text_atomic(path, text)
+        write_file(path, text)

@@ -69,6 +69,14 @@ def test_executed_notebook_validates_and_round_trips(sample_result: Any, tmp_pat
     assert "\x1b[0;31m" in err.traceback[0]  # Jupyter keeps ANSI in tracebacks
     assert explode.metadata.runt.status == "failed"
     assert later.metadata.runt.reason == "after a failure"
+    assert "notes" not in later.metadata.runt
+
+
+def test_cell_notes_are_kept_in_the_notebook(make: Any) -> None:
+    notes = ["stdout truncated at 64 MB", "the runtime was restarted before this cell"]
+    text = notebook_json(make.result([make.cell("big", notes=notes)]))
+    (cell,) = json.loads(text)["cells"]
+    assert cell["metadata"]["runt"]["notes"] == notes
 
 
 def test_awkward_ids_types_and_data(make: Any) -> None:

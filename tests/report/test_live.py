@@ -86,16 +86,103 @@ def test_outputs_for_another_cell_are_still_fenced(make: Any, runner: Any) -> No
     assert "[late]" in result.shown and "::error::late" in result.shown
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_tty_progress_line(make: Any) -> None:
     out = io.StringIO()
-    log = LiveLog(WorkflowCommands(out, github_actions=False), tty=True)
+    clock = FakeClock()
+    log = LiveLog(WorkflowCommands(out, github_actions=False), tty=True, clock=clock)
+    clock.now += 5  # the run started 5 s before this cell
     log.on_cell_start(make.cell("a"), 0, 3)
     log.on_output("a", CellOutput("stream", name="stdout", text="hi\n"))
+    clock.now += 2.5
+    log.tick()
     log.on_cell_end(make.cell("a", duration_ms=2500))
-    text = out.getvalue()
-    assert text.startswith("▶ [1/3] a (code) running…\r\x1b[Khi\n▶ [1/3] a running…")
-    assert text.endswith("\r\x1b[K\x1b[32m✓ Cell a: success in 2.50 s\x1b[0m\n")
-    assert "::" not in text
+    assert out.getvalue() == (
+        "▶ [1/3] a running 0 ms · elapsed 5.00 s\r\x1b[K"
+        "hi\n"
+        "▶ [1/3] a running 0 ms · elapsed 5.00 s\r\x1b[K"
+        "▶ [1/3] a running 2.50 s · elapsed 7.50 s\r\x1b[K"
+        "\x1b[32m✓ Cell a: success in 2.50 s\x1b[0m\n"
+    )
+
+
+async def test_tty_progress_line_ticks_on_the_running_loop(make: Any) -> None:
+    import asyncio
+
+    redrawn = asyncio.Event()
+
+    class Terminal(io.StringIO):
+        def write(self, text: str) -> int:
+            if self.getvalue().count("▶ [2/2] a running") >= 3:
+                redrawn.set()  # drawn once by on_cell_start, then twice by the timer
+            return super().write(text)
+
+    out = Terminal()
+    log = LiveLog(WorkflowCommands(out, github_actions=False), tty=True, tick_interval=0.001)
+    log.on_cell_start(make.cell("a"), 1, 2)
+    await asyncio.wait_for(redrawn.wait(), timeout=30)
+    log.on_cell_end(make.cell("a"))
+    assert log._timer is None  # cancelled with the cell: nothing is drawn after it
+    assert out.getvalue().endswith("\r\x1b[K\x1b[32m✓ Cell a: success in 12 ms\x1b[0m\n")
+
+
+def test_no_progress_line_when_not_a_tty_or_in_actions(make: Any) -> None:
+    for github_actions in (False, True):
+        out = io.StringIO()  # not a TTY
+        log = LiveLog(WorkflowCommands(out, github_actions=github_actions))
+        assert not log.tty
+        log.on_cell_start(make.cell("a"), 0, 1)
+        log.tick()
+        log.on_cell_end(make.cell("a"))
+        assert "\r" not in out.getvalue() and "▶" not in out.getvalue()
+    assert not LiveLog(WorkflowCommands(io.StringIO(), github_actions=True), tty=True).tty
+
+
+def _notice(kind: str, text: str) -> CellOutput:
+    return CellOutput(
+        "display_data",
+        data={"text/plain": f"[output {kind}: {text}]"},
+        metadata={"runt_action": {"kind": kind, "notice": text}},
+    )
+
+
+def test_notices_become_warnings_in_actions(make: Any, runner: Any) -> None:
+    out = io.StringIO()
+    log = live_log(github_actions=True, stream=out)
+    log.on_cell_start(make.cell("big"), 0, 1)
+    log.on_output("big", CellOutput("stream", name="stdout", text="::error::partial"))
+    log.on_output("big", _notice("truncated", "stdout cut at 64 MB ::error::x"))
+    log.on_output("big", CellOutput("stream", name="stdout", text="::error::after\n"))
+    log.on_output("big", _notice("bogus", "not a notice kind"))
+    log.on_cell_end(make.cell("big"))
+    result = runner(out.getvalue())
+    warnings = result.obeyed("warning")
+    assert [(w.props.get("title"), w.data) for w in warnings] == [
+        ("Output truncated", "Cell big: stdout cut at 64 MB ::error::x")
+    ]
+    assert result.obeyed("error") == []  # output after the warning is fenced again
+    shown = "\n".join(result.shown)
+    assert "::error::partial" in shown and "::error::after" in shown
+    assert [(n.cell_id, n.kind) for n in log.notices] == [("big", "truncated")]
+
+
+def test_notices_are_plain_warning_lines_elsewhere(make: Any) -> None:
+    out = io.StringIO()
+    log = live_log(github_actions=False, stream=out, tty=False)
+    log.on_cell_start(make.cell("c"), 0, 1)
+    log.on_output("c", _notice("restarted", "the runtime was restarted"))
+    log.on_output("c", _notice("dropped", "a 3 MB image/png was dropped"))
+    log.on_cell_end(make.cell("c"))
+    lines = out.getvalue().splitlines()
+    assert "warning: Output restarted: Cell c: the runtime was restarted" in lines
+    assert "warning: Output dropped: Cell c: a 3 MB image/png was dropped" in lines
 
 
 def test_plain_mode_outside_actions(make: Any) -> None:

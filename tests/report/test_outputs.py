@@ -37,6 +37,7 @@ def test_outputs_parse_back(sample_result: Any, tmp_path: Path, github_output_pa
         "line": 20,
         "reason": None,
         "error": {"ename": "ValueError", "evalue": "boom"},
+        "notes": [],
     }
 
 
