@@ -272,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args_list)
     except InputError as exc:
         print(_one_line(str(exc)), file=sys.stderr)
+        _report_input_error(exc)
         return exc.exit_code
     except Cancelled as exc:
         print(f"{PROG}: cancelled{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
@@ -288,6 +289,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = type(exc).__name__
         print(f"{PROG}: internal error: {name}: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_INFRASTRUCTURE
+
+
+def _report_input_error(error: InputError) -> None:
+    """Under Actions, bad input still leaves a summary, a ``status`` output and an annotation
+    at the offending line (the settings may be what is broken: read the runner's variables)."""
+    if os.environ.get("GITHUB_ACTIONS", "").lower() != "true":
+        return
+    from runt_action.report import publish_input_error
+
+    def path(name: str) -> Path | None:
+        value = os.environ.get(name, "").strip()
+        return Path(value) if value else None
+
+    publish_input_error(
+        error,
+        notebook=os.environ.get("INPUT_NOTEBOOK") or None,
+        summary_path=path("GITHUB_STEP_SUMMARY"),
+        output_path=path("GITHUB_OUTPUT"),
+        github_actions=True,
+    )
 
 
 def _one_line(text: str) -> str:

@@ -22,6 +22,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,20 +113,21 @@ async def _keep_viewing(viewing: EmbeddedServer, notebook_id: str) -> None:
 
 
 def publish_run(plan: RunPlan, result: RunResult) -> int:
-    """Write everything (HTML report, .ipynb, summary, outputs, annotations); a file that
+    """Write everything (.ipynb, HTML report, outputs, summary, annotations); a file that
     could not be written is exit 3, after all the others were written."""
     from runt_action import report
 
-    failures: list[str] = []
+    extra: dict[str, tuple[Path, Callable[[Path], object]]] = {}
     if plan.html_path is not None:
         from runt_action.report.html import write_html
 
-        try:
-            write_html(result, plan.html_path, secrets=plan.secrets)
-            _artifact(result, "html", plan.html_path)
-        except (OutputWriteError, OSError) as exc:
-            failures.append(str(exc))
-    _artifact(result, "ipynb", plan.ipynb_path)
+        extra["html"] = (
+            plan.html_path,
+            lambda path: write_html(result, path, secrets=plan.secrets),
+        )
+    output_dir = plan.engine.output_dir if plan.engine is not None else None
+    if output_dir is not None:
+        result.artifacts["outputs"] = str(output_dir.absolute())
     try:
         report.publish(
             result,
@@ -134,25 +136,19 @@ def publish_run(plan: RunPlan, result: RunResult) -> int:
             ipynb_path=plan.ipynb_path,
             github_actions=plan.github_actions,
             secrets=plan.secrets,
+            extra_files=extra,
         )
-    except (OutputWriteError, OSError) as exc:
-        failures.append(str(exc))
+    except OutputWriteError as exc:
+        for line in str(exc).splitlines():
+            print(f"runt-action: {_scrub(plan, line)}", file=sys.stderr, flush=True)
+        return OutputWriteError.exit_code
     finally:
         # A root container must not leave root-owned files in the runner's checkout.
         report.hand_back(
             [plan.out_dir, plan.ipynb_path, plan.summary_path, *plan.extra_paths],
             plan.github_workspace,
         )
-    for failure in failures:
-        print(f"runt-action: {_scrub(plan, failure)}", file=sys.stderr, flush=True)
-    return OutputWriteError.exit_code if failures else result.exit_code
-
-
-def _artifact(result: RunResult, kind: str, path: Path) -> None:
-    """Record a file the run leaves (the summary and the terminal list them)."""
-    artifacts = getattr(result, "artifacts", None)
-    if isinstance(artifacts, dict):
-        artifacts[kind] = str(path.absolute())
+    return result.exit_code
 
 
 def _scrub(plan: RunPlan, text: str) -> str:

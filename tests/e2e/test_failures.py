@@ -70,3 +70,17 @@ async def test_unsafe_if_is_rejected_before_running(
     assert lines[0].startswith(f"{notebooks / 'bad_if.yml'}:7:9:"), lines[0]  # the if: value
     assert "PWNED" not in run.stdout.splitlines()  # never executed
     assert run.outputs == {} and run.ipynb is None  # nothing started
+
+
+async def test_bad_input_under_actions_still_reports(
+    cli: Any, notebooks: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("cells:\n  - id: a\n    sourc: print(1)\n")
+    run = await cli(tmp_path, bad, limit=30)
+    assert run.returncode == 2
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith(f"{bad}:3:5: unknown key 'sourc'")
+    assert run.outputs["status"] == "invalid"
+    assert "Invalid input" in run.summary
+    assert f"::error file={bad},line=3,col=5" in run.stdout
