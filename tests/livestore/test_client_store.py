@@ -40,6 +40,7 @@ async def store(
         client_id=client,
         session_id=f"{client}-session",
         timeouts=timeouts,
+        keep_events=True,
     )
 
 
