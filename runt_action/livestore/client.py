@@ -161,7 +161,7 @@ class SyncClient:
     async def close(self) -> None:
         self._closing = True
         if self._outbox is not None:
-            self._outbox.put_nowait(None)
+            self._outbox.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -262,7 +262,8 @@ class SyncClient:
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
         """Run one socket until it dies; True if it reached the head at least once."""
         loop = asyncio.get_running_loop()
-        outbox = self._outbox = Outbox(ws.send_str)
+        # A fresh writer per socket: nothing of the last one's (a cancelled send) carries over.
+        outbox = self._outbox = Outbox(ws.send_str, name=f"livestore-writer:{self.store_id}")
         self._last_rx = self._last_request = loop.time()
         self._pong_deadline = None
         reached = False
@@ -281,9 +282,11 @@ class SyncClient:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._outbox = None
+            outbox.abort()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await outbox.wait_closed()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(_WS_CLOSE_TIMEOUT):
                     await ws.close()
@@ -350,8 +353,19 @@ class SyncClient:
     # --- actions -----------------------------------------------------------------------
 
     def _send_text(self, text: str) -> None:
-        if self._outbox is not None:
-            self._outbox.put_nowait(text)
+        """Queue a frame; the machine keeps at most one push and one pull in flight, so the
+        queue stays short. Should it ever be full, the socket is dropped: the reconnect
+        re-pulls and re-pushes what is unconfirmed, instead of piling up frames."""
+        outbox = self._outbox
+        if outbox is None or outbox.closed:
+            return
+        if not outbox.offer(text):
+            log.warning(
+                "livestore: %d frames wait to be sent to %s; dropping the socket to resync",
+                outbox.qsize(),
+                self.base_url,
+            )
+            outbox.abort()
 
     def _apply(self, actions: Actions) -> None:
         for msg in actions.send:
@@ -365,7 +379,18 @@ class SyncClient:
                     self._wake.set()
             self._send_text(encode(msg))
         if actions.confirmed:
-            self._on_confirmed(actions.confirmed)
+            try:
+                self._on_confirmed(actions.confirmed)
+            except Exception:
+                # The store isolates its own callbacks; this is a last guard so that a bug
+                # there never kills the socket or leaves the commits below unresolved.
+                first, last = actions.confirmed[0], actions.confirmed[-1]
+                log.warning(
+                    "livestore: applying e%d..e%d failed; they were confirmed regardless",
+                    first.seq_num,
+                    last.seq_num,
+                    exc_info=True,
+                )
         for token, event in actions.resolved:
             fut = self._futures.pop(token, None)
             if fut is not None and not fut.done():
@@ -381,7 +406,7 @@ class SyncClient:
         self.failure = exc
         log.error("livestore sync failed: %s", exc)
         if self._outbox is not None:
-            self._outbox.put_nowait(None)
+            self._outbox.close()
         self._fail_futures(exc)
         if self._synced is not None and not self._synced.done():
             self._synced.set_exception(exc)

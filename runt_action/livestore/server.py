@@ -18,7 +18,7 @@ import re
 import signal
 import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from runt_action.livestore.events import Event
-from runt_action.livestore.outbox import Outbox
+from runt_action.livestore.outbox import DEFAULT_MAXSIZE, Frames, Outbox
 from runt_action.livestore.protocol import (
     MAX_INBOUND_FRAME_BYTES,
     PING_TEXT,
@@ -55,15 +55,22 @@ from runt_action.livestore.protocol import (
     pull_res_json,
 )
 
-__all__ = ["SyncServer", "serve_forever", "table_name", "token_validator"]
+__all__ = ["PushHook", "Scrubber", "SyncServer", "serve_forever", "table_name", "token_validator"]
+
+log = logging.getLogger(__name__)
 
 PERSISTENCE_FORMAT_VERSION = 7
 _CLOSE_REASON = b"Durable Object is closing WebSocket"
 # aiohttp buffers a whole frame before we can look at it; past this it closes by itself.
 _READ_LIMIT = 64 * 1024 * 1024
+_MAX_SEQ = 2**63 - 1  # SQLite's largest integer: "no upper bound" for a read
 
 PayloadValidator = Callable[[Any], Awaitable[None] | None]
 PushHook = Callable[[str, Sequence[Event]], None]
+# Maps an event's args JSON text to the text to persist (secrets replaced); must stay JSON.
+Scrubber = Callable[[str], str]
+# What is persisted instead of args the scrubber failed on or turned into invalid JSON.
+_UNSCRUBBABLE = '"[not persisted: the args could not be scrubbed]"'
 # seqNum, parentSeqNum, name, args (JSON text or NULL), createdAt, clientId, sessionId
 _Row = tuple[int, int, str, str | None, str, str, str]
 
@@ -89,14 +96,23 @@ def _unexpected(cause: str) -> str:
 
 
 class _EventLog:
-    """SQLite event tables with the D1 DDL; the head is the table's max seqNum."""
+    """SQLite event tables with the D1 DDL; the head is the table's max seqNum.
 
-    def __init__(self, db_path: Path | None) -> None:
+    With a ``scrub`` function and a file, each event's args text is scrubbed before it is
+    written, so no secret value is ever at rest; the raw text of the events the scrubber
+    changed is kept in memory only (``_raw``), and every read (pulls, :meth:`events`) puts it
+    back, so clients of this server see exactly what was pushed. After a restart only the
+    scrubbed text is left, which is the point.
+    """
+
+    def __init__(self, db_path: Path | None, scrub: Scrubber | None = None) -> None:
         self._db = sqlite3.connect(":memory:" if db_path is None else str(db_path))
         if db_path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._known: set[str] = set()
+        self._scrub = scrub if db_path is not None else None  # in memory: nothing at rest
+        self._raw: dict[str, dict[int, str]] = {}  # table -> seqNum -> raw args text
 
     def ensure(self, table: str) -> None:
         if table in self._known:
@@ -117,35 +133,71 @@ class _EventLog:
 
     def append(self, table: str, rows: Sequence[_Row]) -> None:
         """One ``executemany`` and one commit per pushed batch."""
+        if self._scrub is not None:
+            rows = [self._scrubbed(table, row) for row in rows]
         self._db.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         self._db.commit()
 
-    def read_items(self, table: str, cursor: int | None) -> list[str]:
+    def _scrubbed(self, table: str, row: _Row) -> _Row:
+        assert self._scrub is not None
+        seq, parent, name, args, at, cid, sid = row
+        if args is None:
+            return row
+        try:
+            clean = self._scrub(args)
+        except Exception:
+            log.warning(
+                "sync server: the scrubber failed on e%d %s; its args are not persisted",
+                seq,
+                name,
+                exc_info=True,
+            )
+            clean = _UNSCRUBBABLE
+        if clean == args:
+            return row
+        try:
+            json.loads(clean)
+        except ValueError:
+            log.warning(
+                "sync server: scrubbing e%d %s left invalid JSON; its args are not persisted",
+                seq,
+                name,
+            )
+            clean = _UNSCRUBBABLE
+        self._raw.setdefault(table, {})[seq] = args
+        return (seq, parent, name, clean, at, cid, sid)
+
+    def count(self, table: str, after: int | None, upto: int) -> int:
+        self.ensure(table)
+        row = self._db.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE seqNum > ? AND seqNum <= ?",
+            (after if after is not None else -1, upto),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def rows(self, table: str, after: int | None, upto: int, limit: int = -1) -> list[_Row]:
+        """Rows with ``after < seqNum <= upto`` in order, raw args put back where scrubbed."""
+        self.ensure(table)
+        rows: list[_Row] = self._db.execute(
+            "SELECT seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId "
+            f"FROM {table} WHERE seqNum > ? AND seqNum <= ? ORDER BY seqNum ASC LIMIT ?",
+            (after if after is not None else -1, upto, limit),
+        ).fetchall()
+        raw = self._raw.get(table)
+        if raw:
+            rows = [(seq, p, n, raw.get(seq, args), at, c, s) for seq, p, n, args, at, c, s in rows]
+        return rows
+
+    @staticmethod
+    def items(rows: Sequence[_Row]) -> list[str]:
         """Encoded pull items straight from the rows: the stored args text is the wire text.
 
         The server wrote that text with ``protocol.dumps``, so it is reused as is, and a pull
         decodes and re-encodes nothing.
         """
-        self.ensure(table)
         return [
             pull_item_json(event_json(name, args, seq, parent, cid, sid), metadata_json(at))
-            for seq, parent, name, args, at, cid, sid in self._rows(table, cursor)
-        ]
-
-    def _rows(self, table: str, cursor: int | None) -> list[_Row]:
-        rows: list[_Row] = self._db.execute(
-            "SELECT seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId "
-            f"FROM {table} WHERE seqNum > ? ORDER BY seqNum ASC",
-            (cursor if cursor is not None else -1,),
-        ).fetchall()
-        return rows
-
-    def events(self, table: str) -> list[Event]:
-        """The stored events of a table, in order, args decoded (the text kept as cache)."""
-        self.ensure(table)
-        return [
-            Event(name, None if args is None else json.loads(args), seq, parent, cid, sid, at, args)
-            for seq, parent, name, args, at, cid, sid in self._rows(table, None)
+            for seq, parent, name, args, at, cid, sid in rows
         ]
 
     def tables(self) -> list[str]:
@@ -161,6 +213,7 @@ class _EventLog:
         self.ensure(table)
         self._db.execute(f"DELETE FROM {table}")
         self._db.commit()
+        self._raw.pop(table, None)
 
     def close(self) -> None:
         self._db.close()
@@ -168,18 +221,35 @@ class _EventLog:
 
 @dataclass(eq=False, slots=True)
 class _Peer:
-    """One accepted socket and its ordered outbox (frames leave at once when it is idle)."""
+    """One accepted socket and its outbox (one writer task, bounded queue)."""
 
     ws: web.WebSocketResponse
     request: web.Request
     store_id: str
+    outbox_size: int = DEFAULT_MAXSIZE
     outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
-        self.outbox = Outbox(self.ws.send_str)
+        self.outbox = Outbox(
+            self.ws.send_str,
+            maxsize=self.outbox_size,
+            name=f"livestore-server-writer:{self.store_id}",
+        )
 
-    def send(self, msg: ServerMessage | str) -> None:
-        self.outbox.put_nowait(msg if isinstance(msg, str) else encode(msg))
+    def send(self, msg: ServerMessage | Frames) -> None:
+        """Queue in room order; a peer too slow to take it is cut (it re-pulls on reconnect)."""
+        if self.outbox.closed:
+            return
+        item = encode(msg) if isinstance(msg, ServerMessage) else msg
+        if not self.outbox.offer(item):
+            log.warning(
+                "sync server: a client of store %r has %d frames waiting; dropping its socket "
+                "(it reconnects and pulls what it missed)",
+                self.store_id,
+                self.outbox.qsize(),
+            )
+            self.outbox.abort()
+            self.abort()
 
     def abort(self) -> None:
         transport = self.request.transport
@@ -195,7 +265,15 @@ class _Room:
 
 
 class SyncServer:
-    """Serve ``/livestore*`` websocket upgrades; ``url`` is the base clients append to."""
+    """Serve ``/livestore*`` websocket upgrades; ``url`` is the base clients append to.
+
+    ``db_path=None`` keeps the log in memory. With a file, ``scrub`` (if given) is applied to
+    each event's args JSON before it is written, while live clients still get raw events.
+    ``app`` takes extra routes before :meth:`start`; push listeners see every persisted batch
+    (for server-side views), and :meth:`events_of` replays a store's log. ``outbox_size``
+    bounds the frames queued per socket: a client that falls that far behind is cut and
+    re-pulls when it reconnects.
+    """
 
     def __init__(
         self,
@@ -206,30 +284,67 @@ class SyncServer:
         validate_payload: PayloadValidator | None = None,
         admin_secret: str | None = None,
         on_push: PushHook | None = None,
+        scrub: Scrubber | None = None,
+        outbox_size: int = DEFAULT_MAXSIZE,
     ) -> None:
         self._db_path = db_path
+        self._outbox_size = outbox_size
         self._host = host
         self._port = port
         self._validate_payload = validate_payload
         self._admin_secret = admin_secret
-        self._on_push = on_push
+        self._scrub = scrub
+        self._push_listeners: list[PushHook] = [] if on_push is None else [on_push]
         self._log: _EventLog | None = None
         self._rooms: dict[str, _Room] = {}
         self._peers: set[_Peer] = set()
         self._runner: web.AppRunner | None = None
-        self._push_listeners: list[PushHook] = []
         self._store_ids: dict[str, str] = {}  # table -> store id, as pushed or pulled
         self.url = ""
-        # Created here so other parts (the viewer) can add routes before start().
         self.app = web.Application()
+        """The aiohttp application; add routes before :meth:`start` (``/livestore*`` is ours)."""
         self.app.router.add_route("*", "/livestore{tail:.*}", self._handle)
 
     @property
     def port(self) -> int:
         return self._port
 
+    def add_push_listener(self, listener: PushHook) -> None:
+        """Call ``listener(store_id, events)`` after each persisted push, in room order.
+
+        Events carry ``created_at`` and raw args. A listener that raises is logged and never
+        breaks the push or the other listeners.
+        """
+        self._push_listeners.append(listener)
+
+    def remove_push_listener(self, listener: PushHook) -> None:
+        self._push_listeners.remove(listener)
+
+    def events_of(self, store_id: str) -> list[Event]:
+        """A store's log replayed from this server's own storage, in seqNum order.
+
+        Raw args where this server saw them pushed; after a restart with a scrubber, the
+        scrubbed text that was persisted.
+        """
+        if self._log is None:
+            raise RuntimeError("the sync server is not started")
+        table = table_name(store_id)
+        return [
+            Event(
+                name,
+                None if args is None else json.loads(args),
+                seq,
+                parent,
+                cid,
+                sid,
+                at,
+                args,
+            )
+            for seq, parent, name, args, at, cid, sid in self._log.rows(table, None, _MAX_SEQ)
+        ]
+
     async def start(self) -> None:
-        self._log = _EventLog(self._db_path)
+        self._log = _EventLog(self._db_path, self._scrub)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -243,7 +358,7 @@ class SyncServer:
 
     async def stop(self) -> None:
         for peer in list(self._peers):
-            peer.outbox.put_nowait(None)
+            peer.outbox.abort()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await peer.ws.close(code=1001, message=b"server shutting down")
@@ -255,18 +370,6 @@ class SyncServer:
             self._log.close()
             self._log = None
         self._rooms.clear()
-
-    def add_push_listener(self, callback: PushHook) -> None:
-        """Call ``callback(store_id, events)`` after each persisted push (like ``on_push``);
-        a listener that raises is logged and does not disturb the room or other listeners."""
-        self._push_listeners.append(callback)
-
-    def events_of(self, store_id: str) -> list[Event]:
-        """Every stored event of a store, in order (to rebuild state for a store already in
-        the log). Empty for an unknown store, or before start()."""
-        if self._log is None:
-            return []
-        return self._log.events(table_name(store_id))
 
     def store_ids(self) -> list[str]:
         """The stores in the log: ids seen on a socket since start, and for tables from an
@@ -301,7 +404,7 @@ class SyncServer:
             autoclose=False, autoping=True, compress=False, max_msg_size=_READ_LIMIT, timeout=2.0
         )
         await ws.prepare(request)
-        await self._serve_socket(_Peer(ws, request, store_id))
+        await self._serve_socket(_Peer(ws, request, store_id, self._outbox_size))
         return ws
 
     def _room(self, store_id: str) -> _Room:
@@ -317,7 +420,6 @@ class SyncServer:
         room = self._room(peer.store_id)
         room.peers.add(peer)
         self._peers.add(peer)
-        writer = asyncio.ensure_future(peer.outbox.wait_closed())
         try:
             while True:
                 msg = await peer.ws.receive()  # not `async for`: it hides the CLOSE frame
@@ -325,7 +427,7 @@ class SyncServer:
                     text: str = msg.data
                     size = frame_bytes(text)
                     if size > MAX_INBOUND_FRAME_BYTES:
-                        peer.outbox.put_nowait(None)
+                        peer.outbox.close()
                         await peer.ws.close(
                             code=1009,
                             message=f"Message is too large: {size} > "
@@ -334,7 +436,7 @@ class SyncServer:
                         break
                     self._on_text(peer, room, text)
                 elif msg.type is WSMsgType.CLOSE:
-                    peer.outbox.put_nowait(None)
+                    peer.outbox.close()
                     await peer.ws.close(code=int(msg.data), message=_CLOSE_REASON)
                     break
                 elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSED, WSMsgType.CLOSING):
@@ -342,9 +444,12 @@ class SyncServer:
         finally:
             room.peers.discard(peer)
             self._peers.discard(peer)
-            peer.outbox.put_nowait(None)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(writer, 1.0)
+            peer.outbox.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await peer.outbox.wait_closed()
+            peer.outbox.abort()  # still stuck in a send after a second: give up on it
+            await peer.outbox.wait_closed()
 
     # --- messages (synchronous: the room's order is the order of these calls) ---------
 
@@ -366,17 +471,37 @@ class SyncServer:
             self._admin(peer, room, msg)
 
     def _pull(self, peer: _Peer, room: _Room, msg: PullReq) -> None:
+        """Answer up to the head as it is now; the chunks are read as the writer drains."""
         assert self._log is not None
         try:
-            items = self._log.read_items(room.table, msg.cursor)
+            total = self._log.count(room.table, msg.cursor, room.head)
         except sqlite3.Error as exc:
             peer.send(Error(msg.request_id, _unexpected(str(exc))))
             return
-        total = len(items)
-        for start in range(0, max(total, 1), PULL_CHUNK_SIZE):
-            remaining = max(0, total - (start + PULL_CHUNK_SIZE))
-            chunk = items[start : start + PULL_CHUNK_SIZE]
-            peer.send(pull_res_json(chunk, msg.request_id, "pull", remaining))
+        if total == 0:
+            peer.send(pull_res_json([], msg.request_id, "pull", 0))
+        else:
+            peer.send(self._pull_chunks(room.table, msg, room.head, total))
+
+    def _pull_chunks(self, table: str, msg: PullReq, upto: int, total: int) -> Iterator[str]:
+        """PullRes frames of ``PULL_CHUNK_SIZE`` events; the last one says ``remaining: 0``."""
+        after, sent = msg.cursor, 0
+        while True:
+            if self._log is None:
+                return  # the server stopped
+            try:
+                rows = self._log.rows(table, after, upto, PULL_CHUNK_SIZE)
+            except sqlite3.Error as exc:
+                yield encode(Error(msg.request_id, _unexpected(str(exc))))
+                return
+            sent += len(rows)
+            # Fewer rows than a chunk (the room was reset meanwhile): this is the last one.
+            last = len(rows) < PULL_CHUNK_SIZE or sent >= total
+            remaining = 0 if last else total - sent
+            yield pull_res_json(self._log.items(rows), msg.request_id, "pull", remaining)
+            if last:
+                return
+            after = rows[-1][0]
 
     def _push(self, peer: _Peer, room: _Room, msg: PushReq) -> None:
         assert self._log is not None
@@ -445,7 +570,7 @@ class SyncServer:
         if failed is not None:
             peer.send(Error(msg.request_id, _unexpected(str(failed))))
             return
-        if self._on_push is not None or self._push_listeners:
+        if self._push_listeners:
             stamped = tuple(
                 Event(
                     e.name,
@@ -459,13 +584,18 @@ class SyncServer:
                 )
                 for e, row in zip(batch, rows, strict=True)
             )
-            if self._on_push is not None:
-                self._on_push(peer.store_id, stamped)
-            for listener in self._push_listeners:
+            for listener in tuple(self._push_listeners):
                 try:
                     listener(peer.store_id, stamped)
-                except Exception:  # a listener's bug must not break the room
-                    _log.exception("push listener %r failed", listener)
+                except Exception:
+                    log.warning(
+                        "sync server: push listener %r failed on e%d..e%d of store %r",
+                        listener,
+                        stamped[0].seq_num,
+                        stamped[-1].seq_num,
+                        peer.store_id,
+                        exc_info=True,
+                    )
 
     def _admin(self, peer: _Peer, room: _Room, msg: AdminInfoReq | AdminResetRoomReq) -> None:
         assert self._log is not None
@@ -500,6 +630,7 @@ async def serve_forever(
     db_path: Path | None,
     token: str | None,
     *,
+    scrub: Scrubber | None = None,
     attach: Callable[[SyncServer], Callable[[], str]] | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT; prints the base URL once, on stdout, when ready.
@@ -507,7 +638,9 @@ async def serve_forever(
     ``attach(server)`` runs before the server starts (to add routes, such as the viewer's);
     the function it returns gives lines printed after the URL once the server listens.
     """
-    server = SyncServer(db_path, host=host, port=port, validate_payload=token_validator(token))
+    server = SyncServer(
+        db_path, host=host, port=port, validate_payload=token_validator(token), scrub=scrub
+    )
     announce = attach(server) if attach is not None else None
     await server.start()
     stop = asyncio.Event()

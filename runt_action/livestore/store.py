@@ -1,18 +1,24 @@
-"""The confirmed event log, its materialized state and reactive waits over it.
+"""Materialized state of the confirmed event log, and reactive waits over it.
 
 State reflects the *confirmed* log only (server order), so every client computes the same
-state and a rebase never has to roll anything back here.
+state and a rebase never has to roll anything back here. The log itself is not kept unless
+asked for (``keep_events=True``): a run only needs the state, and payloads add up.
+
+Callbacks are isolated: a materializer or subscriber that raises on an event is logged with
+the event's seqNum and name and skipped for that event only; the socket, the other callbacks
+and the commit futures are unaffected. ``failure`` is only ever a sync failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, overload
 
-from runt_action.errors import SyncError
+from runt_action.errors import SyncError, SyncTimeout
 from runt_action.livestore.client import SyncClient
 from runt_action.livestore.events import Event
 from runt_action.timeouts import Timeouts
@@ -21,6 +27,8 @@ __all__ = ["Materializer", "Store", "connect_store"]
 
 S = TypeVar("S")
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class Materializer(Protocol[S]):
@@ -48,15 +56,70 @@ class _Waiter(Generic[S, T]):
             self.future.set_result(value)
 
 
-class Store(Generic[S]):
-    """Ordered confirmed event log + materialized state + reactive waits."""
+class _Batch(Sequence[Event]):
+    """A batch handed to one subscriber, noting how far its iteration got.
 
-    def __init__(self, materializer: Materializer[S], *, client_id: str, session_id: str) -> None:
+    If the callback raises, the event it was at is the one to blame and skip; the rest of
+    the batch is handed to it again, so nothing before is seen twice and nothing after is
+    lost.
+    """
+
+    __slots__ = ("_events", "at", "exhausted")
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        self._events = events
+        self.at = -1  # index of the last event iteration yielded
+        self.exhausted = False  # iteration went past the last event
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Event]: ...
+
+    def __getitem__(self, index: int | slice) -> Event | Sequence[Event]:
+        return self._events[index]
+
+    def __iter__(self) -> Iterator[Event]:
+        for i, event in enumerate(self._events):
+            self.at = i
+            yield event
+        self.exhausted = True
+
+    def __eq__(self, other: object) -> bool:
+        return list(self._events) == (list(other) if isinstance(other, Sequence) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self._events))
+
+
+def _describe(events: Sequence[Event]) -> str:
+    if len(events) == 1:
+        return f"e{events[0].seq_num} {events[0].name}"
+    return f"e{events[0].seq_num}..e{events[-1].seq_num}"
+
+
+class Store(Generic[S]):
+    """Materialized state of the confirmed log + reactive waits (+ the log, if kept)."""
+
+    def __init__(
+        self,
+        materializer: Materializer[S],
+        *,
+        client_id: str,
+        session_id: str,
+        keep_events: bool = False,
+    ) -> None:
         self.client_id = client_id
         self.session_id = session_id
         self._materializer = materializer
         self.state: S = materializer.initial()
-        self._events: list[Event] = []
+        self._events: list[Event] | None = [] if keep_events else None
         self._waiters: list[_Waiter[S, Any]] = []
         self._subscribers: list[Callable[[S, Sequence[Event]], None]] = []
         self._client: SyncClient | None = None
@@ -64,7 +127,11 @@ class Store(Generic[S]):
 
     @property
     def events(self) -> Sequence[Event]:
-        """Confirmed events in seqNum order (a live view: do not mutate)."""
+        """Confirmed events in seqNum order (a live view: do not mutate); only when kept."""
+        if self._events is None:
+            raise RuntimeError(
+                "this Store keeps no event log; connect with keep_events=True to read .events"
+            )
         return self._events
 
     @property
@@ -85,15 +152,31 @@ class Store(Generic[S]):
             self._client.push_now()
 
     async def flush(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Wait until every commit made so far is confirmed (TimeoutError otherwise)."""
+        """Wait until every commit made so far is confirmed.
+
+        Raises :class:`SyncTimeout` if some are not confirmed within ``timeout`` seconds, or
+        the sync failure that ended the connection. The commit futures are never cancelled.
+        """
         if self._failure is not None:
             raise self._failure
         if self._client is None:
             return
         pending = self._client.unconfirmed()
-        if pending:
-            async with asyncio.timeout(timeout):
-                await asyncio.gather(*pending)
+        if not pending:
+            return
+        done, waiting = await asyncio.wait(
+            pending, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION
+        )
+        for fut in pending:  # commit order: the first failure is the cause
+            if fut in done and fut.exception() is not None:
+                raise fut.exception()  # type: ignore[misc]
+        if waiting:
+            n = len(waiting)
+            what = "1 event was" if n == 1 else f"{n} events were"
+            raise SyncTimeout(
+                f"{what} not confirmed by the sync server at {self._client.base_url} "
+                f"within {timeout or 0:g} s"
+            )
 
     async def wait_for(
         self,
@@ -117,7 +200,11 @@ class Store(Generic[S]):
     def subscribe(
         self, callback: Callable[[S, Sequence[Event]], None]
     ) -> AbstractContextManager[None]:
-        """Call ``callback(state, new_events)`` after each applied batch, inside the block."""
+        """Call ``callback(state, new_events)`` after each applied batch, inside the block.
+
+        A callback that raises while at an event is logged, skips that event and gets the
+        rest of the batch in a new call; the other subscribers are not affected.
+        """
 
         @contextlib.contextmanager
         def scope() -> Iterator[None]:
@@ -152,17 +239,42 @@ class Store(Generic[S]):
         for event in events:
             try:
                 apply(state, event)
-            except Exception as exc:
-                # A materializer bug: the state is no longer trustworthy, so every wait and
-                # commit reports it instead of hanging; the sync connection is not to blame.
-                self._fail(exc)
-                return
-            self._events.append(event)
+            except Exception:
+                # A bad event (or a materializer bug): skip it, keep syncing. The state keeps
+                # whatever the materializer did before raising.
+                log.warning(
+                    "livestore: materializer %s failed on e%d %s; event skipped",
+                    type(self._materializer).__name__,
+                    event.seq_num,
+                    event.name,
+                    exc_info=True,
+                )
             # Waiters see every intermediate state, not just the end of a batch.
             for waiter in waiters:
                 waiter.check(state)
+        if self._events is not None:
+            self._events.extend(events)
         for callback in list(self._subscribers):
-            callback(self.state, events)
+            self._notify(callback, events)
+
+    def _notify(self, callback: Callable[[S, Sequence[Event]], None], events: list[Event]) -> None:
+        rest: Sequence[Event] = events
+        while rest:
+            batch = _Batch(rest)
+            try:
+                callback(self.state, batch)
+                return
+            except Exception:
+                if batch.at < 0 or batch.exhausted:  # not while at one event: blame the batch
+                    blamed, rest = rest, ()
+                else:
+                    blamed, rest = rest[batch.at : batch.at + 1], rest[batch.at + 1 :]
+                log.warning(
+                    "livestore: subscriber %s failed on %s; skipped for it",
+                    getattr(callback, "__qualname__", repr(callback)),
+                    _describe(blamed),
+                    exc_info=True,
+                )
 
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
@@ -181,9 +293,14 @@ async def connect_store(
     client_id: str,
     session_id: str,
     timeouts: Timeouts,
+    keep_events: bool = False,
 ) -> Store[S]:
-    """Connect, pull to the head, then keep syncing in the background."""
-    store = Store(materializer, client_id=client_id, session_id=session_id)
+    """Connect, pull to the head, then keep syncing in the background.
+
+    ``keep_events=True`` also keeps every confirmed event in ``store.events`` (tests, tools);
+    a run needs only the materialized state.
+    """
+    store = Store(materializer, client_id=client_id, session_id=session_id, keep_events=keep_events)
     client = SyncClient(
         url,
         store_id,

@@ -60,6 +60,7 @@ async def open_store(url: str, store_id: str, name: str) -> Store[NotebookState]
         client_id=f"{name}-client",
         session_id=f"{name}-session",
         timeouts=TIMEOUTS,
+        keep_events=True,  # Notebook.events() reads the log
     )
 
 

@@ -192,6 +192,7 @@ async def test_rejected_push_is_rebased_and_repushed(
         client_id="py-client",
         session_id="py-session",
         timeouts=Timeouts(connect=5, request=20),
+        keep_events=True,
     )
     async with store:
         proxy.downstream_open.clear()

@@ -44,6 +44,7 @@ async def open_store(
         client_id=client_id,
         session_id=f"{client_id}-session",
         timeouts=TIMEOUTS,
+        keep_events=True,
     )
 
 

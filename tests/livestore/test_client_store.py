@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from livestore_helpers import FAST, ListMaterializer, Log, ws_url
 
-from runt_action.errors import SyncAuthError, SyncConnectError, SyncProtocolError
+from runt_action.errors import SyncAuthError, SyncConnectError, SyncProtocolError, SyncTimeout
 from runt_action.livestore import (
     Event,
     Store,
@@ -40,6 +40,7 @@ async def store(
         client_id=client,
         session_id=f"{client}-session",
         timeouts=timeouts,
+        keep_events=True,
     )
 
 
@@ -331,17 +332,133 @@ class Exploding(ListMaterializer):
         super().apply(state, event)
 
 
-async def test_a_materializer_error_fails_waits_and_commits(server: SyncServer) -> None:
+async def test_a_materializer_error_skips_that_event_only(
+    server: SyncServer, caplog: pytest.LogCaptureFixture
+) -> None:
     async with await connect_store(
         server.url, "s1", None, Exploding(), client_id="A", session_id="a", timeouts=FAST
     ) as a:
-        waiting = asyncio.create_task(a.wait_for(lambda s: len(s.events) > 5, timeout=5))
+        waiting = asyncio.create_task(a.wait_for(lambda s: len(s.events) == 2, timeout=5))
         await asyncio.sleep(0)
-        a.commit("v1.Boom")
-        with pytest.raises(RuntimeError, match="materializer bug"):
-            await waiting
-        with pytest.raises(RuntimeError, match="materializer bug"):
-            await a.commit("v1.Fine")
+        futures = [a.commit("v1.Fine", {"i": 1}), a.commit("v1.Boom"), a.commit("v1.Fine")]
+        confirmed = await asyncio.wait_for(asyncio.gather(*futures), 5)  # all resolve
+        assert [e.seq_num for e in confirmed] == [1, 2, 3]
+        assert await waiting
+        assert [e.name for e in a.state.events] == ["v1.Fine", "v1.Fine"]
+        assert a.failure is None
+        later = await asyncio.wait_for(a.commit("v1.Fine", {"i": 4}), 5)  # the socket lives
+        assert later.seq_num == 4 and a._client is not None and a._client.connections == 1
+    [record] = [r for r in caplog.records if "materializer" in r.getMessage()]
+    assert record.levelname == "WARNING" and "e2 v1.Boom" in record.getMessage()
+
+
+async def test_a_subscriber_error_skips_that_event_for_that_subscriber_only(
+    server: SyncServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    picky: list[str] = []
+    calm: list[str] = []
+    trailing_calls = 0
+
+    def raises_on_bad(state: Log, events: Sequence[Event]) -> None:
+        for e in events:
+            if e.name == "v1.Bad":
+                raise ValueError("cannot handle this event")
+            picky.append(e.name)
+
+    def raises_after_its_loop(state: Log, events: Sequence[Event]) -> None:
+        nonlocal trailing_calls
+        trailing_calls += 1
+        for _ in events:
+            pass
+        raise KeyError("after the loop")
+
+    def records(state: Log, events: Sequence[Event]) -> None:
+        calm.extend(e.name for e in events)
+
+    async with await store(server.url, "A") as a:
+        with a.subscribe(raises_on_bad), a.subscribe(raises_after_its_loop), a.subscribe(records):
+            # One loop step: one push, so the three arrive as one batch.
+            futures = [a.commit("v1.A"), a.commit("v1.Bad"), a.commit("v1.C")]
+            await asyncio.wait_for(asyncio.gather(*futures), 5)
+            assert picky == ["v1.A", "v1.C"]  # Bad skipped, the rest of the batch delivered
+            assert calm == ["v1.A", "v1.Bad", "v1.C"]  # other subscribers get the batch
+            assert trailing_calls == 1  # blamed on the batch, not re-delivered
+            await asyncio.wait_for(a.commit("v1.D"), 5)
+            assert picky[-1] == calm[-1] == "v1.D"
+        assert a.failure is None
+    messages = [r.getMessage() for r in caplog.records if "subscriber" in r.getMessage()]
+    assert any("raises_on_bad" in m and "e2 v1.Bad" in m for m in messages)
+    assert any("raises_after_its_loop" in m and "e1..e3" in m for m in messages)
+
+
+async def test_a_failing_on_confirmed_never_leaves_commits_unresolved(
+    server: SyncServer,
+) -> None:
+    def on_confirmed(events: list[Event]) -> None:
+        raise RuntimeError("bug in the consumer")
+
+    client = SyncClient(
+        server.url,
+        "s1",
+        None,
+        client_id="A",
+        session_id="a",
+        timeouts=FAST,
+        on_confirmed=on_confirmed,
+    )
+    await client.start()
+    try:
+        first = await asyncio.wait_for(client.commit("v1.N"), 5)
+        second = await asyncio.wait_for(client.commit("v1.N"), 5)
+        assert (first.seq_num, second.seq_num) == (1, 2)
+        assert client.failure is None and client.connections == 1
+    finally:
+        await client.close()
+
+
+async def test_flush_times_out_with_a_sync_timeout_and_leaves_commits_pending() -> None:
+    async with (
+        FakeServer(answer_pulls=True, answer_pings=True) as fake,  # ignores pushes
+        await store(fake.url, "A") as a,
+    ):
+        futures = [a.commit("v1.N", {"i": i}) for i in range(2)]
+        with pytest.raises(SyncTimeout) as exc:
+            await a.flush(timeout=0.2)
+        assert str(exc.value) == (
+            f"2 events were not confirmed by the sync server at {fake.url} within 0.2 s"
+        )
+        assert not isinstance(exc.value, TimeoutError)
+        assert not any(f.done() for f in futures)  # not cancelled by the timeout
+        with pytest.raises(TimeoutError):  # wait_for keeps the builtin
+            await a.wait_for(lambda s: False, timeout=0.05)
+
+
+async def test_the_event_log_is_kept_only_when_asked_for(server: SyncServer) -> None:
+    async with await connect_store(
+        server.url, "s1", None, ListMaterializer(), client_id="A", session_id="a", timeouts=FAST
+    ) as lean:
+        await lean.commit("v1.N")
+        with pytest.raises(RuntimeError, match="keep_events=True"):
+            lean.events  # noqa: B018
+        assert len(lean.state.events) == 1
+    async with await store(server.url, "B") as kept:  # keep_events=True
+        assert [e.name for e in kept.events] == ["v1.N"]
+
+
+async def test_a_fresh_writer_serves_each_socket_and_none_outlives_the_store(
+    server: SyncServer,
+) -> None:
+    async with await store(server.url, "A") as a:
+        client = a._client
+        assert client is not None and client._outbox is not None
+        first = client._outbox
+        await a.commit("v1.N", {"i": 0})
+        server.abort_connections()
+        await asyncio.wait_for(first.wait_closed(), 5)  # the old writer ended
+        await asyncio.wait_for(a.commit("v1.N", {"i": 1}), 10)  # through a new socket
+        assert client.connections == 2 and client._outbox is not first
+    writers = [t for t in asyncio.all_tasks() if t.get_name().startswith("livestore-writer")]
+    assert writers == []
 
 
 async def test_a_server_that_lost_its_log_is_a_fatal_protocol_error(

@@ -36,7 +36,7 @@ async def test_push_now_sends_what_is_committed_so_far_as_its_own_push() -> None
             store.commit("v1.C")  # the same step: batched on its own, sent at the step's end
             store.commit("v1.D")
             await store.flush(timeout=5)
-            assert [e.name for e in store.events] == ["v1.A", "v1.B", "v1.C", "v1.D"]
+            assert [e.name for e in store.state.events] == ["v1.A", "v1.B", "v1.C", "v1.D"]
             await asyncio.sleep(0)
     finally:
         await server.stop()

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from livestore_helpers import FAST, ListMaterializer
+from test_server_hooks import bytes_at_rest
 
 from runt_action.errors import SyncAuthError
 from runt_action.livestore import connect_store
@@ -14,7 +15,8 @@ SCRIPT = """
 import asyncio, sys
 from pathlib import Path
 from runt_action.livestore import serve_forever
-asyncio.run(serve_forever("127.0.0.1", 0, Path(sys.argv[1]), "tok"))
+scrub = lambda text: text.replace("hush-value", "***")
+asyncio.run(serve_forever("127.0.0.1", 0, Path(sys.argv[1]), "tok", scrub=scrub))
 """
 
 
@@ -53,10 +55,12 @@ async def test_serve_forever_prints_its_url_serves_and_stops_on_sigterm(tmp_path
             session_id="a",
             timeouts=FAST,
         ) as st:
-            await st.commit("v1.N")
+            await st.commit("v1.N", {"secret": "hush-value"})
+            assert st.state.events[0].args == {"secret": "hush-value"}  # raw, live
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
-        assert (tmp_path / "db.sqlite").exists()
+        at_rest = bytes_at_rest(tmp_path / "db.sqlite")
+        assert b'{"secret":"***"}' in at_rest and b"hush-value" not in at_rest
     finally:
         if proc.returncode is None:
             proc.kill()

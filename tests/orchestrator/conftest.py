@@ -111,6 +111,7 @@ async def _store(url: str, notebook_id: str) -> Any:
         client_id=f"test-{secrets.token_hex(3)}",
         session_id=secrets.token_hex(6),
         timeouts=TIMEOUTS,
+        keep_events=True,  # event_names() reads the log
     )
 
 
