@@ -21,6 +21,8 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
+from runt_action.notebook.literals import shown
+
 if yaml.__with_libyaml__:
     from yaml._yaml import CParser as _Parser
 else:  # pragma: no cover - PyYAML built without libyaml: the pure-Python reader and parser
@@ -41,6 +43,7 @@ __all__ = [
     "MAX_ALIAS_NODES",
     "MAX_DEPTH",
     "MAX_INPUT_BYTES",
+    "MAX_NODES",
     "Loc",
     "Located",
     "Mark",
@@ -61,6 +64,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 # -p value. Larger or stranger input is refused with one located line, never read blindly.
 MAX_INPUT_BYTES = 10 * 2**20  # 10 MB: a notebook is source code; this is generous
 _MB = MAX_INPUT_BYTES // 2**20
+MAX_NODES = 100_000  # values in one document (a 7,000-cell notebook has ~37,000)
 MAX_DEPTH = 100  # nesting of sequences and mappings, aliases expanded
 # Nodes built a second time or more, through aliases or merge keys. Reuse of a few anchors
 # stays far below; a "billion laughs" bomb hits it in milliseconds.
@@ -134,6 +138,7 @@ class _Loader(Composer, _Parser, SafeConstructor, Resolver):
         Resolver.__init__(self)
         Composer.__init__(self)
         self.depth = 0
+        self.nodes = 0
         # (id(parent node), index or id(key node)) -> where the alias placed there was written
         self.alias_marks: dict[tuple[int, int], Mark] = {}
         self.merged: dict[int, int] = {}  # id(mapping node) -> pairs that came from merge keys
@@ -144,7 +149,10 @@ class _Loader(Composer, _Parser, SafeConstructor, Resolver):
             self.alias_marks[(id(parent), _index_key(index))] = mark
             return super().compose_node(parent, index)
         self.depth += 1
+        self.nodes += 1
         try:
+            if self.nodes > MAX_NODES:
+                raise SourceError(f"YAML has more than {MAX_NODES} values", self._next_mark())
             if self.depth > MAX_DEPTH:
                 mark = self._next_mark()
                 raise SourceError(f"YAML nested more than {MAX_DEPTH} levels deep", mark)
@@ -384,7 +392,7 @@ class _Builder:
             value = node.value if isinstance(node.value, str) else ""
             detail = "integer has too many digits" if "digits" in str(exc) else _one_line(str(exc))
             raise SourceError(
-                f"unsupported YAML value {_short(value)}: {detail}", Mark.of(node.start_mark)
+                f"unsupported YAML value {shown(value)}: {detail}", Mark.of(node.start_mark)
             ) from None
 
     def _mapping(self, node: MappingNode, loc: Loc) -> dict[Any, Any]:
@@ -404,7 +412,7 @@ class _Builder:
             if index < merged:
                 key_mark = self._alias_at(node, key_node) or Mark.of(node.start_mark)
             if key in result and key not in from_merge:
-                raise SourceError(f"duplicate key {_short(key)}", key_mark)
+                raise SourceError(f"duplicate key {shown(key)}", key_mark)
             if index < merged:
                 from_merge.add(key)
             else:
@@ -416,10 +424,4 @@ class _Builder:
     @staticmethod
     def _check_tag(node: Node, expected: str) -> None:
         if node.tag != expected:
-            raise SourceError(f"unsupported YAML tag {_short(node.tag)}", Mark.of(node.start_mark))
-
-
-def _short(value: object, limit: int = 60) -> str:
-    """``repr`` cut to ``limit`` characters, for messages that quote user input."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+            raise SourceError(f"unsupported YAML tag {shown(node.tag)}", Mark.of(node.start_mark))
