@@ -346,19 +346,16 @@ class _Builder:
         self.located.values[loc] = alias or mark
         if id(node) in self.active:
             raise SourceError("recursive YAML alias", alias or mark)
-        if len(loc) > MAX_DEPTH:
-            raise SourceError(f"YAML nested more than {MAX_DEPTH} levels deep", alias or mark)
         outer = self.alias
-        if id(node) in self.done:
-            if self.alias is None:
-                self.alias = alias or mark
+        if self.alias is None and id(node) in self.done:
+            self.alias = alias or mark  # from here down, every node is built again
+        if self.alias is not None:
             self.repeated += 1
-        elif self.alias is not None:
-            self.repeated += 1
+        where = self.alias or mark
+        if len(loc) > MAX_DEPTH:
+            raise SourceError(f"YAML nested more than {MAX_DEPTH} levels deep", where)
         if self.repeated > MAX_ALIAS_NODES:
-            raise SourceError(
-                f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes", self.alias or mark
-            )
+            raise SourceError(f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes", where)
         self.done.add(id(node))
         try:
             if isinstance(node, ScalarNode):

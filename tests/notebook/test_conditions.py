@@ -87,7 +87,7 @@ def test_every_documented_status_is_accepted() -> None:
     from runt_action.notebook.conditions import STATUS_VALUES
     from runt_action.results import CellStatus
 
-    assert STATUS_VALUES == tuple(s.value for s in CellStatus)
+    assert tuple(s.value for s in CellStatus) == STATUS_VALUES
     for status in STATUS_VALUES:
         cond = compile_condition(f"cells.load.status == {status!r}", earlier_cells=["load"])
         assert cond.evaluate({"load": CellFacts(status=status)}, failed=False)
