@@ -64,7 +64,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 # -p value. Larger or stranger input is refused with one located line, never read blindly.
 MAX_INPUT_BYTES = 10 * 2**20  # 10 MB: a notebook is source code; this is generous
 _MB = MAX_INPUT_BYTES // 2**20
-MAX_NODES = 100_000  # values in one document (a 7,000-cell notebook has ~37,000)
+MAX_NODES = 50_000  # values in one document (a 7,000-cell notebook has ~37,000)
 MAX_DEPTH = 100  # nesting of sequences and mappings, aliases expanded
 # Nodes built a second time or more, through aliases or merge keys. Reuse of a few anchors
 # stays far below; a "billion laughs" bomb hits it in milliseconds.
@@ -236,7 +236,7 @@ def parse_yaml(text: str) -> Located:
             located.data = _Builder(loader, located).build(node, ())
             return located
         except yaml.MarkedYAMLError as exc:
-            raise _syntax_error(exc) from None
+            raise _syntax_error(exc, text) from None
         except yaml.YAMLError as exc:  # ReaderError and kin: check_text should catch them first
             raise SourceError(_one_line(str(exc)), Mark(1, 1)) from None
         except RecursionError:  # belt and braces: the depth checks should come first
@@ -312,12 +312,14 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError) -> SourceError:
+def _syntax_error(exc: yaml.MarkedYAMLError, source: str | None = None) -> SourceError:
     problem = (exc.problem or "").strip()
     context = (exc.context or "").strip()
     mark = exc.problem_mark or exc.context_mark
     if isinstance(exc, yaml.constructor.ConstructorError):
         return SourceError(f"unsupported YAML value: {problem or context}", Mark.of(mark))
+    if "maximum nesting depth" in problem:  # libyaml's own cap (1000) can come first
+        return SourceError(f"YAML nested more than {MAX_DEPTH} levels deep", Mark.of(mark))
     if problem.startswith("but "):  # "expected a single document ..., but found another"
         text = f"{context}, {problem}"
     elif context and problem:
@@ -326,7 +328,20 @@ def _syntax_error(exc: yaml.MarkedYAMLError) -> SourceError:
         text = f"{problem} ({context}{at})"
     else:
         text = problem or context or "invalid YAML"
+    if source is not None and _char_at(source, Mark.of(mark)) == "\t" and "tab" not in text:
+        text += "; it is a tab: indent with spaces"
     return SourceError(f"YAML syntax error: {text}", Mark.of(mark))
+
+
+def _char_at(text: str, mark: Mark) -> str:
+    """The character at ``mark`` in ``text`` ("" when out of range)."""
+    start = 0
+    for _ in range(mark.line - 1):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return ""
+    index = start + mark.column - 1
+    return text[index] if index < len(text) and "\n" not in text[start:index] else ""
 
 
 class _Builder:
