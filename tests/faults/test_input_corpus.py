@@ -305,6 +305,7 @@ def _special_file_cases(tmp: Path) -> Iterator[Case]:
     to_fifo = tmp / "to-fifo.yml"
     to_fifo.symlink_to(fifo)
     odd_name = _write(tmp / "spaced ñame ✓.yml", "[1]\n")
+    line_break_name = _write(tmp / "cr\rnel\x85ls\u2028.yml", "[1]\n")
     files: dict[str, tuple[Path, str]] = {
         "fifo": (fifo, "FIFO"),
         "symlink-to-fifo": (to_fifo, "FIFO"),
@@ -319,6 +320,7 @@ def _special_file_cases(tmp: Path) -> Iterator[Case]:
         "not-a-directory": (GOOD / "x.yml", "cannot read file"),
         "name-too-long": (tmp / ("n" * 300 + ".yml"), "cannot read file"),
         "odd-name": (odd_name, "must be a mapping"),
+        "line-breaks-in-name": (line_break_name, "must be a mapping"),
     }
     if hasattr(socket, "AF_UNIX"):
         sock_path = tmp / "sock.yml"
@@ -327,10 +329,10 @@ def _special_file_cases(tmp: Path) -> Iterator[Case]:
         sock.close()  # the socket file stays
         files["socket"] = (sock_path, "is a socket")
     for name, (path, expect) in files.items():
-        yield Case(f"notebook-file/{name}", _validate(path), str(path), expect=expect)
-        yield Case(
-            f"params-file/{name}", _validate(GOOD, "-f", str(path)), str(path), expect=expect
-        )
+        # A name with line breaks in it is printed with spaces instead: still one line.
+        shown = " ".join(str(path).split()) if len(str(path).splitlines()) > 1 else str(path)
+        yield Case(f"notebook-file/{name}", _validate(path), shown, expect=expect)
+        yield Case(f"params-file/{name}", _validate(GOOD, "-f", str(path)), shown, expect=expect)
 
 
 # Parameter files given with -f to a valid notebook: (suffix, content, expected piece).
