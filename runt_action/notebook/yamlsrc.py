@@ -3,6 +3,13 @@
 PyYAML's constructors drop the marks; we compose the node graph ourselves and build plain
 Python values while recording, for every path into the document, where its value (and the key
 that introduced it) starts. Duplicate keys, which PyYAML silently overwrites, are errors here.
+
+Input is bounded before and while it is parsed, so no file or string can hang the loader or
+exhaust memory: size (``MAX_INPUT_BYTES``, checked from ``stat`` before reading), file kind
+(regular files only; a FIFO is never opened), characters (no NUL or other control
+characters), nesting (``MAX_DEPTH``), values (``MAX_NODES``) and alias expansion
+(``MAX_ALIAS_NODES``, so a "billion laughs" is refused in milliseconds). Each refusal is a
+:class:`SourceError` at the offending line and column.
 """
 
 from __future__ import annotations
@@ -421,8 +428,6 @@ class _Builder:
             if not isinstance(key_node, ScalarNode):
                 raise SourceError("mapping keys must be plain scalars", key_mark)
             key = self._scalar(key_node)
-            if index < merged:
-                key_mark = self._alias_at(node, key_node) or Mark.of(node.start_mark)
             if key in result and key not in from_merge:
                 raise SourceError(f"duplicate key {shown(key)}", key_mark)
             if index < merged:
