@@ -312,7 +312,8 @@ def _report_input_error(error: InputError) -> None:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split()) if "\n" in text else text
+    """Any line break (\\r, \\x85, \\u2028, ... as str.splitlines sees them) becomes a space."""
+    return " ".join(text.split()) if len(text.splitlines()) > 1 else text
 
 
 def _dispatch(argv: list[str]) -> int:

@@ -53,7 +53,7 @@ EXPECTED: dict[str, tuple[int, int, str]] = {
     "retries-not-int.yml": (4, 14, "expected an integer, got a number (1.5)"),
     "source-not-string.yml": (3, 13, "cells[0].source: expected a string, got an integer (42)"),
     "syntax-error.yml": (4, 1, "YAML syntax error"),
-    "tab-indent.yml": (3, 1, "found character '\\t'"),
+    "tab-indent.yml": (3, 1, "tab character"),
     "tags-not-list.yml": (2, 9, "metadata.tags: expected a list"),
     "timeout-not-number.yml": (4, 14, "expected a number, got a string ('ten')"),
     "unknown-cell-key.yml": (3, 5, "unknown key 'sorce'; did you mean 'source'?"),

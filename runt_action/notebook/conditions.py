@@ -6,17 +6,23 @@ the GitHub Actions idea of status functions plus cell lookups::
     success()                         no earlier cell failed (the default condition)
     failure()                         some earlier cell failed
     always()                          run regardless
-    cells.<id>.status == "success"    an earlier cell's CellStatus value
+    cells.<id>.status == "success"    an earlier cell's status (a CellStatus value, checked)
     cells["my-id"].attempts >= 2      ids with dashes use the subscript form
     not / and / or, ==, !=, <, <=, >, >=, in, not in, string/number/bool literals, tuples
 
 A condition that mentions a cell that is not *earlier* in the notebook, or anything outside
 the grammar, is a :class:`~runt_action.errors.NotebookError` when the notebook is loaded.
+So is a status literal that no cell can have (``cells.x.status == "faild"``): a typo there
+would make the condition silently never (or always) true.
+
+Stop-on-error: a condition that uses ``failure()`` or ``always()`` (``overrides_stop``) may
+run after a failure; any other condition is only evaluated while nothing has failed.
 """
 
 from __future__ import annotations
 
 import ast
+import difflib
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,12 +30,23 @@ from pathlib import Path
 from typing import Any
 
 from runt_action.errors import NotebookError
+from runt_action.notebook.literals import shown
+from runt_action.notebook.model import MAX_CONDITION_LENGTH
+from runt_action.results import CellStatus
 
-__all__ = ["CellFacts", "Condition", "compile_condition", "validate_conditions"]
+__all__ = [
+    "STATUS_VALUES",
+    "CellFacts",
+    "Condition",
+    "compile_condition",
+    "validate_conditions",
+]
 
 _FUNCTIONS = ("success", "failure", "always")
+# What ``cells.<id>.status`` can be: the documented CellStatus values (README, "if:").
+STATUS_VALUES: tuple[str, ...] = tuple(status.value for status in CellStatus)
 _ATTRIBUTES = ("status", "attempts", "duration_ms")
-_MAX_LENGTH = 1000
+_MAX_LENGTH = MAX_CONDITION_LENGTH
 _MAX_NODES = 200
 
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
@@ -64,7 +81,8 @@ class Condition:
     source: str
     _tree: ast.expr
     cells: frozenset[str]  # the cell ids it refers to
-    uses_status_function: bool  # failure()/always() opt a cell out of stop-on-error
+    uses_status_function: bool  # mentions success(), failure() or always()
+    overrides_stop: bool  # mentions failure() or always(): may run after a failure
 
     def evaluate(self, facts: Mapping[str, CellFacts], *, failed: bool) -> bool:
         """``facts`` holds earlier cells; ``failed`` is whether any earlier cell failed."""
@@ -89,7 +107,7 @@ def compile_condition(
 
     def fail(message: str) -> NotebookError:
         return NotebookError(
-            f"invalid `if:` expression {source!r}: {message}", file=file, line=line
+            f"invalid `if:` expression {shown(source, 100)}: {message}", file=file, line=line
         )
 
     if not text:
@@ -116,7 +134,8 @@ def compile_condition(
         source=source,
         _tree=tree.body,
         cells=frozenset(checker.cells),
-        uses_status_function=checker.status_functions,
+        uses_status_function=bool(checker.functions),
+        overrides_stop=bool(checker.functions & {"failure", "always"}),
     )
 
 
@@ -160,7 +179,7 @@ def _cell_ref(node: ast.expr) -> tuple[str, str] | None:
 class _Checker:
     def __init__(self) -> None:
         self.cells: set[str] = set()
-        self.status_functions = False
+        self.functions: set[str] = set()  # status functions used
 
     def check(self, node: ast.expr) -> None:
         if isinstance(node, ast.BoolOp):
@@ -173,10 +192,13 @@ class _Checker:
                 raise _Reject("unary minus is only allowed on a number")
         elif isinstance(node, ast.Compare):
             self.check(node.left)
+            left = node.left
             for op, right in zip(node.ops, node.comparators, strict=True):
                 if type(op) not in _COMPARE:
                     raise _Reject(f"operator {type(op).__name__} is not allowed")
                 self.check(right)
+                _check_status_comparison(left, op, right)
+                left = right
         elif isinstance(node, ast.Call):
             if (
                 not isinstance(node.func, ast.Name)
@@ -187,8 +209,7 @@ class _Checker:
                 raise _Reject(
                     "the only functions are success(), failure() and always(), without arguments"
                 )
-            if node.func.id in ("failure", "always"):
-                self.status_functions = True
+            self.functions.add(node.func.id)
         elif isinstance(node, ast.Constant):
             if not (
                 isinstance(node.value, str) or _is_number(node.value) or node.value in (True, False)
@@ -210,6 +231,46 @@ class _Checker:
             )
         else:
             raise _Reject(f"{type(node).__name__} is not allowed")
+
+
+def _is_status(node: ast.expr) -> bool:
+    ref = _cell_ref(node)
+    return ref is not None and ref[1] == "status"
+
+
+def _check_status_comparison(left: ast.expr, op: ast.cmpop, right: ast.expr) -> None:
+    """A status is compared for (in)equality with a known status, or tested with ``in``
+    against a tuple of them; anything else is a mistake that would never match."""
+    if not (_is_status(left) or _is_status(right)):
+        return
+    if _is_status(left) and _is_status(right):
+        if isinstance(op, ast.Eq | ast.NotEq):
+            return
+        raise _Reject("two statuses can only be compared with == or !=")
+    other = right if _is_status(left) else left
+    if isinstance(op, ast.Eq | ast.NotEq):
+        if isinstance(other, ast.Constant):
+            _check_status_literal(other.value)
+        return
+    if isinstance(op, ast.In | ast.NotIn) and _is_status(left):
+        if isinstance(other, ast.Tuple | ast.List):
+            for elt in other.elts:
+                if isinstance(elt, ast.Constant):
+                    _check_status_literal(elt.value)
+            return
+        raise _Reject('test a status against a tuple: cells.<id>.status in ("failed", "timeout")')
+    raise _Reject("a status can only be compared with ==, != or in (...)")
+
+
+def _check_status_literal(value: object) -> None:
+    if isinstance(value, str) and value in STATUS_VALUES:
+        return
+    expected = f"(expected one of: {', '.join(STATUS_VALUES)})"
+    if not isinstance(value, str):
+        raise _Reject(f"a status is a string, not {shown(value)} {expected}")
+    close = difflib.get_close_matches(value, STATUS_VALUES, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise _Reject(f"unknown status {shown(value)}{hint} {expected}")
 
 
 def _is_number(value: object) -> bool:

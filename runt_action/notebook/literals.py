@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["BadValue", "check_name", "check_value", "python_literal"]
+__all__ = ["BadValue", "check_name", "check_value", "python_literal", "shown"]
 
 # Decimal int -> str conversion is capped (sys.int_info.str_digits_check_threshold); hex is not.
 _MAX_DECIMAL = 10**4000
@@ -28,12 +28,18 @@ class BadValue(ValueError):
         self.key = key  # the problem is the mapping key at ``path``, not its value
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``repr`` cut to ``limit`` characters: user input quoted in a one-line message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def check_name(name: object) -> str:
     """A parameter name becomes ``name = ...`` in Python, so it must be an identifier."""
     if not isinstance(name, str):
-        raise BadValue(f"parameter name {name!r} must be a string", key=True)
+        raise BadValue(f"parameter name {shown(name)} must be a string", key=True)
     if not name.isidentifier() or keyword.iskeyword(name):
-        raise BadValue(f"parameter name {name!r} is not a valid Python identifier", key=True)
+        raise BadValue(f"parameter name {shown(name)} is not a valid Python identifier", key=True)
     return name
 
 
@@ -53,7 +59,7 @@ def _problems(value: object, path: tuple[str | int, ...]) -> Iterator[BadValue]:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                yield BadValue(f"mapping key {key!r} must be a string", (*path, key), key=True)
+                yield BadValue(f"mapping key {shown(key)} must be a string", (*path, key), key=True)
                 return
             yield from _problems(item, (*path, key))
         return

@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 
 from runt_action.errors import NotebookError
 from runt_action.notebook.conditions import compile_condition
+from runt_action.notebook.literals import shown
 from runt_action.notebook.model import PARAMETERS_CELL_ID, Notebook, NotebookCell, NotebookMetadata
 from runt_action.notebook.yamlsrc import Loc, Located, SourceError, parse_yaml, read_source
 
@@ -98,7 +99,7 @@ def _reject_reserved(data: dict[Any, Any], located: Located, path: Path) -> None
                 bad.extend(("cells", i, k) for k in cell if k in _RESERVED_CELL)
     if bad:
         mark = located.mark(bad[0], key=True)
-        message = f"unknown key '{bad[0][-1]}'" + _expected(_fields_at(bad[0][:-1]))
+        message = f"unknown key {shown(bad[0][-1])}" + _expected(_fields_at(bad[0][:-1]))
         raise NotebookError(message, file=path, line=mark.line, column=mark.column)
 
 
@@ -159,7 +160,7 @@ def describe_validation_error(error: ErrorDetails) -> tuple[str, Loc, bool]:
     where = _dotted(loc)
     got = error.get("input")
     if kind == "extra_forbidden":
-        return f"unknown key '{loc[-1]}'" + _expected(_fields_at(loc[:-1]), loc[-1]), loc, True
+        return f"unknown key {shown(loc[-1])}" + _expected(_fields_at(loc[:-1]), loc[-1]), loc, True
     if kind == "missing":
         parent = _dotted(loc[:-1]) or "notebook"
         return f"{parent}: missing required key '{loc[-1]}'", loc, False
@@ -171,7 +172,7 @@ def describe_validation_error(error: ErrorDetails) -> tuple[str, Loc, bool]:
         choices = [
             c.strip(" '") for c in str(ctx.get("expected", "")).replace(" or ", ",").split(",")
         ]
-        return f"{where}: invalid value {got!r}" + _expected(choices, got), loc, False
+        return f"{where}: invalid value {shown(got)}" + _expected(choices, got), loc, False
     if kind in _TYPE_WORDS:
         return f"{where}: expected {_TYPE_WORDS[kind]}, got {_yaml_type(got)}", loc, False
     if kind == "too_short" and loc == ("cells",):

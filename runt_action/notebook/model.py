@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from runt_action.notebook.literals import BadValue, check_name, check_value
+from runt_action.notebook.literals import BadValue, check_name, check_value, shown
 
 __all__ = [
     "CELL_ID_PATTERN",
@@ -33,6 +33,7 @@ CellType = Literal["code", "markdown", "raw", "sql", "ai"]
 # to letters, digits, "_" and "-", starting with a letter or digit.
 CELL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 PARAMETERS_CELL_ID = "parameters"
+MAX_CONDITION_LENGTH = 1000  # characters in an `if:` expression
 
 
 class _Strict(BaseModel):
@@ -71,9 +72,9 @@ class NotebookCell(_Strict):
         if not CELL_ID_PATTERN.fullmatch(value):
             raise PydanticCustomError(
                 "cell_id_charset",
-                "cell id '{id}' must be 1-64 letters, digits, '_' or '-', "
+                "cell id {id} must be 1-64 letters, digits, '_' or '-', "
                 "starting with a letter or digit",
-                {"id": value},
+                {"id": shown(value)},
             )
         return value
 
@@ -82,11 +83,19 @@ class NotebookCell(_Strict):
     def _if_is_expression(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        if len(value) > MAX_CONDITION_LENGTH:  # before compile(): deep input can exhaust it
+            raise PydanticCustomError(
+                "if_length",
+                "'if' is longer than {limit} characters",
+                {"limit": MAX_CONDITION_LENGTH},
+            )
         try:
             compile(value, "<if>", "eval")
-        except SyntaxError as exc:
+        except (SyntaxError, RecursionError, MemoryError) as exc:
             raise PydanticCustomError(
-                "if_syntax", "'if' is not a valid Python expression: {msg}", {"msg": exc.msg}
+                "if_syntax",
+                "'if' is not a valid Python expression: {msg}",
+                {"msg": getattr(exc, "msg", "too deeply nested")},
             ) from None
         return value
 

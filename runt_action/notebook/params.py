@@ -16,12 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from runt_action.errors import ParameterError, UsageError
-from runt_action.notebook.literals import BadValue, check_name, check_value, python_literal
+from runt_action.notebook.literals import (
+    BadValue,
+    check_name,
+    check_value,
+    python_literal,
+    shown,
+)
 from runt_action.notebook.model import PARAMETERS_CELL_ID, Notebook, NotebookCell
-from runt_action.notebook.yamlsrc import Located, SourceError, parse_yaml, read_source
+from runt_action.notebook.yamlsrc import (
+    Located,
+    SourceError,
+    check_text,
+    parse_yaml,
+    read_source,
+)
 
 if TYPE_CHECKING:
     from runt_action.settings import Settings
@@ -95,6 +105,9 @@ def _mapping_from_json(text: str, name: str) -> dict[str, Any]:
         raise ParameterError(
             f"JSON syntax error: {exc.msg}", file=name, line=exc.lineno, column=exc.colno
         ) from None
+    except (RecursionError, ValueError):
+        # Too deep, or a 5000-digit number: the bounded YAML parser says where.
+        return _mapping_from_text(text, name)
     try:
         return _mapping_from_text(text, name)
     except ParameterError as exc:
@@ -145,25 +158,32 @@ def _check_mapping(data: Mapping[Any, Any], located: Located, name: str) -> None
 
 
 def parse_inline(items: Sequence[str]) -> dict[str, Any]:
-    """``-p name=value`` items; values are YAML scalars (``1``, ``true``, ``null``), else text."""
+    """``-p name=value`` items; values are YAML scalars (``1``, ``true``, ``null``), else text.
+
+    Bounded like a file: at most ``MAX_INPUT_BYTES``, no control characters."""
     result: dict[str, Any] = {}
     for item in items:
+        try:
+            check_text(item)
+        except SourceError as exc:
+            at = f" at column {exc.mark.column}" if exc.mark.line == 1 else ""
+            raise ParameterError(f"-p {shown(item)}: {exc.message}{at}") from None
         name, sep, raw = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise ParameterError(f"-p {item!r}: expected NAME=VALUE")
+            raise ParameterError(f"-p {shown(item)}: expected NAME=VALUE")
         try:
             check_name(name)
         except BadValue as exc:
-            raise ParameterError(f"-p {item!r}: {exc.message}") from None
+            raise ParameterError(f"-p {shown(item)}: {exc.message}") from None
         result[name] = _scalar(raw)
     return result
 
 
 def _scalar(raw: str) -> Any:
     try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
+        value = parse_yaml(raw).data  # bounded: depth, aliases, size
+    except SourceError:
         return raw
     if value is None and raw.strip() not in ("", "~", "null", "Null", "NULL"):
         return raw  # e.g. a bare comment "#x"

@@ -3,26 +3,85 @@
 PyYAML's constructors drop the marks; we compose the node graph ourselves and build plain
 Python values while recording, for every path into the document, where its value (and the key
 that introduced it) starts. Duplicate keys, which PyYAML silently overwrites, are errors here.
+
+Input is bounded before and while it is parsed, so no file or string can hang the loader or
+exhaust memory: size (``MAX_INPUT_BYTES``, checked from ``stat`` before reading), file kind
+(regular files only; a FIFO is never opened), characters (no NUL or other control
+characters), nesting (``MAX_DEPTH``), values (``MAX_NODES``) and alias expansion
+(``MAX_ALIAS_NODES``, so a "billion laughs" is refused in milliseconds). Each refusal is a
+:class:`SourceError` at the offending line and column.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
+
+from runt_action.notebook.literals import shown
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser as _Parser
+else:  # pragma: no cover - PyYAML built without libyaml: the pure-Python reader and parser
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _Parser(Reader, Scanner, Parser):  # type: ignore[no-redef]
+        def __init__(self, text: str) -> None:
+            Reader.__init__(self, text)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+
 
 E = TypeVar("E", bound=Exception)
 
-__all__ = ["Loc", "Located", "Mark", "SourceError", "parse_yaml", "read_source"]
+__all__ = [
+    "MAX_ALIAS_NODES",
+    "MAX_DEPTH",
+    "MAX_INPUT_BYTES",
+    "MAX_NODES",
+    "Loc",
+    "Located",
+    "Mark",
+    "SourceError",
+    "check_text",
+    "describe_character",
+    "parse_yaml",
+    "read_source",
+]
 
 Loc = tuple[str | int, ...]
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+# Input bounds (documented in the README): every notebook, parameters file, action input and
+# -p value. Larger or stranger input is refused with one located line, never read blindly.
+MAX_INPUT_BYTES = 10 * 2**20  # 10 MB: a notebook is source code; this is generous
+_MB = MAX_INPUT_BYTES // 2**20
+MAX_NODES = 50_000  # values in one document (a 7,000-cell notebook has ~37,000)
+MAX_DEPTH = 100  # nesting of sequences and mappings, aliases expanded
+# Nodes built a second time or more, through aliases or merge keys. Reuse of a few anchors
+# stays far below; a "billion laughs" bomb hits it in milliseconds.
+MAX_ALIAS_NODES = 10_000
+
+# What the YAML reader refuses (yaml.reader.Reader.NON_PRINTABLE), plus lone surrogates.
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_CONTROL_NAMES = {0: "NUL", 7: "BEL", 8: "BS", 0x0B: "VT", 0x0C: "FF", 0x1B: "ESC", 0x7F: "DEL"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +90,8 @@ class Mark:
     column: int  # 1-based
 
     @classmethod
-    def of(cls, mark: yaml.Mark | None) -> Mark:
+    def of(cls, mark: Any) -> Mark:
+        """From a PyYAML or libyaml mark (0-based), or None."""
         if mark is None:
             return cls(1, 1)
         return cls(mark.line + 1, mark.column + 1)
@@ -72,52 +132,201 @@ class Located:
         return self.root
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader; only its composer and scalar constructors are used."""
+class _Loader(Composer, _Parser, SafeConstructor, Resolver):
+    """A safe loader with bounds: nesting depth while composing, merge keys flattened once and
+    deduplicated (so ``<<`` chains cannot grow exponentially), and where each alias stood.
+
+    libyaml's parser (when PyYAML has it) with PyYAML's Python composer on top: the C parser
+    reads ~20x faster, and composing in Python is what lets us bound depth and note aliases."""
+
+    def __init__(self, text: str) -> None:
+        _Parser.__init__(self, text)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        Composer.__init__(self)
+        self.depth = 0
+        self.nodes = 0
+        # (id(parent node), index or id(key node)) -> where the alias placed there was written
+        self.alias_marks: dict[tuple[int, int], Mark] = {}
+        self.merged: dict[int, int] = {}  # id(mapping node) -> pairs that came from merge keys
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self._next_mark()
+            self.alias_marks[(id(parent), _index_key(index))] = mark
+            return super().compose_node(parent, index)
+        self.depth += 1
+        self.nodes += 1
+        try:
+            if self.nodes > MAX_NODES:
+                raise SourceError(f"YAML has more than {MAX_NODES} values", self._next_mark())
+            if self.depth > MAX_DEPTH:
+                mark = self._next_mark()
+                raise SourceError(f"YAML nested more than {MAX_DEPTH} levels deep", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _next_mark(self) -> Mark:
+        event: Any = self.peek_event()
+        return Mark.of(event.start_mark)
+
+    def flatten_mapping(self, node: MappingNode) -> None:
+        """PyYAML's merge, once per node, keeping one pair per merged key (the one it keeps)."""
+        if id(node) in self.merged:
+            return
+        own = sum(1 for k, _ in node.value if k.tag != _MERGE_TAG)
+        super().flatten_mapping(node)
+        count = len(node.value) - own
+        if count:
+            merged = node.value[:count]
+            last: dict[object, tuple[Node, Node]] = {}
+            for key_node, value_node in merged:
+                last[_key_identity(key_node)] = (key_node, value_node)
+            node.value = [last[k] for k in last] + node.value[count:]
+            count = len(last)
+        self.merged[id(node)] = count
+
+
+def _index_key(index: object) -> int:
+    return index if isinstance(index, int) else id(index)
+
+
+def _key_identity(node: Node) -> object:
+    if isinstance(node, ScalarNode):
+        return (node.tag, node.value)
+    return id(node)
+
+
+def check_text(text: str) -> None:
+    """Reject what the YAML reader would choke on, at its line and column.
+
+    Control characters other than tab, newline and carriage return (NUL included), and
+    lone surrogates (undecodable bytes passed through the environment or argv)."""
+    if len(text) > MAX_INPUT_BYTES or (
+        len(text) * 4 > MAX_INPUT_BYTES and len(text.encode("utf-8", "replace")) > MAX_INPUT_BYTES
+    ):
+        raise SourceError(f"input is larger than the {_MB} MB limit", Mark(1, 1))
+    bad = _NON_PRINTABLE.search(text)
+    if bad is None:
+        return
+    index = bad.start()
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    raise SourceError(describe_character(bad.group()), Mark(line, column))
+
+
+def describe_character(char: str) -> str:
+    """Why one character is refused, naming it by code point."""
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, smuggled in by surrogateescape
+        return f"invalid UTF-8 (byte 0x{code - 0xDC00:02X})"
+    if code < 0x20 or 0x7F <= code < 0xA0:
+        name = _CONTROL_NAMES.get(code, "")
+        return f"control character U+{code:04X}{f' ({name})' if name else ''} is not allowed"
+    return f"character U+{code:04X} is not allowed"
 
 
 def parse_yaml(text: str) -> Located:
-    """Parse one YAML document; raises :class:`SourceError` for syntax and structure errors."""
+    """Parse one YAML document; raises :class:`SourceError` for syntax and structure errors.
+
+    Bounded: text size and characters (:func:`check_text`), nesting depth (``MAX_DEPTH``) and
+    what aliases and merge keys may expand to (``MAX_ALIAS_NODES``)."""
+    check_text(text)
     loader = _Loader(text)
     try:
         try:
             node = loader.get_single_node()
+            if node is None:
+                return Located(data=None)
+            located = Located(data=None, root=Mark.of(node.start_mark))
+            located.data = _Builder(loader, located).build(node, ())
+            return located
         except yaml.MarkedYAMLError as exc:
-            raise _syntax_error(exc) from None
-        if node is None:
-            return Located(data=None)
-        located = Located(data=None, root=Mark.of(node.start_mark))
-        located.data = _Builder(loader, located).build(node, ())
-        return located
+            raise _syntax_error(exc, text) from None
+        except yaml.YAMLError as exc:  # ReaderError and kin: check_text should catch them first
+            raise SourceError(_one_line(str(exc)), Mark(1, 1)) from None
+        except RecursionError:  # belt and braces: the depth checks should come first
+            raise SourceError("YAML nested too deeply", Mark(1, 1)) from None
     finally:
         loader.dispose()
 
 
 def read_source(path: Path) -> str:
-    """The file's text; raises :class:`SourceError` when it cannot be read as UTF-8."""
+    """The file's text, read with bounds; raises :class:`SourceError` when it cannot be used.
+
+    Only a regular file of at most ``MAX_INPUT_BYTES`` is read: it is stat-ed first, so a FIFO,
+    device, socket or directory is refused without being opened, and opened non-blocking and
+    read to the cap only, in case it was swapped meanwhile. Its text must be UTF-8 (a BOM is
+    allowed) and pass :func:`check_text`."""
     try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise SourceError("is a directory, expected a YAML file", Mark(1, 1)) from None
+        info = os.stat(path)
+        kind = _special_kind(info.st_mode)
+        if kind:
+            raise SourceError(f"is {kind}, expected a regular file", Mark(1, 1))
+        if info.st_size > MAX_INPUT_BYTES:
+            raise SourceError(_too_large(info.st_size), Mark(1, 1))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            kind = _special_kind(os.fstat(handle.fileno()).st_mode)
+            if kind:
+                raise SourceError(f"is {kind}, expected a regular file", Mark(1, 1))
+            raw = handle.read(MAX_INPUT_BYTES + 1)
     except FileNotFoundError:
         raise SourceError("no such file", Mark(1, 1)) from None
     except OSError as exc:
         raise SourceError(f"cannot read file: {exc.strerror or exc}", Mark(1, 1)) from None
+    except ValueError as exc:  # e.g. an embedded NUL in the path
+        raise SourceError(f"cannot read file: {exc}", Mark(1, 1)) from None
+    if len(raw) > MAX_INPUT_BYTES:
+        raise SourceError(_too_large(len(raw)), Mark(1, 1))
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
-        raise SourceError("file is not valid UTF-8", Mark(line, column)) from None
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = len(raw[line_start : exc.start].decode("utf-8", "replace")) + 1
+        byte = raw[exc.start]
+        raise SourceError(
+            f"file is not valid UTF-8 (byte 0x{byte:02X})", Mark(line, column)
+        ) from None
+    check_text(text)
+    return text
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError) -> SourceError:
+def _special_kind(mode: int) -> str:
+    """What a non-regular file is, in words; "" for a regular file."""
+    if stat.S_ISREG(mode):
+        return ""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"  # pragma: no cover
+
+
+def _too_large(size: int) -> str:
+    return f"file is {size / 2**20:.1f} MB, larger than the {_MB} MB limit"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, source: str | None = None) -> SourceError:
     problem = (exc.problem or "").strip()
     context = (exc.context or "").strip()
     mark = exc.problem_mark or exc.context_mark
     if isinstance(exc, yaml.constructor.ConstructorError):
         return SourceError(f"unsupported YAML value: {problem or context}", Mark.of(mark))
+    if "maximum nesting depth" in problem:  # libyaml's own cap (1000) can come first
+        return SourceError(f"YAML nested more than {MAX_DEPTH} levels deep", Mark.of(mark))
     if problem.startswith("but "):  # "expected a single document ..., but found another"
         text = f"{context}, {problem}"
     elif context and problem:
@@ -126,31 +335,71 @@ def _syntax_error(exc: yaml.MarkedYAMLError) -> SourceError:
         text = f"{problem} ({context}{at})"
     else:
         text = problem or context or "invalid YAML"
+    if source is not None and _char_at(source, Mark.of(mark)) == "\t" and "tab" not in text:
+        text += "; it is a tab: indent with spaces"
     return SourceError(f"YAML syntax error: {text}", Mark.of(mark))
 
 
+def _char_at(text: str, mark: Mark) -> str:
+    """The character at ``mark`` in ``text`` ("" when out of range)."""
+    start = 0
+    for _ in range(mark.line - 1):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return ""
+    index = start + mark.column - 1
+    return text[index] if index < len(text) and "\n" not in text[start:index] else ""
+
+
 class _Builder:
+    """Plain values from the node graph, with marks; bounded in depth and alias expansion."""
+
     def __init__(self, loader: _Loader, located: Located) -> None:
         self.loader = loader
         self.located = located
         self.active: set[int] = set()
+        self.done: set[int] = set()  # nodes built at least once
+        self.repeated = 0  # nodes built again (through an alias or a merge key)
+        self.alias: Mark | None = None  # the outermost alias being expanded
 
-    def build(self, node: Node, loc: Loc) -> Any:
-        self.located.values[loc] = Mark.of(node.start_mark)
+    def build(self, node: Node, loc: Loc, alias: Mark | None = None) -> Any:
+        """``alias`` is where the alias naming ``node`` was written, when it was one."""
+        mark = Mark.of(node.start_mark)
+        self.located.values[loc] = alias or mark
         if id(node) in self.active:
-            raise SourceError("recursive YAML alias", Mark.of(node.start_mark))
-        if isinstance(node, ScalarNode):
-            return self._scalar(node)
-        self.active.add(id(node))
+            raise SourceError("recursive YAML alias", alias or mark)
+        outer = self.alias
+        if self.alias is None and id(node) in self.done:
+            self.alias = alias or mark  # from here down, every node is built again
+        if self.alias is not None:
+            self.repeated += 1
+        where = self.alias or mark
+        if len(loc) > MAX_DEPTH:
+            raise SourceError(f"YAML nested more than {MAX_DEPTH} levels deep", where)
+        if self.repeated > MAX_ALIAS_NODES:
+            raise SourceError(f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes", where)
+        self.done.add(id(node))
         try:
-            if isinstance(node, MappingNode):
-                return self._mapping(node, loc)
-            if isinstance(node, SequenceNode):
-                self._check_tag(node, _SEQ_TAG)
-                return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+            if isinstance(node, ScalarNode):
+                return self._scalar(node)
+            self.active.add(id(node))
+            try:
+                if isinstance(node, MappingNode):
+                    return self._mapping(node, loc)
+                if isinstance(node, SequenceNode):
+                    self._check_tag(node, _SEQ_TAG)
+                    return [
+                        self.build(item, (*loc, i), self._alias_at(node, i))
+                        for i, item in enumerate(node.value)
+                    ]
+            finally:
+                self.active.discard(id(node))
         finally:
-            self.active.discard(id(node))
-        raise SourceError("unsupported YAML node", Mark.of(node.start_mark))  # pragma: no cover
+            self.alias = outer
+        raise SourceError("unsupported YAML node", mark)  # pragma: no cover
+
+    def _alias_at(self, parent: Node, index: object) -> Mark | None:
+        return self.loader.alias_marks.get((id(parent), _index_key(index)))
 
     def _scalar(self, node: ScalarNode) -> Any:
         construct: Callable[[Node], Any] = self.loader.construct_object
@@ -158,15 +407,20 @@ class _Builder:
             return construct(node)
         except yaml.MarkedYAMLError as exc:
             raise _syntax_error(exc) from None
+        except (ValueError, OverflowError) as exc:  # 5000-digit ints, 2020-13-45, ...
+            value = node.value if isinstance(node.value, str) else ""
+            detail = "integer has too many digits" if "digits" in str(exc) else _one_line(str(exc))
+            raise SourceError(
+                f"unsupported YAML value {shown(value)}: {detail}", Mark.of(node.start_mark)
+            ) from None
 
     def _mapping(self, node: MappingNode, loc: Loc) -> dict[Any, Any]:
         self._check_tag(node, _MAP_TAG)
-        own = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
         try:
             self.loader.flatten_mapping(node)  # YAML merge keys (<<) come first, then own keys
         except yaml.MarkedYAMLError as exc:
             raise _syntax_error(exc) from None
-        merged = len(node.value) - own
+        merged = self.loader.merged[id(node)]
         result: dict[Any, Any] = {}
         from_merge: set[Any] = set()
         for index, (key_node, value_node) in enumerate(node.value):
@@ -175,16 +429,16 @@ class _Builder:
                 raise SourceError("mapping keys must be plain scalars", key_mark)
             key = self._scalar(key_node)
             if key in result and key not in from_merge:
-                raise SourceError(f"duplicate key {key!r}", key_mark)
+                raise SourceError(f"duplicate key {shown(key)}", key_mark)
             if index < merged:
                 from_merge.add(key)
             else:
                 from_merge.discard(key)
             self.located.keys[(*loc, key)] = key_mark
-            result[key] = self.build(value_node, (*loc, key))
+            result[key] = self.build(value_node, (*loc, key), self._alias_at(node, key_node))
         return result
 
     @staticmethod
     def _check_tag(node: Node, expected: str) -> None:
         if node.tag != expected:
-            raise SourceError(f"unsupported YAML tag {node.tag!r}", Mark.of(node.start_mark))
+            raise SourceError(f"unsupported YAML tag {shown(node.tag)}", Mark.of(node.start_mark))

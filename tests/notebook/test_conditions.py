@@ -27,7 +27,9 @@ FACTS = {
         ("cells.load.duration_ms < 100", False, True),
         ('failure() or cells.load.status == "success"', False, True),
         ("${{ always() }}", True, True),
-        ("cells.load.status < 3", False, False),  # type mismatch is false, not a crash
+        ("cells.load.attempts < 'x'", False, False),  # type mismatch is false, not a crash
+        ('cells.load.status == cells["flaky-one"].status', False, False),
+        ('cells.load.status != "not-executed"', False, True),
         ("1 < 2 < 3", False, True),
         ("-1 < 0", False, True),
     ],
@@ -37,11 +39,58 @@ def test_evaluates(expr: str, failed: bool, expected: bool) -> None:
     assert cond.evaluate(FACTS, failed=failed) is expected
 
 
-def test_status_functions_flag() -> None:
-    assert compile_condition("always()").uses_status_function
-    assert compile_condition("failure() and True").uses_status_function
-    assert not compile_condition("success()").uses_status_function
-    assert compile_condition('cells.a.status == "x"').cells == {"a"}
+@pytest.mark.parametrize(
+    ("expr", "uses", "overrides"),
+    [
+        ("always()", True, True),
+        ("failure() and True", True, True),
+        ("not failure()", True, True),  # mentions failure(): may run after a failure
+        ('success() or cells.a.status == "failed"', True, False),
+        ("success()", True, False),
+        ('cells.a.status == "failed"', False, False),
+        ("cells.a.attempts > 1", False, False),
+    ],
+)
+def test_status_functions_and_stop_on_error(expr: str, uses: bool, overrides: bool) -> None:
+    cond = compile_condition(expr)
+    assert cond.uses_status_function is uses
+    assert cond.overrides_stop is overrides
+    assert cond.cells == ({"a"} if "cells" in expr else set())
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ('cells.load.status == "faild"', "unknown status 'faild'; did you mean 'failed'?"),
+        ('"sucess" != cells.load.status', "unknown status 'sucess'; did you mean 'success'?"),
+        ('cells.load.status in ("failed", "timed-out")', "did you mean 'timeout'?"),
+        ('cells.load.status not in ["succeeded"]', "unknown status 'succeeded'"),
+        ('cells.load.status == "ok"', "unknown status 'ok' (expected one of: success, failed"),
+        ("cells.load.status == 1", "a status is a string, not 1"),
+        ("cells.load.status == True", "a status is a string, not True"),
+        ("cells.load.status < 3", "can only be compared with ==, != or in"),
+        ('cells.load.status >= "failed"', "can only be compared with ==, != or in"),
+        ('"fail" in cells.load.status', "can only be compared with ==, != or in"),
+        ('cells.load.status in "failed timeout"', "test a status against a tuple"),
+        ("cells.load.status < cells.load.status", "two statuses can only be compared"),
+        ('1 < 2 and cells.load.status == "faild"', "did you mean 'failed'?"),
+        ('"failed" == cells.load.status == "faild"', "did you mean 'failed'?"),
+    ],
+)
+def test_rejects_unknown_status_literals(expr: str, message: str) -> None:
+    with pytest.raises(NotebookError) as info:
+        compile_condition(expr, earlier_cells=["load"])
+    assert message in str(info.value)
+
+
+def test_every_documented_status_is_accepted() -> None:
+    from runt_action.notebook.conditions import STATUS_VALUES
+    from runt_action.results import CellStatus
+
+    assert tuple(s.value for s in CellStatus) == STATUS_VALUES
+    for status in STATUS_VALUES:
+        cond = compile_condition(f"cells.load.status == {status!r}", earlier_cells=["load"])
+        assert cond.evaluate({"load": CellFacts(status=status)}, failed=False)
 
 
 @pytest.mark.parametrize(
