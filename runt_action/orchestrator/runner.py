@@ -233,7 +233,7 @@ class Runner:
         if self.selected is not None and cell.id not in self.selected:
             return self.unselected_reason
         cond = cell.condition
-        overrides = cond is not None and _overrides_stop(cond)
+        overrides = cond is not None and cond.overrides_stop
         if failed and not overrides:
             if self.on_error == "stop":
                 return "an earlier cell failed"
@@ -432,11 +432,6 @@ def _capable(state: NotebookState, kind: str) -> bool:
 def _restarted(outputs: Sequence[CellOutput]) -> bool:
     """The agent restarted the runtime during this cell (it ignored the interrupt)."""
     return any((notice_of(o) or ("", ""))[0] == "restarted" for o in outputs)
-
-
-def _overrides_stop(cond: Condition) -> bool:
-    """failure() / always() opt a cell out of stop-on-error."""
-    return bool(getattr(cond, "overrides_stop", cond.uses_status_function))
 
 
 def _secs(value: float | None) -> str:
