@@ -63,6 +63,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"  # a cell failed: exit 1
     ERROR = "error"  # infrastructure: exit 3
     CANCELLED = "cancelled"  # signal: exit 3
+    RUNNING = "running"  # a checkpoint written while the run goes on (never a final status)
 
 
 @dataclass(slots=True)

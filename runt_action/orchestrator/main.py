@@ -36,6 +36,7 @@ from runt_action.errors import (
     RunTimeout,
 )
 from runt_action.orchestrator.agent_host import kill_engine, prestart_engine
+from runt_action.orchestrator.checkpoint import Checkpoint, Tee
 from runt_action.orchestrator.plan import DEFAULT_SYNC_URL, RunPlan, make_plan
 from runt_action.orchestrator.runner import Runner
 from runt_action.orchestrator.session import Session, open_session
@@ -185,7 +186,11 @@ class RunExecution:
 
     async def execute(self, live: LiveHooks) -> RunResult:
         """Run; whatever happens, the result (errors are in it, never raised)."""
-        outcome = await self._execute(live)
+        checkpoint = Checkpoint(self._save_checkpoint)
+        try:
+            outcome = await self._execute(Tee([live, checkpoint]))
+        finally:
+            checkpoint.close()
         if outcome.error is not None:
             print(f"runt-action: {_scrub(self.plan, outcome.error)}", file=sys.stderr, flush=True)
         return self._result(outcome)
@@ -254,6 +259,33 @@ class RunExecution:
     def cancel(self) -> None:
         if self.work is not None and not self.work.done():
             self.work.cancel()
+
+    def _save_checkpoint(self) -> None:
+        """The notebook so far (status "running"), written where the final one will be."""
+        from runt_action.report.html import write_html
+        from runt_action.report.ipynb import write_notebook
+        from runt_action.report.scrub import Scrubber
+
+        plan, runner = self.plan, self.runner
+        if runner is None:
+            return
+        session = self.located[0] if self.located else None
+        snapshot = RunResult(
+            notebook_id=session.notebook_id if session is not None else "",
+            notebook_url=session.link if session is not None else None,
+            title=plan.notebook.title,
+            source_file=plan.source_file,
+            status=RunStatus.RUNNING,
+            cells=runner.results,
+            parameters=plan.shown_params,
+            duration_ms=(time.monotonic() - self.started) * 1000,
+            runtime=plan.runtime,
+            started_at=self.started_at,
+            location_note=session.note if session is not None else None,
+        )
+        write_notebook(plan.ipynb_path, snapshot, scrubber=Scrubber(plan.secrets))
+        if plan.html_path is not None:
+            write_html(snapshot, plan.html_path, secrets=plan.secrets)
 
     # -- the result -----------------------------------------------------------------------
 
