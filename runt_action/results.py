@@ -10,7 +10,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-__all__ = ["CellOutput", "CellResult", "CellStatus", "LiveHooks", "RunResult", "RunStatus"]
+# The reason given to a sql/ai cell no runtime here can execute (annotated as a warning,
+# or a failure with --strict).
+NO_CAPABLE_RUNTIME = "no runtime here can execute"
+
+__all__ = [
+    "NO_CAPABLE_RUNTIME",
+    "CellOutput",
+    "CellResult",
+    "CellStatus",
+    "LiveHooks",
+    "RunResult",
+    "RunStatus",
+]
 
 
 class CellStatus(StrEnum):

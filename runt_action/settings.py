@@ -63,6 +63,7 @@ INPUTS: dict[str, str] = {
     "validate-only": "validate_only",
     "sync-log": "sync_log",
     "html": "html",
+    "strict": "strict",
 }
 
 ListOfStr = Annotated[list[str], NoDecode]
@@ -104,6 +105,7 @@ class Settings(BaseSettings):
         None, validation_alias=_input("on-error")
     )
     only: ListOfStr = Field(default_factory=list, validation_alias=_input("only"))
+    strict: bool = Field(False, validation_alias=_input("strict"))
     # A sweep file (list of parameter sets or a matrix); wins over the notebook's `sweep:`.
     sweep: Path | None = Field(None, validation_alias=_input("sweep"))
     jobs: int = Field(1, ge=1, le=32, validation_alias=_input("jobs"))

@@ -236,6 +236,7 @@ class RunExecution:
                 startup_timeout=plan.timeouts.startup,
                 request_timeout=plan.timeouts.request,
                 on_error=plan.on_error,
+                strict=plan.strict,
                 graph=plan.graph,
                 selected=plan.selected,
                 hooks=live,

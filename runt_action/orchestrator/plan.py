@@ -58,6 +58,7 @@ class RunPlan:
     app_url: str | None
     timeouts: Timeouts
     on_error: OnError
+    strict: bool  # sql/ai cells nothing can execute fail the run
     graph: DependencyGraph  # code cells' dependencies (parameters cell included)
     selected: frozenset[str] | None  # --only and what it needs; None = every cell
     secrets: tuple[str, ...]  # every value that must never be written anywhere
@@ -167,6 +168,7 @@ def make_plan(
         app_url=s.app_url,
         timeouts=s.timeouts(),
         on_error=s.error_mode,
+        strict=s.strict,
         graph=graph,
         selected=_selected(s.only, graph, cells, s.notebook),
         secrets=tuple(v for v in (token, *env.values()) if v),
