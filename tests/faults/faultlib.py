@@ -38,7 +38,9 @@ def write_notebook(directory: Path, name: str, cells: list[dict[str, Any]], **ex
     return path
 
 
-def base_env(workdir: Path, *, github: bool = False, extra: dict[str, str] | None = None) -> dict[str, str]:
+def base_env(
+    workdir: Path, *, github: bool = False, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """Our environment minus anything that would change the run; optionally GitHub's."""
     env = {
         k: v
@@ -69,10 +71,12 @@ class Run:
     elapsed: float
     ended_at: float  # time.monotonic() when the process was reaped
     workdir: Path
+    timed_out: bool = False  # still running at the test's limit, then killed
     extra: dict[str, Any] = field(default_factory=dict)
 
     def tail(self) -> str:
-        return f"rc={self.returncode}\n--- stderr ---\n{self.stderr[-4000:]}"
+        head = f"KILLED after {self.elapsed:.0f} s (hung); " if self.timed_out else ""
+        return f"{head}rc={self.returncode}\n--- stderr ---\n{self.stderr[-4000:]}"
 
 
 def parse_github_output(text: str) -> dict[str, str]:
@@ -123,6 +127,7 @@ async def run_cli(
     )
     assert proc.stdout is not None and proc.stderr is not None
     out_lines: list[str] = []
+    err_chunks: list[bytes] = []
 
     async def pump_stdout() -> None:
         assert proc.stdout is not None
@@ -132,10 +137,18 @@ async def run_cli(
             if on_line is not None:
                 on_line(line, proc)
 
+    async def pump_stderr() -> None:
+        assert proc.stderr is not None
+        while chunk := await proc.stderr.read(65536):
+            err_chunks.append(chunk)
+
+    timed_out = False
     try:
         async with asyncio.timeout(limit):
-            _, err = await asyncio.gather(pump_stdout(), proc.stderr.read())
+            await asyncio.gather(pump_stdout(), pump_stderr())
             await proc.wait()
+    except TimeoutError:
+        timed_out = True  # reported as a Run the test can assert on, not a traceback
     finally:
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -148,10 +161,11 @@ async def run_cli(
     return Run(
         returncode=proc.returncode if proc.returncode is not None else -1,
         stdout="".join(out_lines),
-        stderr=err.decode(errors="replace"),
+        stderr=b"".join(err_chunks).decode(errors="replace"),
         elapsed=ended - t0,
         ended_at=ended,
         workdir=workdir,
+        timed_out=timed_out,
     )
 
 
@@ -168,7 +182,9 @@ class Serve:
 
     @property
     def sync_url(self) -> str:
-        return self.base_url if self.base_url.endswith("/livestore") else f"{self.base_url}/livestore"
+        return (
+            self.base_url if self.base_url.endswith("/livestore") else f"{self.base_url}/livestore"
+        )
 
 
 async def start_serve(db: Path, token: str, port: int = 0, *, limit: float = 30) -> Serve:
@@ -279,7 +295,10 @@ def read_ipynb(path: Path) -> Any:
 
 def cell_by_id(nb: Any, cell_id: str) -> Any:
     for cell in nb.cells:
-        if cell.get("id") == cell_id or cell.get("metadata", {}).get("runt", {}).get("id") == cell_id:
+        if (
+            cell.get("id") == cell_id
+            or cell.get("metadata", {}).get("runt", {}).get("id") == cell_id
+        ):
             return cell
     raise KeyError(f"no cell {cell_id!r} in {[c.get('id') for c in nb.cells]}")
 
@@ -335,12 +354,17 @@ def results_of(outputs: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 def summary_note(summary: str, cell_id: str) -> str:
     """The Note column of a cell's row in the summary's table ('' if none)."""
+    names = (cell_id, cell_id.replace("_", "\\_"))
     for line in summary.splitlines():
         cols = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cols) >= 3 and cell_id.replace("_", "\\_") in cols[:3] + [cell_id]:
-            if cols[1] in (cell_id, cell_id.replace("_", "\\_")):
-                return cols[-1]
+        if len(cols) >= 3 and cols[1] in names:
+            return cols[-1]
     return ""
+
+
+def files_named(root: Path, pattern: str) -> list[Path]:
+    """Files below ``root`` matching a glob pattern, relative to ``root``."""
+    return [p.relative_to(root) for p in root.rglob(pattern)]
 
 
 def files_containing(root: Path, needle: bytes) -> list[Path]:

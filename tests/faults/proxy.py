@@ -60,10 +60,7 @@ class FaultProxy:
     @property
     def cutting(self) -> bool:
         """Still injecting cuts (the bound not reached yet)."""
-        return (
-            self.stats.cuts < self._max_cuts
-            and time.monotonic() - self._started < self._cut_for
-        )
+        return self.stats.cuts < self._max_cuts and time.monotonic() - self._started < self._cut_for
 
     async def start(self) -> None:
         self._started = time.monotonic()

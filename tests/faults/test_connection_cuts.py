@@ -16,6 +16,7 @@ from faultlib import (
     read_ipynb,
     run_cli,
     serving,
+    stream_text,
     write_notebook,
 )
 from proxy import FaultProxy
@@ -45,28 +46,27 @@ def cuts_notebook(tmp_path: Path) -> Path:
 async def test_run_survives_connection_cuts(tmp_path: Path, runtime: str) -> None:
     notebook = cuts_notebook(tmp_path)
     out = tmp_path / "cuts.ipynb"
-    async with serving(tmp_path / "server.sqlite", TOKEN) as servers:
-        async with FaultProxy(servers[0].port, seed=10, max_cuts=30, cut_for=40) as proxy:
-            run = await run_cli(
-                tmp_path,
-                str(notebook),
-                "--runtime",
-                runtime,
-                "--sync-url",
-                f"ws://127.0.0.1:{proxy.port}/livestore",
-                "--notebook-id",
-                f"cuts-{runtime}",
-                "--output",
-                str(out),
-                env=base_env(tmp_path, extra={"AUTH_TOKEN": TOKEN}),
-                limit=150,
-            )
+    async with (
+        serving(tmp_path / "server.sqlite", TOKEN) as servers,
+        FaultProxy(servers[0].port, seed=10, max_cuts=30, cut_for=40) as proxy,
+    ):
+        run = await run_cli(
+            tmp_path,
+            str(notebook),
+            "--runtime",
+            runtime,
+            "--sync-url",
+            f"ws://127.0.0.1:{proxy.port}/livestore",
+            "--notebook-id",
+            f"cuts-{runtime}",
+            "--output",
+            str(out),
+            env=base_env(tmp_path, extra={"AUTH_TOKEN": TOKEN}),
+            limit=100,
+        )
     assert run.returncode == 0, run.tail()
     nb = read_ipynb(out)
-    text = "".join(
-        "".join(o.get("text", "")) for cid in ("first", "second")
-        for o in cell_by_id(nb, cid).outputs if o.get("output_type") == "stream"
-    )
+    text = stream_text(cell_by_id(nb, "first")) + stream_text(cell_by_id(nb, "second"))
     lost, dup = lost_and_duplicated(numbered_counts(text, r"^line (\d{5})$"), LINES)
     assert (lost, dup) == ([], []), f"lost {lost[:20]}, duplicated {dup[:20]}"
     # The faults really happened: connections were cut while the run was in flight.

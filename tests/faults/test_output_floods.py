@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from faultlib import (
     Run,
     base_env,
@@ -52,7 +51,7 @@ async def flood(tmp_path: Path, runtime: str, source: str) -> Flooded:
         "--output",
         str(out),
         env=base_env(tmp_path, github=True),
-        limit=150,
+        limit=100,
     )
     assert run.returncode == 0, run.tail()
     summary = (tmp_path / "summary.md").read_text()
@@ -115,9 +114,7 @@ async def test_a_5mb_result_is_intact_or_a_visible_placeholder(
     assert texts, "the 5 MB result vanished: the cell has no output at all"
     placeholder = " ".join(texts)
     assert re.search(r"\d", placeholder), f"the placeholder says nothing useful: {placeholder!r}"
-    warnings = [
-        line for line in f.run.stdout.splitlines() if line.lstrip().startswith("::warning")
-    ]
+    warnings = [line for line in f.run.stdout.splitlines() if line.lstrip().startswith("::warning")]
     assert any("flood" in w for w in warnings), f"no ::warning for the cell: {warnings}"
     note = summary_note(f.summary, "flood") + " ".join(
         results_of(f.outputs)["flood"].get("notes", [])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faultlib import base_env, files_containing, run_cli, write_notebook
+from faultlib import base_env, files_containing, files_named, run_cli, write_notebook
 
 # Letters and digits only: every escaped spelling (markdown, JSON, HTML) is the same bytes.
 SECRET = "S3cretVx9QzK7781pTq"
@@ -80,5 +80,5 @@ async def test_no_event_log_is_left_in_the_workspace_by_default(tmp_path: Path) 
         limit=90,
     )
     assert run.returncode == 0, run.tail()
-    logs = [p.relative_to(tmp_path) for p in tmp_path.rglob("*sqlite*")]
+    logs = files_named(tmp_path, "*sqlite*")
     assert not logs, f"an event log was left behind: {logs}"

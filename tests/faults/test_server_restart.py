@@ -77,7 +77,7 @@ async def test_server_killed_and_restarted_loses_nothing(tmp_path: Path, runtime
                 str(out),
                 env=base_env(tmp_path, extra={"AUTH_TOKEN": TOKEN}),
                 on_line=on_line,
-                limit=150,
+                limit=100,
             )
         finally:
             for task in restart_task:

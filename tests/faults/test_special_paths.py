@@ -17,7 +17,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from faultlib import base_env, parse_github_output, run_cli, write_notebook
 
 NULL_DEV = os.makedev(1, 3)
