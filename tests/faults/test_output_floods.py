@@ -27,6 +27,7 @@ from faultlib import (
     summary_note,
     write_notebook,
 )
+from scenarios import one_big_line
 
 # Words a visible truncation or omission marker in the terminal log would use.
 MARKER_WORDS = ("truncat", "omitted", "dropped", "not shown", "too large")
@@ -94,11 +95,9 @@ async def test_megabytes_of_numbered_lines_all_arrive_once(
 
 
 async def test_a_single_3mb_line_arrives_intact(tmp_path: Path, runtime: str) -> None:
-    f = await flood(tmp_path, runtime, 'print("B" * 3_000_000)\n')
-    text = stream_text(cell_by_id(f.nb, "flood"))
-    assert text.count("B") == 3_000_000 and text.strip("\n") == "B" * 3_000_000, (
-        f"got {text.count('B')} of 3000000 bytes"
-    )
+    got = await one_big_line(tmp_path, runtime, 3_000_000)
+    assert got.run.returncode == 0, got.run.tail()
+    assert got.intact, f"got {got.received} of {got.size} bytes of the line"
 
 
 async def test_a_5mb_result_is_intact_or_a_visible_placeholder(
