@@ -10,10 +10,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faultlib import base_env, files_containing, files_named, run_cli, write_notebook
+from faultlib import (
+    base_env,
+    cell_by_id,
+    files_containing,
+    files_named,
+    read_ipynb,
+    run_cli,
+    write_notebook,
+)
 
 # Letters and digits only: every escaped spelling (markdown, JSON, HTML) is the same bytes.
 SECRET = "S3cretVx9QzK7781pTq"
+# Every way a cell shows a value: terminal, result, display, error.
+CELLS = ("terminal", "result", "display", "error")
 
 
 def layout(tmp_path: Path) -> tuple[Path, Path]:
@@ -61,7 +71,9 @@ async def test_a_secret_is_in_no_file_the_run_leaves(tmp_path: Path) -> None:
     assert run.returncode == 1, run.tail()  # the last cell raises
     # The cells really produced the secret (or the test would prove nothing).
     assert "terminal:" in run.stdout, run.stdout[-2000:]
-    assert (workspace / "secret.ipynb").is_file()
+    nb = read_ipynb(workspace / "secret.ipynb")
+    silent = [cid for cid in CELLS if not cell_by_id(nb, cid).outputs]
+    assert not silent, f"cells without output prove nothing: {silent}"
     leaked = files_containing(tmp_path, SECRET.encode())
     assert not leaked, f"the secret is stored in {[str(p.relative_to(tmp_path)) for p in leaked]}"
 

@@ -21,23 +21,35 @@ from faultlib import base_env, parse_github_output, run_cli, write_notebook
 
 NULL_DEV = os.makedev(1, 3)
 
-# name -> how the run is told about it
-TARGETS = ("output", "summary", "github_output", "step_summary")
+# The files a run writes: --output, the summary and the step outputs (GITHUB_OUTPUT).
+TARGETS = ("output", "summary", "github_output")
+
+
+@pytest.fixture(params=["flag", "github"])
+def summary_via(request: pytest.FixtureRequest) -> str:
+    """The summary path given as ``--summary`` or as ``GITHUB_STEP_SUMMARY``."""
+    return str(request.param)
 
 
 def notebook(tmp_path: Path) -> Path:
     return write_notebook(tmp_path, "paths.yml", [{"id": "hello", "source": "print('hello')"}])
 
 
-async def run_with_paths(tmp_path: Path, paths: dict[str, Path]) -> tuple[int, str, str]:
+async def run_with_paths(
+    tmp_path: Path, paths: dict[str, Path], summary_via: str
+) -> tuple[int, str, str]:
+    """A GitHub-mode run writing to ``paths``; the summary through the flag or the variable."""
+    # With --summary, GITHUB_STEP_SUMMARY is an ordinary file we do not look at.
+    step_summary = paths["summary"] if summary_via == "github" else tmp_path / "step-summary.md"
     env = base_env(
         tmp_path,
         github=True,
         extra={
             "GITHUB_OUTPUT": str(paths["github_output"]),
-            "GITHUB_STEP_SUMMARY": str(paths["step_summary"]),
+            "GITHUB_STEP_SUMMARY": str(step_summary),
         },
     )
+    flag = ["--summary", str(paths["summary"])] if summary_via == "flag" else []
     run = await run_cli(
         tmp_path,
         str(notebook(tmp_path)),
@@ -45,8 +57,7 @@ async def run_with_paths(tmp_path: Path, paths: dict[str, Path]) -> tuple[int, s
         "python",
         "--output",
         str(paths["output"]),
-        "--summary",
-        str(paths["summary"]),
+        *flag,
         env=env,
         limit=90,
     )
@@ -54,22 +65,20 @@ async def run_with_paths(tmp_path: Path, paths: dict[str, Path]) -> tuple[int, s
 
 
 def check_contents(contents: dict[str, str]) -> None:
-    """Each file got what it should: the notebook, the summary twice, the step outputs."""
+    """Each file got what it should: the notebook, the summary, the step outputs."""
     nb = json.loads(contents["output"])
     assert nb["cells"][0]["id"] == "hello", contents["output"][:300]
     assert "hello" in contents["summary"], contents["summary"][:300]
-    assert "hello" in contents["step_summary"], contents["step_summary"][:300]
-    assert parse_github_output(contents["github_output"]).get("status") == "success", contents[
-        "github_output"
-    ][:300]
+    status = parse_github_output(contents["github_output"]).get("status")
+    assert status == "success", contents["github_output"][:300]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a character device needs root")
-async def test_device_nodes_stay_device_nodes(tmp_path: Path) -> None:
+async def test_device_nodes_stay_device_nodes(tmp_path: Path, summary_via: str) -> None:
     paths = {name: tmp_path / f"{name}.dev" for name in TARGETS}
     for path in paths.values():
         os.mknod(path, stat.S_IFCHR | 0o666, NULL_DEV)
-    rc, _out, err = await run_with_paths(tmp_path, paths)
+    rc, _out, err = await run_with_paths(tmp_path, paths, summary_via)
     assert rc == 0, err[-3000:]
     replaced = [
         f"{name} ({oct(path.lstat().st_mode)})"
@@ -113,14 +122,14 @@ class FifoReader:
         return self.data.decode(errors="replace")
 
 
-async def test_fifos_stay_fifos_and_receive_the_content(tmp_path: Path) -> None:
+async def test_fifos_stay_fifos_and_receive_the_content(tmp_path: Path, summary_via: str) -> None:
     paths = {name: tmp_path / f"{name}.fifo" for name in TARGETS}
     readers: dict[str, FifoReader] = {}
     try:
         for name, path in paths.items():
             os.mkfifo(path)
             readers[name] = FifoReader(path)
-        rc, _out, err = await run_with_paths(tmp_path, paths)
+        rc, _out, err = await run_with_paths(tmp_path, paths, summary_via)
     finally:
         contents = {name: reader.close() for name, reader in readers.items()}
     assert rc == 0, err[-3000:]
@@ -129,16 +138,18 @@ async def test_fifos_stay_fifos_and_receive_the_content(tmp_path: Path) -> None:
     check_contents(contents)
 
 
-async def test_symlinks_stay_symlinks_and_their_targets_are_updated(tmp_path: Path) -> None:
+async def test_symlinks_stay_symlinks_and_their_targets_are_updated(
+    tmp_path: Path, summary_via: str
+) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     paths = {name: tmp_path / f"{name}.link" for name in TARGETS}
     targets = {name: elsewhere / f"{name}.txt" for name in TARGETS}
     for name in TARGETS:
         # GITHUB_OUTPUT and the step summary start empty, as on a runner.
-        targets[name].write_text("" if name in ("github_output", "step_summary") else "old\n")
+        targets[name].write_text("" if name == "github_output" else "old\n")
         paths[name].symlink_to(targets[name])
-    rc, _out, err = await run_with_paths(tmp_path, paths)
+    rc, _out, err = await run_with_paths(tmp_path, paths, summary_via)
     assert rc == 0, err[-3000:]
     replaced = [
         name
@@ -154,18 +165,16 @@ async def test_unwritable_output_is_exit_3_after_everything_else(tmp_path: Path)
     blocked.mkdir()
     paths = {
         "output": blocked,
-        "summary": tmp_path / "summary-copy.md",
+        "summary": tmp_path / "summary.md",
         "github_output": tmp_path / "output.txt",
-        "step_summary": tmp_path / "summary.md",
     }
-    rc, _out, err = await run_with_paths(tmp_path, paths)
-    assert rc == 3, err[-3000:]
+    rc, _out, err = await run_with_paths(tmp_path, paths, "github")
+    assert rc == 3, f"rc={rc}\n{err[-3000:]}"
     assert "Traceback" not in err, err[-3000:]
     about = [line for line in err.splitlines() if str(blocked) in line]
     assert len(about) == 1, f"expected one line naming {blocked}:\n{err}"
     assert blocked.is_dir() and not any(blocked.iterdir()), "the directory was changed"
     # Everything else was still written, and reports the failure.
     assert "hello" in paths["summary"].read_text()
-    assert "hello" in paths["step_summary"].read_text()
     outputs = parse_github_output(paths["github_output"].read_text())
     assert outputs.get("status"), outputs
