@@ -26,7 +26,7 @@ STUBBORN = (
 )
 CELL_TIMEOUT = 2
 # Cell timeout + interrupt grace (5 s by default) + a runtime restart, on a loaded box.
-BOUND_S = 45
+BOUND_S = 30
 
 
 def stuck_notebook(tmp_path: Path, timeout: int) -> Path:
