@@ -126,6 +126,15 @@ def publish_run(plan: RunPlan, result: RunResult) -> int:
             plan.html_path,
             lambda path: write_html(result, path, secrets=plan.secrets),
         )
+    if plan.summary_copy is not None:
+        from runt_action.report.files import write_file
+        from runt_action.report.scrub import Scrubber
+        from runt_action.report.summary import render_summary
+
+        def summary_copy(path: Path) -> None:
+            write_file(path, render_summary(result, scrubber=Scrubber(plan.secrets)))
+
+        extra["summary"] = (plan.summary_copy, summary_copy)
     output_dir = plan.engine.output_dir if plan.engine is not None else None
     if output_dir is not None:
         result.artifacts["outputs"] = str(output_dir.absolute())
@@ -146,7 +155,13 @@ def publish_run(plan: RunPlan, result: RunResult) -> int:
     finally:
         # A root container must not leave root-owned files in the runner's checkout.
         report.hand_back(
-            [plan.out_dir, plan.ipynb_path, plan.summary_path, *plan.extra_paths],
+            [
+                plan.out_dir,
+                plan.ipynb_path,
+                plan.summary_path,
+                plan.summary_copy,
+                *plan.extra_paths,
+            ],
             plan.github_workspace,
         )
     return result.exit_code

@@ -66,6 +66,7 @@ class RunPlan:
     out_dir: Path
     ipynb_path: Path
     summary_path: Path | None
+    summary_copy: Path | None  # --summary under Actions: the step summary and this file too
     github_output: Path | None
     github_actions: bool
     github_workspace: Path | None
@@ -175,7 +176,8 @@ def make_plan(
         shown_params=masked_parameters(params, names),
         out_dir=out_dir,
         ipynb_path=ipynb,
-        summary_path=s.summary or s.github_step_summary,
+        summary_path=(s.github_step_summary or s.summary) if s.github_actions else s.summary,
+        summary_copy=s.summary if s.github_actions and s.github_step_summary else None,
         github_output=s.github_output,
         github_actions=s.github_actions,
         github_workspace=s.github_workspace,
