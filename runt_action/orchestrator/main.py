@@ -167,6 +167,10 @@ def publish_run(plan: RunPlan, result: RunResult) -> int:
     return result.exit_code
 
 
+def _checkpointable(path: Path) -> bool:
+    return path.is_file() or not path.exists()
+
+
 def _scrub(plan: RunPlan, text: str) -> str:
     for secret in plan.secrets:
         text = text.replace(secret, "***")
@@ -299,8 +303,10 @@ class RunExecution:
             started_at=self.started_at,
             location_note=session.note if session is not None else None,
         )
-        write_notebook(plan.ipynb_path, snapshot, scrubber=Scrubber(plan.secrets))
-        if plan.html_path is not None:
+        # Only into regular files: a FIFO or device gets the final notebook once, at the end.
+        if _checkpointable(plan.ipynb_path):
+            write_notebook(plan.ipynb_path, snapshot, scrubber=Scrubber(plan.secrets))
+        if plan.html_path is not None and _checkpointable(plan.html_path):
             write_html(snapshot, plan.html_path, secrets=plan.secrets)
 
     # -- the result -----------------------------------------------------------------------
