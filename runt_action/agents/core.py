@@ -510,7 +510,7 @@ class RuntimeAgent:
         finally:
             run.engine_running = False
             run.engine_done.set()
-        if run.restart is not None:
+        if run.restart is not None or outcome is None:
             await self._restarted(run, sink, t0)
             return
         sink.close()

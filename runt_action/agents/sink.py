@@ -68,7 +68,7 @@ _ERROR_FIELD_CAP: Final = 64 * 1024  # chars of an error's evalue kept when it m
 
 Emit = Callable[[RuntEvent], object]
 
-_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def encoded_size(text: str) -> int:
@@ -118,7 +118,9 @@ def representations(
     reps: dict[str, Media] = {}
     for mime, value in data.items():
         meta = (metadata or {}).get(mime)
-        reps[mime] = InlineMedia(data=value, metadata=meta if isinstance(meta, dict) and meta else None)
+        reps[mime] = InlineMedia(
+            data=value, metadata=meta if isinstance(meta, dict) and meta else None
+        )
     if "text/plain" not in reps and reps:
         reps["text/plain"] = InlineMedia(data=f"<{next(iter(reps))} output>")
     return reps
@@ -266,9 +268,7 @@ class EventSink:
             self._drop_buffer()  # text written before a clear would be deleted at once anyway
             self._position = 0
         self._kept = 0  # the cap bounds what is kept; what was cut is still told at close
-        self._emit(
-            CellOutputsCleared(cellId=self._cell_id, wait=wait, clearedBy=self._cleared_by)
-        )
+        self._emit(CellOutputsCleared(cellId=self._cell_id, wait=wait, clearedBy=self._cleared_by))
 
     # -- agent side --------------------------------------------------------------------------
 
@@ -381,9 +381,7 @@ class EventSink:
         return pos
 
 
-def _shrink_error(
-    ename: str, evalue: str, traceback: list[str]
-) -> tuple[dict[str, Any], int]:
+def _shrink_error(ename: str, evalue: str, traceback: list[str]) -> tuple[dict[str, Any], int]:
     """An error content that fits one event: long evalue and traceback lines cut, the last
     traceback lines (where the error is) kept first. Returns (content, characters cut)."""
     budget = MAX_EVENT_BYTES // 2

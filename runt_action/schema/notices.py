@@ -35,7 +35,8 @@ NoticeKind = Literal["dropped", "truncated", "restarted"]
 DROPPED: Final = "dropped"  # an output too large for one sync event was replaced
 TRUNCATED: Final = "truncated"  # output past the per-cell cap (or a long error) was cut
 RESTARTED: Final = "restarted"  # the cell ignored its interrupt; the runtime was restarted
-NOTICE_KINDS: Final[frozenset[str]] = frozenset({DROPPED, TRUNCATED, RESTARTED})
+_KINDS: Final[tuple[NoticeKind, ...]] = (DROPPED, TRUNCATED, RESTARTED)
+NOTICE_KINDS: Final[frozenset[str]] = frozenset(_KINDS)
 NOTICE_PREFIX: Final = "[runt-action] "
 _KEY: Final = "runt_action"
 
@@ -93,7 +94,9 @@ def _parse(meta: Any) -> tuple[NoticeKind, str] | None:
     if not isinstance(body, Mapping):
         return None
     kind, text = body.get("kind"), body.get("notice")
-    if kind == DROPPED or kind == TRUNCATED or kind == RESTARTED:  # noqa: PLR1714 (narrowing)
-        if isinstance(text, str):
-            return kind, text
+    if not isinstance(text, str):
+        return None
+    for known in _KINDS:
+        if kind == known:
+            return known, text
     return None

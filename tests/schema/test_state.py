@@ -249,7 +249,9 @@ def test_output_deltas_make_final_content(nb: Notebook) -> None:
 
 def test_outputs_are_indexed_per_cell_through_every_change(nb: Notebook) -> None:
     st = nb.emit(created("c1", "m"), created("c2", "n"))
-    nb.emit(terminal("o1", "c1", 1, "a"), terminal("o2", "c2", 0, "b"), terminal("o3", "c1", 0, "c"))
+    nb.emit(
+        terminal("o1", "c1", 1, "a"), terminal("o2", "c2", 0, "b"), terminal("o3", "c1", 0, "c")
+    )
     assert [o.id for o in st.cell_outputs("c1")] == ["o3", "o1"]
     nb.emit(terminal("o1", "c2", 5, "moved"))  # same id, other cell: a replace moves it
     assert [o.id for o in st.cell_outputs("c1")] == ["o3"]

@@ -87,6 +87,11 @@ class PyodideEngine:
         self._dead: RuntimeDied | None = None
         self.boot_info: dict[str, Any] = {}
 
+    @property
+    def pid(self) -> int | None:
+        """Deno's process id once launched (for fault injection and diagnostics)."""
+        return self._popen.pid if self._popen is not None else None
+
     # ------------------------------------------------------------------------------ lifecycle
 
     def prestart(self) -> None:
