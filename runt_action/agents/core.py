@@ -17,6 +17,12 @@ claim, ``ExecutionStarted`` and the clear are committed, so they cost nothing on
 path; outputs are held until then, so the log order is the canonical one. With other sessions
 present ``ExecutionAssigned`` is last-writer-wins, so the agent waits for its claim to be
 confirmed before executing, as the JS agent does.
+
+Nothing is lost silently: the sink fits every output into one sync event (or replaces it by a
+visible notice, schema/notices.py), and an event the store still refuses is logged as a
+warning and replaced by a "dropped" notice in its cell. A cell that ignores its interrupt for
+``interrupt_grace`` seconds gets the engine killed and restarted (same session, same actor):
+it completes as "cancelled" with a "restarted" notice, and later cells run on the fresh engine.
 """
 
 from __future__ import annotations
@@ -96,6 +102,7 @@ class _Run:
         self.engine_running = False
         self.engine_done = asyncio.Event()  # the engine is no longer running this cell
         self.restart: asyncio.Future[None] | None = None  # the engine restart it caused
+        self.completed = False  # ExecutionCompleted was committed (exactly once)
         self.task: asyncio.Task[None] | None = None
 
 
@@ -583,6 +590,9 @@ class RuntimeAgent:
     def _complete(
         self, run: _Run, status: ExecutionStatus, duration_ms: float, error: str | None = None
     ) -> None:
+        if run.completed:
+            return
+        run.completed = True
         if error is not None and len(error) > _ERROR_TEXT_CAP:  # the error output has it all
             error = f"{error[:_ERROR_TEXT_CAP]} … ({len(error) - _ERROR_TEXT_CAP} more chars)"
         self._commit(
