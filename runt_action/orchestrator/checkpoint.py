@@ -1,5 +1,9 @@
 """Save as you go: the .ipynb (and HTML report) rewritten after each cell, at most every 2 s.
 
+And at most 10% of the time: a large notebook takes longer to write, so the next checkpoint
+waits at least 9 times as long as the last write took (a 2000-cell notebook would otherwise spend
+most of its run rewriting itself).
+
 A job killed mid-run (runner timeout, OOM, a cancelled workflow) still leaves the notebook up
 to its last finished cell, as papermill does. Writes are atomic, so a reader never sees half a
 file; the final publish overwrites the checkpoint with the complete result.
@@ -20,10 +24,13 @@ __all__ = ["Checkpoint", "Tee"]
 class Checkpoint:
     """A LiveHooks: after a cell ends, ``write()`` now, or once ``interval`` has passed."""
 
-    def __init__(self, write: Callable[[], None], *, interval: float = 2.0) -> None:
+    def __init__(
+        self, write: Callable[[], None], *, interval: float = 2.0, share: float = 0.1
+    ) -> None:
         self._write = write
         self._interval = interval
-        self._last = float("-inf")
+        self._share = share
+        self._next = float("-inf")  # monotonic time the next write may start
         self._timer: asyncio.TimerHandle | None = None
         self._warned = False
 
@@ -34,7 +41,7 @@ class Checkpoint:
         pass
 
     def on_cell_end(self, cell: CellResult) -> None:
-        wait = self._last + self._interval - time.monotonic()
+        wait = self._next - time.monotonic()
         if wait <= 0:
             self._save()
         elif self._timer is None:
@@ -48,7 +55,7 @@ class Checkpoint:
 
     def _save(self) -> None:
         self._timer = None
-        self._last = time.monotonic()
+        start = time.monotonic()
         try:
             self._write()
         except Exception as exc:  # a checkpoint must never break the run; say so once
@@ -59,6 +66,9 @@ class Checkpoint:
                     file=sys.stderr,
                     flush=True,
                 )
+        finally:
+            took = time.monotonic() - start
+            self._next = start + max(self._interval, took / self._share)
 
 
 class Tee:
