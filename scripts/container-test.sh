@@ -51,6 +51,21 @@ tb=$SECONDS
   -t "$IMAGE" -f Dockerfile . 2>&1 | tail -n 15
 log "image built in $((SECONDS - tb)) s"
 
+# --- image budget: uncompressed size and each layer's share (README "Image budget") -------
+"${PODMAN[@]}" history --no-trunc --format json "$IMAGE" >"$CACHE/history.json"
+python3 - "$CACHE/history.json" <<'EOF'
+import json, sys
+
+layers = [entry for entry in json.load(open(sys.argv[1])) if entry.get("size", 0) > 0]
+total = sum(entry["size"] for entry in layers)
+print(f"[container-test] image size: {total / 1e6:.0f} MB uncompressed, {len(layers)} layers")
+for entry in sorted(layers, key=lambda e: -e["size"]):
+    step = " ".join(str(entry.get("created_by", "")).split())
+    step = step.replace("/bin/bash -o pipefail -c ", "").replace("/bin/sh -c #(nop) ", "")
+    share = 100 * entry["size"] / total
+    print(f"[container-test]   {entry['size'] / 1e6:7.1f} MB {share:5.1f}%  {step[:90]}")
+EOF
+
 # --- run it as the runner does -----------------------------------------------------------
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -72,11 +87,30 @@ EOF
 # The runner's checkout belongs to the runner user, not to root.
 chown -R 1001:1001 "$work/workspace"
 
+cat >"$work/workspace/notebooks/first-output.yml" <<'EOF'
+metadata:
+  title: Time to first output
+cells:
+  - id: first
+    source: print("runt-first-output")
+EOF
+
+# Every line of the container's output, prefixed with the seconds since `podman run` started.
+stamp_lines() {
+  local start=$1 line now
+  while IFS= read -r line; do
+    now=$(date +%s%N)
+    printf '%d.%03d %s\n' $(((now - start) / 1000000000)) $((((now - start) / 1000000) % 1000)) \
+      "$line"
+  done
+}
+
 run_action() {  # $1 = notebook path relative to the workspace; prints the exit code
-  local nb=$1
+  local nb=$1 start
   : >"$work/file_commands/step_summary"
   : >"$work/file_commands/set_output"
   set +e
+  start=$(date +%s%N)
   "${PODMAN[@]}" run --rm --network host \
     --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 \
     --workdir /github/workspace \
@@ -92,13 +126,23 @@ run_action() {  # $1 = notebook path relative to the workspace; prints the exit 
     -e GITHUB_WORKSPACE=/github/workspace \
     -e GITHUB_STEP_SUMMARY=/github/file_commands/step_summary \
     -e GITHUB_OUTPUT=/github/file_commands/set_output \
-    "$IMAGE" >"$work/log" 2>&1
-  local rc=$?
+    "$IMAGE" 2>&1 | stamp_lines "$start" >"$work/log"
+  local rc=${PIPESTATUS[0]}
   set -e
   echo "$rc"
 }
 
 fail() { log "FAIL: $*"; echo "--- log"; tail -n 40 "$work/log"; exit 1; }
+
+# --- time from `podman run` to the first cell's output (README "Image budget") -------------
+for attempt in 1 2 3; do
+  rc=$(run_action notebooks/first-output.yml)
+  [ "$rc" = 0 ] || fail "first-output notebook exited $rc"
+  first=$(grep -m1 'runt-first-output$' "$work/log" | cut -d' ' -f1)
+  [ -n "$first" ] || fail "the first cell's output never appeared"
+  total=$(tail -n1 "$work/log" | cut -d' ' -f1)
+  log "time to first output (run $attempt): ${first} s after podman run (whole run ${total} s)"
+done
 
 tr=$SECONDS
 rc=$(run_action notebooks/example-stdlib.yml)
