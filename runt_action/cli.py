@@ -164,6 +164,15 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "--output-dir", type=Path, metavar="DIR", help="directory the runtime may write files into"
     )
     g.add_argument(
+        "--packages",
+        metavar="REQS",
+        help="packages the notebook needs, comma or newline separated (on top of its "
+        "metadata.packages): installed on Pyodide, checked on python",
+    )
+    g.add_argument(
+        "--wheelhouse", type=Path, metavar="DIR", help="wheels Pyodide installs packages from"
+    )
+    g.add_argument(
         "--validate",
         dest="validate_only",
         action="store_true",
@@ -273,6 +282,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         mount_readonly=args.mount_readonly,
         output_dir=args.output_dir,
         validate_only=args.validate_only,
+        packages=args.packages,
+        wheelhouse=args.wheelhouse,
     )
 
 

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runt_action.errors import UsageError
+from runt_action.packages import parse_requirement, split_requirements
 from runt_action.timeouts import Timeouts
 
 __all__ = ["INPUTS", "Runtime", "Settings", "load_settings"]
@@ -57,6 +58,8 @@ INPUTS: dict[str, str] = {
     "mount-readonly": "mount_readonly",
     "output-dir": "output_dir",
     "validate-only": "validate_only",
+    "packages": "packages",
+    "wheelhouse": "wheelhouse",
 }
 
 ListOfStr = Annotated[list[str], NoDecode]
@@ -102,6 +105,10 @@ class Settings(BaseSettings):
     output_dir: Path | None = Field(None, validation_alias=_input("output-dir"))
     validate_only: bool = Field(False, validation_alias=_input("validate-only"))
 
+    # Packages the notebook needs, on top of its metadata.packages (runt_action/packages.py)
+    packages: ListOfStr = Field(default_factory=list, validation_alias=_input("packages"))
+    wheelhouse: Path | None = Field(None, validation_alias=_input("wheelhouse"))
+
     # The GitHub runner's environment
     github_step_summary: Path | None = Field(None, validation_alias=_env("GITHUB_STEP_SUMMARY"))
     github_output: Path | None = Field(None, validation_alias=_env("GITHUB_OUTPUT"))
@@ -121,6 +128,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [line.strip() for line in value.splitlines() if line.strip()]
         return value
+
+    @field_validator("packages", mode="before")
+    @classmethod
+    def _split_packages(cls, value: Any) -> Any:
+        """One requirement per line or comma-separated; each must parse (PEP 508)."""
+        items = value if isinstance(value, list) else [value] if isinstance(value, str) else None
+        if items is None:
+            return value
+        found = [req for item in items for req in split_requirements(str(item))]
+        for text in found:
+            parse_requirement(text)  # ValueError -> "invalid input 'packages' ...: reason"
+        return found
 
     @field_validator("timeout", "cell_timeout", "startup_timeout", mode="after")
     @classmethod
