@@ -2,7 +2,7 @@
 # The runt automate action image: Python orchestrator + Deno + Pyodide, runnable offline.
 #
 # Everything is pinned: the base image by digest, Python packages by uv.lock (hashes), uv by
-# scripts/bootstrap-uv.txt (hashes), Pyodide by its npm package-lock.json, and the optional full
+# scripts/uv-requirements.txt (hashes), Pyodide by its npm package-lock.json, and the optional full
 # Pyodide distribution by the sha256 in runt_action/agents/pyodide/bridge/pyodide-dist.json.
 #
 # BASE_IMAGE: python 3.11 on Debian bookworm, the Python the CI-built image also has (CI here
@@ -28,11 +28,11 @@ WORKDIR /src
 
 # An optional build secret "ca" carries an extra CA bundle for build machines behind a
 # TLS-inspecting proxy; GitHub's builders need none.
-COPY scripts/bootstrap-uv.txt ./scripts/
+COPY scripts/uv-requirements.txt ./scripts/
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
  && python3 -m venv /opt/uv \
- && /opt/uv/bin/pip install --quiet --require-hashes -r scripts/bootstrap-uv.txt
+ && /opt/uv/bin/pip install --quiet --require-hashes -r scripts/uv-requirements.txt
 
 # Dependencies first (their layer survives source edits), then the project itself; both
 # exactly as uv.lock says (--frozen: never re-resolve). Bytecode is compiled once, here, for

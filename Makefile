@@ -2,7 +2,7 @@
 #   make run   - set everything up, then run notebooks/example-stdlib.yml on the embedded default
 #   make test  - set everything up, then lint, type-check and run the whole test suite
 # Each target installs what it needs by itself: a venv, Python deps, Deno (PyPI), Pyodide (npm).
-# Python deps come from uv.lock only (uv itself from scripts/bootstrap-uv.txt, hash-pinned).
+# Python deps come from uv.lock only (uv itself from scripts/uv-requirements.txt, hash-pinned).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -28,9 +28,9 @@ setup: setup-python setup-pyodide
 
 setup-python: $(STAMP)
 
-$(UV): scripts/bootstrap-uv.txt
+$(UV): scripts/uv-requirements.txt
 	$(PYTHON) -m venv $(UV_DIR)
-	$(UV_DIR)/bin/pip install --quiet --require-hashes -r scripts/bootstrap-uv.txt
+	$(UV_DIR)/bin/pip install --quiet --require-hashes -r scripts/uv-requirements.txt
 	touch $(UV)
 
 # --locked: exactly uv.lock, and an error (not a silent re-resolve) when it is stale.

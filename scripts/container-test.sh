@@ -33,12 +33,18 @@ PODMAN=(podman --storage-driver overlay --cgroup-manager cgroupfs --events-backe
 if ! "${PODMAN[@]}" image exists "$BASE"; then
   rootfs="$CACHE/rootfs"
   log "making the base image $BASE with debootstrap (bookworm, minbase + python3)"
-  rm -rf "$rootfs"
+  if mountpoint -q "$rootfs/proc" 2>/dev/null; then umount -l "$rootfs/proc"; fi
+  rm -rf --one-file-system "$rootfs"
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
     bookworm "$rootfs" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
     || { tail -20 "$CACHE/debootstrap.log"; exit 1; }
-  tar -C "$rootfs" -c . | "${PODMAN[@]}" import - "$BASE" >/dev/null
-  rm -rf "$rootfs"
+  # debootstrap may leave the build host's /proc (or /sys) mounted in the target: unmount
+  # it, and never let tar cross into another file system, before anything is imported.
+  for mnt in proc sys dev/pts dev; do
+    if mountpoint -q "$rootfs/$mnt"; then umount -l "$rootfs/$mnt"; fi
+  done
+  tar -C "$rootfs" --one-file-system -c . | "${PODMAN[@]}" import - "$BASE" >/dev/null
+  rm -rf --one-file-system "$rootfs"
 fi
 log "base ready ($((SECONDS - t0)) s)"
 
