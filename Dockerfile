@@ -45,12 +45,15 @@ RUN --mount=type=secret,id=ca \
       --no-install-project --python python3 --quiet \
  && UV_PROJECT_ENVIRONMENT=/opt/buildtools /opt/uv/bin/uv sync --frozen --only-group image-build \
       --no-install-project --python python3 --quiet
-# Then cut what a run never reads: pip (nothing installs at run time), the tests that wheels
-# ship, stale bytecode; and compile what is left once.
+# Then the project's own wheel, built offline with the locked build backend and installed
+# without dependencies (they are all there). Then cut what a run never reads: pip (nothing
+# installs at run time), the tests that wheels ship, stale bytecode; and compile the rest once.
 COPY runt_action ./runt_action
-RUN UV_PROJECT_ENVIRONMENT=/opt/runt /opt/uv/bin/uv sync --frozen --no-dev --no-editable \
-      --python python3 --quiet \
- && rm -rf /opt/runt/lib/python3*/site-packages/pip /opt/runt/lib/python3*/site-packages/pip-* \
+RUN /opt/uv/bin/uv build --offline --no-build-isolation --python /opt/buildtools/bin/python \
+      --wheel --out-dir /tmp/dist --quiet \
+ && /opt/uv/bin/uv pip install --offline --no-deps --python /opt/runt/bin/python --quiet \
+      /tmp/dist/*.whl \
+ && rm -rf /tmp/dist /opt/runt/lib/python3*/site-packages/pip /opt/runt/lib/python3*/site-packages/pip-* \
  && find /opt/runt/lib -depth -type d \( -name tests -o -name __pycache__ \) \
       -path '*/site-packages/*' -exec rm -rf {} + \
  && /opt/runt/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash \

@@ -90,6 +90,7 @@ def test_both_setup_paths_install_python_deps_from_the_lockfile() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "sync --locked" in makefile and "pip install --quiet -e" not in makefile
     assert "--require-hashes -r scripts/uv-requirements.txt" in makefile
-    assert dockerfile.count("uv sync --frozen") == 3
+    assert dockerfile.count("uv sync --frozen") == 2  # deps, build tools: both from uv.lock
+    assert "uv build --offline --no-build-isolation" in dockerfile  # locked hatchling
     assert "--require-hashes -r scripts/uv-requirements.txt" in dockerfile
     assert re.search(r"^uv==[\d.]+ \\$", (ROOT / "scripts/uv-requirements.txt").read_text(), re.M)

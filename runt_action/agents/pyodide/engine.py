@@ -162,6 +162,8 @@ class PyodideEngine:
         pyodide = paths.pyodide_dir()
         plan = plan_packages(self._packages, pyodide, self._wheelhouse, self._package_cdn)
         self.package_notes = list(plan.notes)
+        for note in plan.notes:  # the orchestrator also shows them (package_notes)
+            log.info("%s", note)
         stdlib = paths.compiled_stdlib(pyodide, self._cache_dir)
         snapshot, make = self._snapshot_plan(pyodide, stdlib)
         read = [paths.BRIDGE_DIR, pyodide, *(Path(m.host) for m in self._mounts), *plan.wheels]
