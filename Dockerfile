@@ -35,14 +35,17 @@ RUN --mount=type=secret,id=ca \
  && /opt/uv/bin/pip install --quiet --require-hashes -r scripts/uv-requirements.txt
 
 # Dependencies first (their layer survives source edits), then the project itself; both
-# exactly as uv.lock says (--frozen: never re-resolve). Bytecode is compiled once, here, for
+# exactly as uv.lock says (--frozen: never re-resolve). Left out: jedi + parso (IPython's tab
+# completion, 35 MB) and debugpy (ipykernel's debugger, 20 MB): both are optional imports
+# there, and a CI run neither completes nor debugs. Bytecode is compiled once, here, for
 # the runtime's Python only: the final image sets PYTHONDONTWRITEBYTECODE, so a run neither
 # recompiles nor writes a second copy.
 COPY pyproject.toml uv.lock README.md ./
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi \
  && UV_PROJECT_ENVIRONMENT=/opt/runt /opt/uv/bin/uv sync --frozen --no-dev --no-editable \
-      --no-install-project --python python3 --quiet \
+      --no-install-project --no-install-package jedi --no-install-package parso \
+      --no-install-package debugpy --python python3 --quiet \
  && UV_PROJECT_ENVIRONMENT=/opt/buildtools /opt/uv/bin/uv sync --frozen --only-group image-build \
       --no-install-project --python python3 --quiet
 # Then the project's own wheel, built offline with the locked build backend and installed
