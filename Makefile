@@ -34,8 +34,10 @@ $(UV): scripts/uv-requirements.txt
 	touch $(UV)
 
 # --locked: exactly uv.lock, and an error (not a silent re-resolve) when it is stale.
+# Dependencies first (hatchling among them), then this project built with that hatchling.
 $(STAMP): pyproject.toml uv.lock $(UV)
-	$(UV_SYNC) --extra dev
+	$(UV_SYNC) --extra dev --no-install-project
+	$(UV_SYNC) --extra dev --no-build-isolation-package runt-automate-action
 	touch $(STAMP)
 
 # Re-resolve after editing the dependencies in pyproject.toml (needs the package index).
