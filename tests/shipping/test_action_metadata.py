@@ -94,3 +94,12 @@ def test_both_setup_paths_install_python_deps_from_the_lockfile() -> None:
     assert "uv build --offline --no-build-isolation" in dockerfile  # locked hatchling
     assert "--require-hashes -r scripts/uv-requirements.txt" in dockerfile
     assert re.search(r"^uv==[\d.]+ \\$", (ROOT / "scripts/uv-requirements.txt").read_text(), re.M)
+
+
+def test_readme_documents_the_pyodide_switches_and_the_image_budget() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for needle in ("PYODIDE_FULL=1", "RUNT_PYODIDE_CDN=1", "### Image budget", "uv.lock"):
+        assert needle in readme, needle
+    budget = readme.split("### Image budget", 1)[1].split("\n## ", 1)[0]
+    assert re.search(r"\*\*total\*\* \| \*\*\d+ MB\*\*", budget)
+    assert "Time from `podman run` to the first cell's output" in budget
