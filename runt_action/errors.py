@@ -7,7 +7,8 @@ class decides the process exit code, so the CLI maps errors to codes in one plac
     ├── InputError                  bad input or usage; exit 2, printed as one line
     │   ├── UsageError              bad flags or option values
     │   ├── NotebookError           the YAML notebook is malformed or invalid (file:line:col)
-    │   └── ParameterError          a parameters file or -p value is malformed (file:line:col)
+    │   ├── ParameterError          a parameters file or -p value is malformed (file:line:col)
+    │   └── MissingPackageError     a required package is not available to the runtime
     ├── InfrastructureError         the machinery failed, not the notebook; exit 3
     │   ├── SyncError               the LiveStore sync connection failed
     │   │   ├── SyncAuthError       the server refused the payload (bad token): HTTP 400
@@ -32,6 +33,7 @@ __all__ = [
     "Cancelled",
     "InfrastructureError",
     "InputError",
+    "MissingPackageError",
     "NotebookError",
     "OutputWriteError",
     "ParameterError",
@@ -68,6 +70,11 @@ class InputError(RuntActionError):
 
 class UsageError(InputError):
     """Bad command-line flags or action inputs."""
+
+
+class MissingPackageError(InputError):
+    """A notebook package (metadata.packages, --packages) the runtime cannot have; the message
+    names it and the exact command that gets it. Nothing in the user's environment changes."""
 
 
 class _LocatedInputError(InputError):

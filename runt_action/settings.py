@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runt_action.errors import UsageError
+from runt_action.packages import parse_requirement, split_requirements
 from runt_action.timeouts import Timeouts
 
 __all__ = ["INPUTS", "Runtime", "Settings", "load_settings"]
@@ -64,6 +65,8 @@ INPUTS: dict[str, str] = {
     "sync-log": "sync_log",
     "html": "html",
     "strict": "strict",
+    "packages": "packages",
+    "wheelhouse": "wheelhouse",
 }
 
 ListOfStr = Annotated[list[str], NoDecode]
@@ -124,6 +127,10 @@ class Settings(BaseSettings):
     # Opt-in: the embedded server's event log on disk (raw outputs, secrets scrubbed).
     sync_log: Path | None = Field(None, validation_alias=_input("sync-log"))
 
+    # Packages the notebook needs, on top of its metadata.packages (runt_action/packages.py)
+    packages: ListOfStr = Field(default_factory=list, validation_alias=_input("packages"))
+    wheelhouse: Path | None = Field(None, validation_alias=_input("wheelhouse"))
+
     # The GitHub runner's environment
     github_step_summary: Path | None = Field(None, validation_alias=_env("GITHUB_STEP_SUMMARY"))
     github_output: Path | None = Field(None, validation_alias=_env("GITHUB_OUTPUT"))
@@ -143,6 +150,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [line.strip() for line in value.splitlines() if line.strip()]
         return value
+
+    @field_validator("packages", mode="before")
+    @classmethod
+    def _split_packages(cls, value: Any) -> Any:
+        """One requirement per line or comma-separated; each must parse (PEP 508)."""
+        items = value if isinstance(value, list) else [value] if isinstance(value, str) else None
+        if items is None:
+            return value
+        found = [req for item in items for req in split_requirements(str(item))]
+        for text in found:
+            parse_requirement(text)  # ValueError -> "invalid input 'packages' ...: reason"
+        return found
 
     @field_validator("timeout", "cell_timeout", "startup_timeout", mode="after")
     @classmethod

@@ -33,12 +33,21 @@ PODMAN=(podman --storage-driver overlay --cgroup-manager cgroupfs --events-backe
 if ! "${PODMAN[@]}" image exists "$BASE"; then
   rootfs="$CACHE/rootfs"
   log "making the base image $BASE with debootstrap (bookworm, minbase + python3)"
-  rm -rf "$rootfs"
+  if mountpoint -q "$rootfs/proc" 2>/dev/null; then umount -l "$rootfs/proc"; fi
+  rm -rf --one-file-system "$rootfs"
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
     bookworm "$rootfs" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
     || { tail -20 "$CACHE/debootstrap.log"; exit 1; }
-  tar -C "$rootfs" -c . | "${PODMAN[@]}" import - "$BASE" >/dev/null
-  rm -rf "$rootfs"
+  # debootstrap may leave the build host's /proc (or /sys) mounted in the target: unmount
+  # it, and never let tar cross into another file system, before anything is imported.
+  for mnt in proc sys dev/pts dev; do
+    if mountpoint -q "$rootfs/$mnt"; then umount -l "$rootfs/$mnt"; fi
+  done
+  # What the official slim images also leave out: apt's caches and lists, docs, man pages.
+  rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* \
+    "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/*
+  tar -C "$rootfs" --one-file-system -c . | "${PODMAN[@]}" import - "$BASE" >/dev/null
+  rm -rf --one-file-system "$rootfs"
 fi
 log "base ready ($((SECONDS - t0)) s)"
 
@@ -50,6 +59,25 @@ tb=$SECONDS
   --secret id=ca,src="$CA_BUNDLE" \
   -t "$IMAGE" -f Dockerfile . 2>&1 | tail -n 15
 log "image built in $((SECONDS - tb)) s"
+
+# --- image budget: uncompressed size and each layer's share (README "Image budget") -------
+"${PODMAN[@]}" history --no-trunc --format json "$IMAGE" >"$CACHE/history.json"
+python3 - "$CACHE/history.json" <<'EOF'
+import json, sys
+
+layers = [entry for entry in json.load(open(sys.argv[1])) if entry.get("size", 0) > 0]
+total = sum(entry["size"] for entry in layers)
+print(f"[container-test] image size: {total / 1e6:.0f} MB uncompressed, {len(layers)} layers")
+for entry in sorted(layers, key=lambda e: -e["size"]):
+    step = " ".join(str(entry.get("CreatedBy") or entry.get("created_by") or "").split())
+    step = step.replace("/bin/sh -c #(nop) ", "")
+    if step.startswith("ADD file:"):
+        step = "base image (BASE_IMAGE)"
+    elif step.startswith("COPY "):
+        step = "COPY ... in " + step.rsplit(" in ", 1)[-1]
+    share = 100 * entry["size"] / total
+    print(f"[container-test]   {entry['size'] / 1e6:7.1f} MB {share:5.1f}%  {step[:90]}")
+EOF
 
 # --- run it as the runner does -----------------------------------------------------------
 work=$(mktemp -d)
@@ -69,14 +97,33 @@ cells:
     source: print("must not run")
 EOF
 
+cat >"$work/workspace/notebooks/first-output.yml" <<'EOF'
+metadata:
+  title: Time to first output
+cells:
+  - id: first
+    source: print("runt-first-output")
+EOF
+
 # The runner's checkout belongs to the runner user, not to root.
 chown -R 1001:1001 "$work/workspace"
 
-run_action() {  # $1 = notebook path relative to the workspace; prints the exit code
-  local nb=$1
+# Every line of the container's output, prefixed with the seconds since `podman run` started.
+stamp_lines() {
+  local start=$1 line now
+  while IFS= read -r line; do
+    now=$(date +%s%N)
+    printf '%d.%03d %s\n' $(((now - start) / 1000000000)) $((((now - start) / 1000000) % 1000)) \
+      "$line"
+  done
+}
+
+run_action() {  # $1 = notebook path in the workspace, $2 = runtime (pyodide); prints the exit code
+  local nb=$1 runtime=${2:-pyodide} start
   : >"$work/file_commands/step_summary"
   : >"$work/file_commands/set_output"
   set +e
+  start=$(date +%s%N)
   "${PODMAN[@]}" run --rm --network host \
     --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 \
     --workdir /github/workspace \
@@ -85,20 +132,37 @@ run_action() {  # $1 = notebook path relative to the workspace; prints the exit 
     -v "$work/home":/github/home \
     -v "$work/workflow":/github/workflow \
     -e INPUT_NOTEBOOK="$nb" \
-    -e INPUT_RUNTIME=pyodide \
+    -e INPUT_RUNTIME="$runtime" \
     -e "INPUT_CELL-TIMEOUT=120" \
     -e HOME=/github/home \
     -e GITHUB_ACTIONS=true -e CI=true \
     -e GITHUB_WORKSPACE=/github/workspace \
     -e GITHUB_STEP_SUMMARY=/github/file_commands/step_summary \
     -e GITHUB_OUTPUT=/github/file_commands/set_output \
-    "$IMAGE" >"$work/log" 2>&1
-  local rc=$?
+    "$IMAGE" 2>&1 | stamp_lines "$start" >"$work/log"
+  local rc=${PIPESTATUS[0]}
   set -e
   echo "$rc"
 }
 
 fail() { log "FAIL: $*"; echo "--- log"; tail -n 40 "$work/log"; exit 1; }
+
+# --- time from `podman run` to the first cell's output (README "Image budget") -------------
+for attempt in 1 2 3; do
+  rc=$(run_action notebooks/first-output.yml)
+  [ "$rc" = 0 ] || fail "first-output notebook exited $rc"
+  first=$(grep -m1 'runt-first-output$' "$work/log" | cut -d' ' -f1)
+  [ -n "$first" ] || fail "the first cell's output never appeared"
+  total=$(tail -n1 "$work/log" | cut -d' ' -f1)
+  log "time to first output (run $attempt): ${first} s after podman run (whole run ${total} s)"
+done
+
+# The native runtime (a Jupyter kernel in the image's Python) works too.
+rc=$(run_action notebooks/first-output.yml python)
+[ "$rc" = 0 ] || fail "first-output notebook on the python runtime exited $rc"
+first=$(grep -m1 'runt-first-output$' "$work/log" | cut -d' ' -f1)
+[ -n "$first" ] || fail "the first cell's output never appeared (python runtime)"
+log "time to first output (python runtime): ${first} s after podman run"
 
 tr=$SECONDS
 rc=$(run_action notebooks/example-stdlib.yml)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from runt_action.notebook.literals import BadValue, check_name, check_value, shown
+from runt_action.packages import parse_requirement
 
 __all__ = [
     "CELL_ID_PATTERN",
@@ -41,13 +42,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
 
+def _requirement(text: str) -> str:
+    """Each metadata.packages item parses as a PEP 508 requirement (pointed at by index)."""
+    try:
+        parse_requirement(text)
+    except ValueError as exc:
+        raise PydanticCustomError("bad_package", "{message}", {"message": str(exc)}) from None
+    return text
+
+
 class NotebookMetadata(_Strict):
-    """Descriptive only; ``runtime`` is informational (the action input decides)."""
+    """Descriptive, except ``packages``; ``runtime`` is informational (the input decides).
+
+    ``packages``: PEP 508 requirements made available before the first cell (Pyodide
+    installs them; the native runtime checks they are installed): runt_action/packages.py.
+    """
 
     title: str | None = None
     description: str | None = None
     runtime: str | None = None
     tags: list[str] = Field(default_factory=list)
+    packages: list[Annotated[str, AfterValidator(_requirement)]] = Field(default_factory=list)
 
 
 class NotebookCell(_Strict):

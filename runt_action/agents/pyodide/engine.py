@@ -18,16 +18,17 @@ import logging
 import os
 import subprocess
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from runt_action.agents.engine import ExecOutcome, OutputSink
 from runt_action.agents.pyodide import paths
 from runt_action.agents.pyodide.mounts import parse_mounts
+from runt_action.agents.pyodide.packages import plan_packages
 from runt_action.agents.pyodide.process import AdoptedProcess, launch
 from runt_action.agents.pyodide.protocol import LineSplitter, deliver, encode, outcome_of
-from runt_action.errors import RuntimeAgentError, RuntimeDied, RuntimeStartTimeout
+from runt_action.errors import RuntActionError, RuntimeAgentError, RuntimeDied, RuntimeStartTimeout
 from runt_action.timeouts import Timeouts
 
 __all__ = ["PyodideEngine", "snapshot_looks_whole"]
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _STDERR_TAIL = 40
 _CDN_HOST = "cdn.jsdelivr.net:443"
+_PYPI_HOSTS = ("pypi.org:443", "files.pythonhosted.org:443")  # micropip, downloads allowed
 _SNAPSHOT_GRACE = 15.0
 
 
@@ -56,12 +58,20 @@ class PyodideEngine:
         cache_dir: str | os.PathLike[str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
         startup_timeout: float | None = Timeouts().startup,
+        packages: Sequence[str] = (),
+        wheelhouse: str | os.PathLike[str] | None = None,
     ) -> None:
         """``mounts`` are ``host`` or ``host:target`` directories copied into Pyodide's FS;
         ``output_dir`` receives /outputs after every cell; ``env`` appears in os.environ
-        only; ``package_cdn`` lets Pyodide fetch missing packages from its CDN (default:
-        $RUNT_PYODIDE_CDN, else off); ``cwd`` is accepted for parity with the native engine
-        and ignored (Pyodide's file system is virtual: mount a directory to see it).
+        only; ``package_cdn`` lets Pyodide fetch missing packages from its CDN and PyPI
+        (default: $RUNT_PYODIDE_CDN, else off); ``cwd`` is accepted for parity with the
+        native engine and ignored (Pyodide's file system is virtual: mount a directory).
+
+        ``packages`` (PEP 508 requirements: the notebook's metadata.packages + the packages
+        input) are installed before the first cell, from ``wheelhouse``, the local
+        distribution or (downloads allowed) the CDN / PyPI: see packages.py. One that cannot
+        be had raises MissingPackageError from ``start()`` (exit 2); ``package_notes`` then
+        says where each one came from.
         """
         del cwd
         self._env = {str(k): str(v) for k, v in (env or {}).items()}
@@ -73,8 +83,11 @@ class PyodideEngine:
             package_cdn = os.environ.get("RUNT_PYODIDE_CDN", "") not in ("", "0", "false")
         self._package_cdn = package_cdn
         self._startup_timeout = startup_timeout
+        self._packages = list(packages)
+        self._wheelhouse = Path(wheelhouse) if wheelhouse is not None else None
+        self.package_notes: list[str] = []
         self._popen: subprocess.Popen[bytes] | None = None  # launched, maybe not yet adopted
-        self._launch_error: RuntimeAgentError | OSError | None = None
+        self._launch_error: RuntActionError | OSError | None = None
         self._making_snapshot = False
         self._proc: AdoptedProcess | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -104,7 +117,7 @@ class PyodideEngine:
             return
         try:
             self._launch()
-        except (RuntimeAgentError, OSError) as exc:  # e.g. no Pyodide, an unwritable output dir
+        except (RuntActionError, OSError) as exc:  # no Pyodide, a missing package, ...
             self._launch_error = exc
 
     def kill(self) -> None:
@@ -152,9 +165,13 @@ class PyodideEngine:
     def _launch(self) -> None:
         """Spawn Deno with only the permissions this run needs, and write the init command."""
         pyodide = paths.pyodide_dir()
+        plan = plan_packages(self._packages, pyodide, self._wheelhouse, self._package_cdn)
+        self.package_notes = list(plan.notes)
+        for note in plan.notes:  # the orchestrator also shows them (package_notes)
+            log.info("%s", note)
         stdlib = paths.compiled_stdlib(pyodide, self._cache_dir)
         snapshot, make = self._snapshot_plan(pyodide, stdlib)
-        read = [paths.BRIDGE_DIR, pyodide, *(Path(m.host) for m in self._mounts)]
+        read = [paths.BRIDGE_DIR, pyodide, *(Path(m.host) for m in self._mounts), *plan.wheels]
         if stdlib is not None and not stdlib.path.is_relative_to(pyodide):
             read.append(stdlib.path)
         write: list[Path] = []
@@ -177,7 +194,8 @@ class PyodideEngine:
         if write:
             argv.append("--allow-write=" + ",".join(str(p) for p in write))
         if self._package_cdn:
-            argv.append(f"--allow-net={_CDN_HOST}")
+            hosts = [_CDN_HOST, *(_PYPI_HOSTS if plan.pip else ())]
+            argv.append("--allow-net=" + ",".join(hosts))
         argv.append(str(paths.BRIDGE_DIR / "bridge.mjs"))
         child_env = {**os.environ, "DENO_NO_UPDATE_CHECK": "1", "NO_COLOR": "1"}
         child_env.setdefault("DENO_TLS_CA_STORE", "system")
@@ -197,6 +215,7 @@ class PyodideEngine:
             "stdlib": str(stdlib.path) if stdlib is not None else None,
             "snapshot": str(snapshot) if snapshot is not None else None,
             "makeSnapshot": str(make) if make is not None else None,
+            "packages": None if plan.empty else plan.to_init(),
         }
         assert popen.stdin is not None
         try:  # one short line into an empty pipe: does not block

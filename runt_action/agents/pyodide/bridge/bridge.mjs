@@ -117,6 +117,7 @@ function startWorker(init) {
     stdlib: init.stdlib,
     snapshot: init.snapshot,
     makeSnapshot: init.makeSnapshot,
+    packages: init.packages,
   });
 }
 

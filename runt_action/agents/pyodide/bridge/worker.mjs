@@ -153,7 +153,70 @@ async function boot(init) {
   outputDir = init.outputDir ?? null;
   pyodide.FS.mkdirTree("/outputs");
   mark("setup");
+  if (init.packages) {
+    await installPackages(init.packages);
+    mark("packages");
+  }
   return { mode, bootMs: Math.round(performance.now() - started), phases };
+}
+
+// Extract pure-Python wheels into site-packages: all installing a pure wheel takes, and the
+// core distribution has no micropip. Wheel data dirs (purelib/platlib) are merged in.
+const INSTALL_WHEELS = `
+import importlib, os, shutil, sysconfig, zipfile
+
+def install(paths):
+    site = sysconfig.get_paths()["purelib"]
+    for path in paths:
+        with zipfile.ZipFile(path) as wheel:
+            tops = {name.split("/", 1)[0] for name in wheel.namelist()}
+            wheel.extractall(site)
+        for data in (top for top in tops if top.endswith(".data")):
+            for kind in ("purelib", "platlib"):
+                source = os.path.join(site, data, kind)
+                if os.path.isdir(source):
+                    shutil.copytree(source, site, dirs_exist_ok=True)
+            shutil.rmtree(os.path.join(site, data), ignore_errors=True)
+        os.remove(path)
+    importlib.invalidate_caches()
+`;
+
+async function installPackages(spec) {
+  // Before the first cell: wheelhouse wheels, then distribution packages, then PyPI.
+  if (spec.wheels?.length) {
+    pyodide.FS.mkdirTree("/tmp/runt-wheels");
+    const inFs = [];
+    for (const host of spec.wheels) {
+      const target = `/tmp/runt-wheels/${host.split("/").pop()}`;
+      pyodide.FS.writeFile(target, await Deno.readFile(host));
+      inFs.push(target);
+    }
+    const globals = pyodide.toPy({});
+    pyodide.runPython(INSTALL_WHEELS, { globals });
+    const install = globals.get("install");
+    const list = pyodide.toPy(inFs);
+    install(list);
+    for (const proxy of [list, install, globals]) proxy.destroy();
+  }
+  const names = [...(spec.load ?? []), ...(spec.pip?.length ? ["micropip"] : [])];
+  if (names.length) {
+    const problems = [];
+    await pyodide.loadPackage(names, {
+      messageCallback: (m) => log(m),
+      errorCallback: (m) => problems.push(String(m)),
+    });
+    if (problems.length) {
+      throw new Error(`could not load ${names.join(", ")}: ${problems.join("; ")}`);
+    }
+  }
+  if (spec.pip?.length) {
+    const micropip = pyodide.pyimport("micropip");
+    try {
+      await micropip.install(pyodide.toPy(spec.pip));
+    } finally {
+      micropip.destroy();
+    }
+  }
 }
 
 async function loadImports(code) {
