@@ -38,7 +38,11 @@ def make_host_engine(spec: EngineSpec) -> Engine:
         opts["environ"] = spec.environ
     if spec.runtime == "pyodide":
         opts.update(
-            mounts=spec.mounts, mount_readonly=spec.mount_readonly, output_dir=spec.output_dir
+            mounts=spec.mounts,
+            mount_readonly=spec.mount_readonly,
+            output_dir=spec.output_dir,
+            packages=spec.packages,
+            wheelhouse=spec.wheelhouse,
         )
     return make_engine(spec.runtime, **opts)
 

@@ -42,6 +42,8 @@ class EngineSpec:
     mounts: tuple[str, ...] = ()
     mount_readonly: bool = False
     output_dir: Path | None = None
+    packages: tuple[str, ...] = ()  # the notebook's metadata.packages + the packages input
+    wheelhouse: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,7 @@ class RunPlan:
     sweep: tuple[dict[str, Any], ...] = ()  # parameter sets to run, one notebook each
     label: str | None = None  # this run's place in a sweep ("2-region-south")
     extra_paths: tuple[Path, ...] = field(default=())  # other files the run leaves (hand back)
+    package_notes: tuple[str, ...] = ()  # where each package comes from, shown at the start
 
     @property
     def runtime(self) -> str:
@@ -129,6 +132,9 @@ def make_plan(
             "runtime 'none' needs a sync URL (--sync-url or input 'sync-url'): with the "
             "embedded server no other runtime could ever join"
         )
+    from runt_action.packages import merge_requirements
+
+    packages = tuple(merge_requirements(notebook.metadata.packages, s.packages))
     engine = (
         None
         if s.runtime == "none"
@@ -139,8 +145,11 @@ def make_plan(
             mounts=tuple(s.mounts),
             mount_readonly=s.mount_readonly,
             output_dir=s.output_dir,
+            packages=packages,
+            wheelhouse=s.wheelhouse,
         )
     )
+    package_notes = _check_packages(engine)
     graph = build_graph([(c.id, c.source) for c in cells if c.cell_type == "code"])
     out_dir = _output_dir(s)
     ipynb = s.output if s.output is not None else out_dir / f"{notebook.path.stem}.ipynb"
@@ -187,7 +196,26 @@ def make_plan(
         sweep=() if label is not None else _sweep_sets(s, notebook),
         label=label,
         extra_paths=tuple(p for p in (s.output_dir, html) if p is not None),
+        package_notes=package_notes,
     )
+
+
+def _check_packages(engine: EngineSpec | None) -> tuple[str, ...]:
+    """Every requirement can be had, or MissingPackageError (exit 2) before anything starts.
+    Native: checked as installed (never installed). Pyodide: planned from the wheelhouse, the
+    local distribution, or (RUNT_PYODIDE_CDN=1) downloads; the engine installs that plan."""
+    if engine is None or not engine.packages:
+        return ()
+    if engine.runtime == "python":
+        from runt_action.packages import check_installed
+
+        return tuple(check_installed(list(engine.packages)))
+    from runt_action.agents.pyodide import paths
+    from runt_action.agents.pyodide.packages import plan_packages
+
+    cdn = os.environ.get("RUNT_PYODIDE_CDN", "") not in ("", "0", "false")
+    plan = plan_packages(list(engine.packages), paths.pyodide_dir(), engine.wheelhouse, cdn)
+    return tuple(plan.notes)
 
 
 def _html_path(value: str, ipynb: Path) -> Path | None:
