@@ -28,6 +28,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
+from runt_action.notebook.core12 import resolve_core12
 from runt_action.notebook.literals import shown
 
 if yaml.__with_libyaml__:
@@ -66,6 +67,7 @@ Loc = tuple[str | int, ...]
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_CORE12_TAG = "tag:runt,2026:core12"  # a plain scalar left for resolve_core12 to type
 
 # Input bounds (documented in the README): every notebook, parameters file, action input and
 # -p value. Larger or stranger input is refused with one located line, never read blindly.
@@ -188,6 +190,15 @@ class _Loader(Composer, _Parser, SafeConstructor, Resolver):
         self.merged[id(node)] = count
 
 
+class _Core12Loader(_Loader):
+    """Plain scalars typed by the YAML 1.2 core schema (see :mod:`.core12`), not YAML 1.1."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0] and value != "<<":
+            return _CORE12_TAG
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+
 def _index_key(index: object) -> int:
     return index if isinstance(index, int) else id(index)
 
@@ -227,13 +238,14 @@ def describe_character(char: str) -> str:
     return f"character U+{code:04X} is not allowed"
 
 
-def parse_yaml(text: str) -> Located:
+def parse_yaml(text: str, *, core12: bool = False) -> Located:
     """Parse one YAML document; raises :class:`SourceError` for syntax and structure errors.
 
     Bounded: text size and characters (:func:`check_text`), nesting depth (``MAX_DEPTH``) and
-    what aliases and merge keys may expand to (``MAX_ALIAS_NODES``)."""
+    what aliases and merge keys may expand to (``MAX_ALIAS_NODES``). ``core12``: type plain
+    scalars by the YAML 1.2 core schema (``014`` is 14, ``NO`` a string) instead of 1.1."""
     check_text(text)
-    loader = _Loader(text)
+    loader = (_Core12Loader if core12 else _Loader)(text)
     try:
         try:
             node = loader.get_single_node()
@@ -402,6 +414,8 @@ class _Builder:
         return self.loader.alias_marks.get((id(parent), _index_key(index)))
 
     def _scalar(self, node: ScalarNode) -> Any:
+        if node.tag == _CORE12_TAG:
+            return resolve_core12(str(node.value))
         construct: Callable[[Node], Any] = self.loader.construct_object
         try:
             return construct(node)

@@ -284,6 +284,7 @@ class RunExecution:
             error=_scrub(plan, outcome.error) if outcome.error is not None else None,
             location_note=session.note if session is not None else None,
             timings=dict(self.timings),
+            ipynb_metadata=dict(plan.notebook.ipynb_metadata),
         )
 
     async def engine_down(self) -> None:
