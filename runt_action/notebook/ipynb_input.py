@@ -118,8 +118,8 @@ class _Where:
         self.path = path
         self.located = located
 
-    def error(self, message: str, loc: Loc = ()) -> NotebookError:
-        mark = self.located.mark(loc) if self.located is not None and loc else None
+    def error(self, message: str, loc: Loc = (), *, key: bool = False) -> NotebookError:
+        mark = self.located.mark(loc, key=key) if self.located is not None and loc else None
         if mark is None:
             return NotebookError(message, file=self.path)
         return NotebookError(message, file=self.path, line=mark.line, column=mark.column)
@@ -212,6 +212,7 @@ def _cell(
                     f"{where}: unknown key {shown(key)} in metadata.runt (expected one of: "
                     f"{choices})",
                     ("cells", raw, "metadata", "runt", key),
+                    key=True,
                 )
     if RAISES_TAG in tags:
         entry.setdefault("allow_error", True)

@@ -135,6 +135,7 @@ def make_plan(
         print(f"warning: {STRAY_AUTH_TOKEN_WARNING}", file=sys.stderr)
     sync_url = _sync_url(s.sync_url, token)
     cwd = _cwd(s.cwd)
+    _check_kernel(s.kernel)
     if s.runtime == "none" and sync_url is None:
         raise UsageError(
             "runtime 'none' needs a sync URL (--sync-url or input 'sync-url'): with the "
@@ -200,6 +201,19 @@ def make_plan(
         kernel=s.kernel,
         log_output=s.log_output,
     )
+
+
+def _check_kernel(name: str | None) -> None:
+    """``-k NAME`` must be an installed Jupyter kernelspec (bad input, exit 2, up front)."""
+    if name is None:
+        return
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    installed = sorted(KernelSpecManager().find_kernel_specs())
+    if name not in installed:
+        raise UsageError(
+            f"kernel {name!r} is not installed (installed: {', '.join(installed) or 'none'})"
+        )
 
 
 def _cwd(given: Path | None) -> Path | None:
