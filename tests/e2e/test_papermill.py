@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
+
+from runt_action.cli import main
 
 YAML = """\
 metadata:
@@ -103,20 +103,11 @@ async def test_papermill_command_line_against_an_ipynb(cli: Any, tmp_path: Path)
     assert injected["metadata"]["tags"] == ["parameters", "injected-parameters"]
 
 
-async def test_ipynb_results_match_the_equivalent_yaml(
-    cli: Any, tmp_path: Path, repo: Path
-) -> None:
+async def test_ipynb_results_match_the_equivalent_yaml(cli: Any, tmp_path: Path) -> None:
     yml = tmp_path / "parity.yml"
     yml.write_text(YAML)
     ipynb = tmp_path / "parity.ipynb"
-    done = subprocess.run(
-        [sys.executable, "-m", "runt_action", "convert", str(yml), str(ipynb)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=repo,
-    )
-    assert done.returncode == 0, done.stderr
+    assert main(["convert", str(yml), str(ipynb)]) == 0  # in process: a plain file job
     (tmp_path / "y").mkdir()
     (tmp_path / "j").mkdir()
     from_yaml = await cli(tmp_path / "y", yml, "--runtime", "python", "-p", "days", "014")
