@@ -47,6 +47,9 @@ PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 RAISES_TAG = "raises-exception"
 SKIP_TAG = "skip-execution"
+# A Jupyter notebook may carry old outputs (images, tables) we never use: a larger cap than a
+# YAML notebook's, still bounded. Positions for error messages are only computed on error.
+MAX_IPYNB_BYTES = 100 * 2**20
 DEFAULTS_CELL_ID = "parameters-defaults"  # the cell a YAML notebook's `parameters:` becomes
 
 # Per-cell options read from metadata.runt, and the keys our own output writes there (a run's
@@ -65,7 +68,7 @@ def load_ipynb(path: str | Path) -> Notebook:
     """Read, validate (nbformat) and convert the Jupyter notebook at ``path``."""
     path = Path(path)
     try:
-        text = read_source(path)
+        text = read_source(path, MAX_IPYNB_BYTES)
     except SourceError as exc:
         raise exc.located(NotebookError, path) from None
     return parse_ipynb(text, path)
@@ -104,22 +107,28 @@ def parse_ipynb(text: str, path: str | Path = "<string>") -> Notebook:
         ) from None
     except Exception as exc:  # nbformat's readers raise many kinds for malformed input
         raise fail(f"not a Jupyter notebook: {' '.join(str(exc).split())[:160]}") from None
-    try:
-        located: Located | None = parse_yaml(text)  # only for positions in error messages
-    except SourceError:
-        located = None
-    return _convert(nb, _Where(path, located))
+    return _convert(nb, _Where(path, text))
 
 
 class _Where:
-    """Errors at the JSON position of a path into the notebook (file:1:1 when unknown)."""
+    """Errors at the JSON position of a path into the notebook (file:1:1 when unknown).
 
-    def __init__(self, path: Path, located: Located | None) -> None:
+    JSON is YAML: the bounded YAML parser finds the position, only when there is an error
+    (a notebook too large or deep for it gets file:1:1)."""
+
+    def __init__(self, path: Path, text: str) -> None:
         self.path = path
-        self.located = located
+        self.text = text
+
+    def _located(self) -> Located | None:
+        try:
+            return parse_yaml(self.text)
+        except SourceError:
+            return None
 
     def error(self, message: str, loc: Loc = (), *, key: bool = False) -> NotebookError:
-        mark = self.located.mark(loc, key=key) if self.located is not None and loc else None
+        located = self._located() if loc else None
+        mark = located.mark(loc, key=key) if located is not None else None
         if mark is None:
             return NotebookError(message, file=self.path)
         return NotebookError(message, file=self.path, line=mark.line, column=mark.column)

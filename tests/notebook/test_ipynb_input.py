@@ -270,3 +270,53 @@ def test_ipynb_with_code_in_parameters_cell_keeps_its_place_in_yaml() -> None:
 def test_yaml_parameters_after_must_name_a_cell() -> None:
     with pytest.raises(NotebookError, match="parameters-after: no cell has id 'nope'"):
         parse_notebook("parameters-after: nope\ncells:\n  - id: a\n    source: '1'\n", "x.yml")
+
+
+def test_old_outputs_beyond_the_yaml_limit_are_fine(tmp_path: Path) -> None:
+    """A notebook that still carries outputs (12 MB here) loads; the outputs are not used."""
+    cell = _code("plot", "show()")
+    cell["outputs"] = [
+        nbformat.v4.new_output("display_data", data={"image/png": "A" * (12 * 2**20)})
+    ]
+    path = tmp_path / "heavy.ipynb"
+    path.write_text(_nb(cell))
+    nb = load_notebook(path)
+    assert [c.source for c in nb.cells] == ["show()"]
+
+
+def test_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runt_action.notebook import ipynb_input
+
+    monkeypatch.setattr(ipynb_input, "MAX_IPYNB_BYTES", 2**20)
+    path = tmp_path / "big.ipynb"
+    path.write_text(_nb(_code("a", "x" * (2 * 2**20))))
+    with pytest.raises(NotebookError, match=r"big.ipynb:1:1: file is 2.0 MB, larger than the 1 MB"):
+        load_notebook(path)
+
+
+def test_report_keeps_the_input_metadata() -> None:
+    """The executed .ipynb (report/ipynb.py) starts from the input's notebook metadata."""
+    from runt_action.report.ipynb import build_notebook
+    from runt_action.results import RunResult, RunStatus
+
+    result = RunResult(
+        notebook_id="nb",
+        notebook_url=None,
+        title="T",
+        source_file="in.ipynb",
+        status=RunStatus.SUCCESS,
+        cells=[],
+        parameters={},
+        duration_ms=1.0,
+        runtime="pyodide",
+        started_at="2026-01-01T00:00:00Z",
+        ipynb_metadata={
+            "kernelspec": {"name": "ir", "display_name": "R", "language": "R"},
+            "authors": [{"name": "a"}],
+            "runt": {"stale": True},
+            "title": "old",
+        },
+    )
+    meta = build_notebook(result)["metadata"]
+    assert meta["kernelspec"]["name"] == "ir" and meta["authors"] == [{"name": "a"}]
+    assert meta["title"] == "T" and "stale" not in meta["runt"]
