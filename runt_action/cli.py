@@ -243,6 +243,13 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         help="run K sweep sets at a time, each on its own runtime (default 1)",
     )
     g.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="a sql or ai cell that no runtime here can execute fails the run "
+        "(default: it is skipped with a warning)",
+    )
+    g.add_argument(
         "--only",
         action="append",
         metavar="CELL",
@@ -473,6 +480,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         stop_on_error=args.stop_on_error,
         on_error=args.on_error,
         only=args.only,
+        strict=args.strict,
         sweep=args.sweep,
         jobs=args.jobs,
         output=args.output,

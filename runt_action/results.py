@@ -10,7 +10,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-__all__ = ["CellOutput", "CellResult", "CellStatus", "LiveHooks", "RunResult", "RunStatus"]
+# The reason given to a sql/ai cell no runtime here can execute (annotated as a warning,
+# or a failure with --strict).
+NO_CAPABLE_RUNTIME = "no runtime here can execute"
+
+__all__ = [
+    "NO_CAPABLE_RUNTIME",
+    "CellOutput",
+    "CellResult",
+    "CellStatus",
+    "LiveHooks",
+    "RunResult",
+    "RunStatus",
+]
 
 
 class CellStatus(StrEnum):
@@ -63,6 +75,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"  # a cell failed: exit 1
     ERROR = "error"  # infrastructure: exit 3
     CANCELLED = "cancelled"  # signal: exit 3
+    RUNNING = "running"  # a checkpoint written while the run goes on (never a final status)
 
 
 @dataclass(slots=True)

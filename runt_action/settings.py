@@ -74,6 +74,7 @@ INPUTS: dict[str, str] = {
     "log-output": "log_output",
     "sync-log": "sync_log",
     "html": "html",
+    "strict": "strict",
 }
 
 ListOfStr = Annotated[list[str], NoDecode]
@@ -126,6 +127,7 @@ class Settings(BaseSettings):
         None, validation_alias=_input("on-error")
     )
     only: ListOfStr = Field(default_factory=list, validation_alias=_input("only"))
+    strict: bool = Field(False, validation_alias=_input("strict"))
     # A sweep file (list of parameter sets or a matrix); wins over the notebook's `sweep:`.
     sweep: Path | None = Field(None, validation_alias=_input("sweep"))
     jobs: int = Field(1, ge=1, le=32, validation_alias=_input("jobs"))

@@ -17,6 +17,12 @@ claim, ``ExecutionStarted`` and the clear are committed, so they cost nothing on
 path; outputs are held until then, so the log order is the canonical one. With other sessions
 present ``ExecutionAssigned`` is last-writer-wins, so the agent waits for its claim to be
 confirmed before executing, as the JS agent does.
+
+Nothing is lost silently: the sink fits every output into one sync event (or replaces it by a
+visible notice, schema/notices.py), and an event the store still refuses is logged as a
+warning and replaced by a "dropped" notice in its cell. A cell that ignores its interrupt for
+``interrupt_grace`` seconds gets the engine killed and restarted (same session, same actor):
+it completes as "cancelled" with a "restarted" notice, and later cells run on the fresh engine.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -32,13 +37,37 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runt_action.agents.engine import Engine, ExecStatus
-from runt_action.agents.sink import EventSink
+from runt_action.agents.sink import CELL_OUTPUT_CAP, EventSink
 from runt_action.errors import RuntimeDied
 from runt_action.livestore.events import Event
 from runt_action.livestore.store import Store
+from runt_action.schema.events import (
+    ActorProfileSet,
+    CellOutputsCleared,
+    ExecutionAssigned,
+    ExecutionCompleted,
+    ExecutionStarted,
+    ExecutionStatus,
+    PresenceSet,
+    RuntEvent,
+    RuntimeCapabilities,
+    RuntimeSessionRenewal,
+    RuntimeSessionStarted,
+    RuntimeSessionStatusChanged,
+    RuntimeSessionTerminated,
+    TerminalOutputAdded,
+    TerminationReason,
+)
+from runt_action.schema.ids import new_output_id, new_session_id
+from runt_action.schema.notices import DROPPED, RESTARTED, notice_media
 from runt_action.schema.state import Cell, NotebookState
 
-__all__ = ["DEFAULT_CAPABILITIES", "RuntimeAgent", "iso_now", "new_session_id"]
+__all__ = [
+    "DEFAULT_CAPABILITIES",
+    "INTERRUPT_GRACE_S",
+    "RuntimeAgent",
+    "new_session_id",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,23 +78,14 @@ DEFAULT_CAPABILITIES: Mapping[str, bool] = {
 }
 _REINTERRUPT_S = 1.0  # an interrupt can land before the kernel armed its handler; repeat it
 _STOP_GRACE_S = 2.0  # how long shutdown lets an interrupted cell report before giving up
+INTERRUPT_GRACE_S = 5.0  # default: an interrupted cell still running this long gets a restart
+_ERROR_TEXT_CAP = 16 * 1024  # chars of ExecutionCompleted.error (the error output has it all)
 # Queue events whose names do not start with "v1.Execution" (the others all do).
 _QUEUE_EVENTS = frozenset({"v1.MultipleExecutionRequested", "v1.AllExecutionsCancelled"})
 
 
-def iso_now() -> str:
-    """``Schema.Date`` on the wire: JS ``toISOString()`` (millisecond precision, Z)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def new_session_id(runtime_type: str, runtime_id: str) -> str:
-    """``<runtimeType>-<runtimeId>-<ms>-<random base36>`` like agent-core's config.ts."""
-    try:
-        from runt_action.schema.ids import new_session_id as schema_new_session_id
-    except ImportError:  # pragma: no cover - schema/ids.py is written in parallel
-        rand = "".join(secrets.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(8))
-        return f"{runtime_type}-{runtime_id}-{int(time.time() * 1000)}-{rand}"
-    return str(schema_new_session_id(runtime_type, runtime_id))
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class _Run:
@@ -80,6 +100,9 @@ class _Run:
         self.execution_count = execution_count
         self.cancel_requested = False
         self.engine_running = False
+        self.engine_done = asyncio.Event()  # the engine is no longer running this cell
+        self.restart: asyncio.Future[None] | None = None  # the engine restart it caused
+        self.completed = False  # ExecutionCompleted was committed (exactly once)
         self.task: asyncio.Task[None] | None = None
 
 
@@ -99,7 +122,12 @@ class RuntimeAgent:
         session_id: str | None = None,
         renew_interval: float = 15.0,
         valid_for_ms: int = 30000,
+        interrupt_grace: float | None = INTERRUPT_GRACE_S,
+        output_cap: int = CELL_OUTPUT_CAP,
     ) -> None:
+        """``interrupt_grace``: seconds an interrupted cell may keep running before the engine
+        is killed and restarted (the orchestrator passes ``Timeouts.interrupt``; None: never);
+        ``output_cap``: bytes of output kept per execution (sink.CELL_OUTPUT_CAP)."""
         self.store = store
         self.engine = engine
         self.runtime_id = runtime_id
@@ -111,7 +139,10 @@ class RuntimeAgent:
         self.session_id = session_id or new_session_id(self.runtime_type, runtime_id)
         self.renew_interval = renew_interval
         self.valid_for_ms = valid_for_ms
-        self.cleared_by = f"runtime-{runtime_id}"
+        self.interrupt_grace = interrupt_grace
+        self.output_cap = output_cap
+        self.cleared_by = self.actor_id  # one identity in presence, as upstream agents
+        self.restarts = 0  # engine restarts after ignored interrupts
         self.ready = asyncio.Event()  # set once the session is "ready" and claiming
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -138,7 +169,7 @@ class RuntimeAgent:
 
         Raises errors.RuntimeDied (after reporting it in the notebook) if the engine died.
         """
-        reason: str | None = "shutdown"
+        reason: TerminationReason | None = "shutdown"
         renew: asyncio.Task[None] | None = None
         try:
             with self.store.subscribe(self._on_change):
@@ -170,37 +201,56 @@ class RuntimeAgent:
 
     # -- session -----------------------------------------------------------------------------
 
-    def _commit(self, name: str, args: dict[str, Any]) -> asyncio.Future[Any]:
+    def _commit(self, event: RuntEvent) -> asyncio.Future[Any]:
+        name, args = event.wire()
         fut: asyncio.Future[Any] = self.store.commit(name, args)
-        fut.add_done_callback(_swallow)
+        if fut.done() and not fut.cancelled() and fut.exception() is not None:
+            self._refused(name, args, fut.exception())
+        else:
+            fut.add_done_callback(_swallow)
         return fut
+
+    def _refused(self, name: str, args: Any, exc: BaseException | None) -> None:
+        """The store refused an event outright (it cannot be encoded or sent): say so where
+        it would have shown, not only in the log."""
+        log.warning("could not commit %s: %s", name, exc)
+        cell_id = args.get("cellId") if isinstance(args, dict) else None
+        if not (name.endswith("OutputAdded") and isinstance(cell_id, str)):
+            return
+        position = args.get("position")
+        text = f"a {name.removeprefix('v1.')} output was dropped: {exc}"
+        notice = TerminalOutputAdded(
+            id=new_output_id(),
+            cellId=cell_id,
+            position=position if isinstance(position, int | float) else 0,
+            content=notice_media(DROPPED, text[:1000]),
+            streamName="stderr",
+        )
+        fut: asyncio.Future[Any] = self.store.commit(*notice.wire())
+        fut.add_done_callback(_swallow)
+
+    def _terminate(self, session_id: str, reason: TerminationReason) -> None:
+        self._commit(RuntimeSessionTerminated(sessionId=session_id, reason=reason))
 
     async def _start_session(self) -> None:
         for sess in list(self.store.state.sessions.values()):
             if sess.is_active and sess.session_id != self.session_id:
-                self._commit(
-                    "v1.RuntimeSessionTerminated",
-                    {"sessionId": sess.session_id, "reason": "displaced"},
-                )
+                self._terminate(sess.session_id, "displaced")
         started = self._commit(
-            "v1.RuntimeSessionStarted",
-            {
-                "sessionId": self.session_id,
-                "runtimeId": self.runtime_id,
-                "runtimeType": self.runtime_type,
-                "capabilities": self.capabilities,
-            },
+            RuntimeSessionStarted(
+                sessionId=self.session_id,
+                runtimeId=self.runtime_id,
+                runtimeType=self.runtime_type,
+                capabilities=RuntimeCapabilities.model_validate(self.capabilities),
+            )
         )
         self._commit(
-            "v1.ActorProfileSet",
-            {"id": self.actor_id, "type": "runtime_agent", "displayName": self.display_name},
+            ActorProfileSet(id=self.actor_id, type="runtime_agent", displayName=self.display_name)
         )
-        self._commit("v1.PresenceSet", {"userId": self.actor_id})
+        self._commit(PresenceSet(userId=self.actor_id))
         await self.engine.start()
         await started  # claims require our own session to be visible in the confirmed state
-        self._commit(
-            "v1.RuntimeSessionStatusChanged", {"sessionId": self.session_id, "status": "ready"}
-        )
+        self._commit(RuntimeSessionStatusChanged(sessionId=self.session_id, status="ready"))
         self.ready.set()
 
     async def _watch_store(self) -> None:
@@ -214,16 +264,13 @@ class RuntimeAgent:
     async def _renew_forever(self) -> None:
         while True:
             self._commit(
-                "v1.RuntimeSessionRenewal",
-                {
-                    "sessionId": self.session_id,
-                    "renewedAt": iso_now(),
-                    "validForMs": self.valid_for_ms,
-                },
+                RuntimeSessionRenewal(
+                    sessionId=self.session_id, renewedAt=_now(), validForMs=self.valid_for_ms
+                )
             )
             await asyncio.sleep(self.renew_interval)
 
-    async def _finish(self, reason: str | None) -> None:
+    async def _finish(self, reason: TerminationReason | None) -> None:
         """Terminate the session (unless displaced), stop the engine, flush the store."""
         run = self._current
         if run is not None and run.task is not None and not run.task.done():
@@ -237,9 +284,7 @@ class RuntimeAgent:
                 with contextlib.suppress(BaseException):
                     await run.task
         if reason is not None:
-            self._commit(
-                "v1.RuntimeSessionTerminated", {"sessionId": self.session_id, "reason": reason}
-            )
+            self._terminate(self.session_id, reason)
         with contextlib.suppress(Exception):
             await self.engine.shutdown()
         with contextlib.suppress(Exception):
@@ -294,10 +339,25 @@ class RuntimeAgent:
             asyncio.get_running_loop().create_task(self._interrupt_until_done(run))
 
     async def _interrupt_until_done(self, run: _Run) -> None:
+        """Interrupt (again every second: one can land before the handler is armed); a cell
+        still running ``interrupt_grace`` seconds after the first gets the engine restarted."""
+        loop = asyncio.get_running_loop()
+        grace = self.interrupt_grace
+        deadline = loop.time() + (grace if grace is not None else float("inf"))
         while run.engine_running and run is self._current:
             with contextlib.suppress(Exception):
                 await self.engine.interrupt()
-            await asyncio.sleep(_REINTERRUPT_S)
+            left = deadline - loop.time()
+            if left <= 0:
+                log.warning(
+                    "cell %s ignored the interrupt for %g s; restarting the runtime",
+                    run.cell_id,
+                    grace,
+                )
+                run.restart = asyncio.ensure_future(self.engine.restart())
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.engine_done.wait(), min(_REINTERRUPT_S, left))
 
     async def _loop(self) -> None:
         """Claiming and starting happen in the callbacks; this only waits for the end."""
@@ -353,9 +413,7 @@ class RuntimeAgent:
             return
 
     def _commit_claim(self, queue_id: str) -> None:
-        self._commit(
-            "v1.ExecutionAssigned", {"queueId": queue_id, "runtimeSessionId": self.session_id}
-        )
+        self._commit(ExecutionAssigned(queueId=queue_id, runtimeSessionId=self.session_id))
 
     def _start_next(self, state: NotebookState) -> None:
         """Start our earliest claimed row: confirmed, or still pending when we are alone."""
@@ -421,12 +479,13 @@ class RuntimeAgent:
         # The engine gets the cell first; ExecutionStarted and the clear are committed while
         # the kernel (another process) already works, so their cost is off the critical path.
         # The sink holds whatever the engine reports until then, so the log order is unchanged.
-        held: list[tuple[str, dict[str, Any]]] = []
+        held: list[RuntEvent] = []
         sink = EventSink(
-            lambda name, args: held.append((name, args)),
+            held.append,
             cell_id=run.cell_id,
             execution_count=run.execution_count,
             cleared_by=self.cleared_by,
+            output_cap=self.output_cap,
         )
         t0 = time.perf_counter()
         run.engine_running = True
@@ -442,18 +501,25 @@ class RuntimeAgent:
             finally:
                 self._announce(run)
                 sink.retarget(self._commit)
-                for name, args in held:
-                    self._commit(name, args)
+                for event in held:
+                    self._commit(event)
             outcome = await task
         except RuntimeDied as exc:
             run.engine_running = False
-            sink.flush()
-            sink.error("RuntimeDied", str(exc), [])
-            sink.close()
-            self._complete(run, "error", _ms(t0), f"RuntimeDied: {exc}")
-            raise
+            run.engine_done.set()
+            if run.restart is None:
+                sink.flush()
+                sink.error("RuntimeDied", str(exc), [])
+                sink.close()
+                self._complete(run, "error", _ms(t0), f"RuntimeDied: {exc}")
+                raise
+            outcome = None  # killed by the restart: reported below
         finally:
             run.engine_running = False
+            run.engine_done.set()
+        if run.restart is not None or outcome is None:
+            await self._restarted(run, sink, t0)
+            return
         sink.close()
         error = f"{sink.last_error[0]}: {sink.last_error[1]}" if sink.last_error else None
         if outcome.status is ExecStatus.INTERRUPTED:
@@ -463,24 +529,38 @@ class RuntimeAgent:
         else:  # raised (an engine that reports the error but returns OK counts too)
             self._complete(run, "error", _ms(t0), error or str(outcome.extra.get("ename", "error")))
 
+    async def _restarted(self, run: _Run, sink: EventSink, t0: float) -> None:
+        """The cell ignored its interrupt and the engine is being restarted: tell it in the
+        cell, complete it as cancelled, and wait for the fresh engine before the next row."""
+        text = (
+            f"the cell ignored the interrupt for {self.interrupt_grace or 0:g} s; the runtime was "
+            "restarted — later cells run on a fresh runtime"
+        )
+        sink.notice(RESTARTED, text)
+        sink.close()
+        self._complete(run, "cancelled", _ms(t0), text)
+        assert run.restart is not None
+        try:
+            await run.restart
+        except Exception as exc:
+            raise RuntimeDied(f"the runtime could not be restarted: {exc}") from exc
+        self.restarts += 1
+        log.info("runtime restarted after %.2f s", time.perf_counter() - t0)
+
     def _announce(self, run: _Run) -> None:
         """(The claim,) ExecutionStarted, then the clear of old outputs (runt-schema §3.3)."""
         if run.claim:
             run.claim = False
             self._commit_claim(run.queue_id)
         self._commit(
-            "v1.ExecutionStarted",
-            {
-                "queueId": run.queue_id,
-                "cellId": run.cell_id,
-                "runtimeSessionId": self.session_id,
-                "startedAt": iso_now(),
-            },
+            ExecutionStarted(
+                queueId=run.queue_id,
+                cellId=run.cell_id,
+                runtimeSessionId=self.session_id,
+                startedAt=_now(),
+            )
         )
-        self._commit(
-            "v1.CellOutputsCleared",
-            {"cellId": run.cell_id, "wait": False, "clearedBy": self.cleared_by},
-        )
+        self._commit(CellOutputsCleared(cellId=run.cell_id, wait=False, clearedBy=self.cleared_by))
 
     def _finish_unexecuted(self, run: _Run, cell: Cell | None) -> None:
         """A row that reaches no engine: missing cell, cancelled early, or not code."""
@@ -508,18 +588,23 @@ class RuntimeAgent:
             self._complete(run, "error", 0.0, f"unsupported cell type {cell.cell_type}")
 
     def _complete(
-        self, run: _Run, status: str, duration_ms: float, error: str | None = None
+        self, run: _Run, status: ExecutionStatus, duration_ms: float, error: str | None = None
     ) -> None:
-        args: dict[str, Any] = {
-            "queueId": run.queue_id,
-            "cellId": run.cell_id,
-            "status": status,
-            "completedAt": iso_now(),
-            "executionDurationMs": round(duration_ms),
-        }
-        if error is not None:
-            args["error"] = error
-        self._commit("v1.ExecutionCompleted", args)
+        if run.completed:
+            return
+        run.completed = True
+        if error is not None and len(error) > _ERROR_TEXT_CAP:  # the error output has it all
+            error = f"{error[:_ERROR_TEXT_CAP]} … ({len(error) - _ERROR_TEXT_CAP} more chars)"
+        self._commit(
+            ExecutionCompleted(
+                queueId=run.queue_id,
+                cellId=run.cell_id,
+                status=status,
+                error=error,
+                completedAt=_now(),
+                executionDurationMs=round(duration_ms),
+            )
+        )
         self.store.push_now()  # the runner waits for exactly this: no extra loop step
 
 
@@ -528,8 +613,9 @@ def _ms(t0: float) -> float:
 
 
 def _swallow(fut: asyncio.Future[Any]) -> None:
-    """Commit futures fail when the store closes; the agent does not wait on most of them."""
+    """Commit futures fail when the store fails or closes; the agent does not wait on most of
+    them, and the store's failure ends the agent (``_watch_store``). Still, never silently."""
     if not fut.cancelled():
         exc = fut.exception()
         if exc is not None:
-            log.debug("commit failed: %s", exc)
+            log.warning("commit failed: %s", exc)

@@ -68,5 +68,12 @@ class Engine(Protocol):
     async def interrupt(self) -> None:
         """Ask the running cell to stop (KeyboardInterrupt); returns at once."""
 
+    async def restart(self) -> None:
+        """Kill the process at once, whatever it runs, and boot a fresh one (empty namespace).
+
+        A running ``execute()`` raises errors.RuntimeDied. For a cell that ignores interrupts;
+        raises errors.RuntimeAgentError if the fresh process does not start.
+        """
+
     async def shutdown(self) -> None:
         """Stop the process; idempotent."""

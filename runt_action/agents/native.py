@@ -45,18 +45,7 @@ _READY_RESEND_S = 1.0  # re-send kernel_info if nothing came back (as jupyter_cl
 _IOPUB_PROBE_S = 0.25  # after a kernel_info reply, how long its iopub status may lag
 _EXIT_WAIT_S = 2.5  # per stage of a polite shutdown (jupyter_client: shutdown_wait_time / 2)
 _KERNEL_ARGS = ("-m", "ipykernel_launcher", "-f")
-# The kernel's interpreter teardown is mostly full GC passes over IPython's big heap
-# (~0.1-0.15 s of CPU after the last atexit handler; a run waits for it). Freezing the heap
-# as the *last* atexit step (registered first, atexit is LIFO) skips those passes: atexit
-# handlers, logging.shutdown and refcount finalisation (unclosed files in the namespace are
-# still flushed) all still run; only objects kept alive by a reference cycle at exit are no
-# longer finalised, which Python never guarantees. Evaluates to None: `_` stays untouched.
-_FREEZE_AT_EXIT = "__import__('atexit').register(__import__('gc').freeze) and None"
-_KERNEL_OPTS = (
-    "--InteractiveShell.colors=NoColor",
-    # code_to_run (IPython's `-c`), not exec_lines: a user's config may set exec_lines.
-    f"--IPKernelApp.code_to_run={_FREEZE_AT_EXIT}",
-)
+_KERNEL_OPTS = ("--InteractiveShell.colors=NoColor",)
 
 
 def strip_ansi(text: str) -> str:
@@ -94,7 +83,8 @@ class NativeEngine:
         # env: extra variables for the kernel, on top of ``environ`` (the base environment,
         # default this process's: the orchestrator passes its own minus every token).
         self._env = dict(env or {})
-        self._environ = dict(environ) if environ is not None else None
+        # The base environment, as given here or to prestart (a restart reuses it).
+        self._environ: Mapping[str, str] | None = dict(environ) if environ is not None else None
         self._cwd = str(cwd) if cwd is not None else None
         self._startup_timeout = startup_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -125,6 +115,9 @@ class NativeEngine:
         """
         if self._proc is not None or self._closing:
             return
+        if environ is not None:
+            self._environ = dict(environ)
+        environ = self._environ
         self._tmp = tempfile.mkdtemp(prefix="runt-kernel-")
         self._conn = {
             "shell_port": 1,
@@ -142,8 +135,7 @@ class NativeEngine:
         fd = os.open(conn_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(self._conn, f)
-        base = environ if environ is not None else self._environ
-        env = {**(os.environ if base is None else base), **self._env}
+        env = {**(os.environ if environ is None else environ), **self._env}
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's frozen-modules noise
         env["JPY_PARENT_PID"] = str(os.getpid())  # the kernel exits if we die (ParentPoller)
         self._log = open(os.path.join(self._tmp, "kernel.log"), "wb")  # noqa: SIM115
@@ -260,6 +252,22 @@ class NativeEngine:
         finally:
             self._release()
 
+    async def restart(self) -> None:
+        """SIGKILL the kernel (a running execute() raises RuntimeDied) and start a new one."""
+        if self._closed is not None:
+            raise RuntimeAgentError("the Python kernel was shut down")
+        proc = self._proc
+        self._closing = True  # a running execute() reports the death, not a socket error
+        if proc is not None and proc.poll() is None:
+            exited = self._exit_future(proc)
+            self._signal(signal.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(exited), _EXIT_WAIT_S)
+        self._release()
+        self._proc, self._exited, self._conn = None, None, {}
+        self._running = self._interrupted = self._closing = False
+        await self.start()
+
     def kill(self) -> None:
         """Synchronous last resort (no event loop needed): SIGKILL the kernel, clean up."""
         self._closing = True
@@ -310,8 +318,9 @@ class NativeEngine:
     async def execute(self, code: str, sink: OutputSink) -> ExecOutcome:
         if self._kc is None or self._exited is None or self._closing:
             raise RuntimeAgentError("the Python kernel is not running")
-        if self._exited.done():
-            raise RuntimeDied(f"Python kernel died: {self._exited.result()}")
+        exited = self._exited  # this kernel's: a restart replaces the attribute
+        if exited.done():
+            raise RuntimeDied(f"Python kernel died: {exited.result()}")
         self._interrupted = False
         self._running = True
         try:
@@ -322,16 +331,17 @@ class NativeEngine:
             both = asyncio.gather(pump, reply)
             finished = False
             try:
-                await asyncio.wait({both, self._exited}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({both, exited}, return_when=asyncio.FIRST_COMPLETED)
                 finished = both.done() and not both.cancelled() and both.exception() is None
             finally:
                 if not both.done():
                     both.cancel()
                     with contextlib.suppress(BaseException):
                         await both
-            if not finished and (self._exited.done() or self._closing):
+            if not finished and (exited.done() or self._closing or exited is not self._exited):
                 # Also when the sockets failed first because the kernel went away.
-                raise RuntimeDied(f"Python kernel died: {self._death()}")
+                why = exited.result() if exited.done() else "the kernel was killed"
+                raise RuntimeDied(f"Python kernel died: {why}")
             both.result()
             content = reply.result()
         finally:

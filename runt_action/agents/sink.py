@@ -1,48 +1,145 @@
-"""Turns what an engine reports for one execution into runt output events.
+"""Turns what an engine reports for one execution into runt output events, each fitting the wire.
 
-Kept free of LiveStore: it only calls ``emit(name, args)``, so the agent core decides how events
-are committed and tests can collect them in a list. Stream text is coalesced: a burst of small
-writes becomes one ``v1.TerminalOutputAdded`` per stream switch, per ~50 ms or per 64 KiB,
-and nothing is ever held past :meth:`EventSink.close` (the end of the cell).
+Kept free of LiveStore: it only calls ``emit(event)`` with typed schema events, so the agent
+core decides how events are committed and tests can collect them in a list. Stream text is
+coalesced: a burst of small writes becomes one ``v1.TerminalOutputAdded`` per stream switch,
+per ~50 ms or per 64 KiB, and nothing is ever held past :meth:`EventSink.close`.
+
+Every event must fit one sync frame (1 MiB, ``livestore.protocol.MAX_INBOUND_FRAME_BYTES``),
+and nothing may vanish silently (schema/notices.py), so:
+
+- stream text goes out in pieces of at most :data:`CHUNK_BYTES` encoded bytes, cut after the
+  last newline of a piece when it has one (never inside a character or a surrogate pair).
+  Consumers concatenate a cell's terminal outputs in order, so a 3 MB line survives intact;
+- a display or result (a MIME bundle cannot be split) whose event would exceed
+  :data:`MAX_EVENT_BYTES` is replaced by a visible "dropped" notice standing in its place
+  (same event type, a ``text/plain`` notice). A 5 MB ``"x"*5_000_000`` last expression is
+  such a result: its repr is one value, not a stream, so it becomes a placeholder;
+- an error's ``evalue`` and traceback are cut to fit (the error row stays: it is how a failed
+  cell is recognised) and a "truncated" notice follows it;
+- a cell keeps at most :data:`CELL_OUTPUT_CAP` bytes of output; what comes after is counted,
+  not sent, and one "truncated" notice at the end of the cell says how much was cut. A clear
+  of the cell's outputs starts the count again (a progress bar redrawing forever is fine).
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
+import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["FLUSH_BYTES", "FLUSH_DELAY_S", "EventSink", "representations"]
+from runt_action.livestore.protocol import MAX_INBOUND_FRAME_BYTES
+from runt_action.schema.events import (
+    CellOutputsCleared,
+    ErrorOutputAdded,
+    InlineMedia,
+    Media,
+    MultimediaDisplayOutputAdded,
+    MultimediaDisplayOutputUpdated,
+    MultimediaResultOutputAdded,
+    RuntEvent,
+    TerminalOutputAdded,
+)
+from runt_action.schema.ids import new_output_id
+from runt_action.schema.notices import DROPPED, TRUNCATED, NoticeKind, notice_media
 
-FLUSH_DELAY_S = 0.05
-FLUSH_BYTES = 64 * 1024
+__all__ = [
+    "CELL_OUTPUT_CAP",
+    "CHUNK_BYTES",
+    "FLUSH_BYTES",
+    "FLUSH_DELAY_S",
+    "MAX_EVENT_BYTES",
+    "EventSink",
+    "encoded_size",
+    "representations",
+    "split_text",
+]
 
-Emit = Callable[[str, dict[str, Any]], object]
+FLUSH_DELAY_S: Final = 0.05
+FLUSH_BYTES: Final = 64 * 1024
+CHUNK_BYTES: Final = 256 * 1024
+"""Largest piece of stream text per event, in JSON-encoded UTF-8 bytes (a quarter frame)."""
+MAX_EVENT_BYTES: Final = MAX_INBOUND_FRAME_BYTES - 32 * 1024
+"""Largest encoded args of one output event; the rest of the frame is envelope and margin."""
+CELL_OUTPUT_CAP: Final = 64 * 1024 * 1024
+"""Per execution of a cell: output (stream text, encoded bundles) kept, in bytes."""
+_ERROR_FIELD_CAP: Final = 64 * 1024  # chars of an error's evalue kept when it must be cut
+
+Emit = Callable[[RuntEvent], object]
+
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
 
 
-def _new_output_id() -> str:
-    try:
-        from runt_action.schema.ids import new_output_id
-    except ImportError:  # pragma: no cover - schema/ids.py is written in parallel
-        return uuid.uuid4().hex
-    return str(new_output_id())
+def encoded_size(text: str) -> int:
+    """Bytes ``text`` takes inside a JSON frame (escapes, UTF-8; lone surrogates as escapes)."""
+    if text.isascii():
+        return len(_encode_str(text)) - 2
+    return len(_encode_str(text).encode("utf-8", "surrogatepass")) - 2
+
+
+def _json_size(value: Any) -> int:
+    return len(
+        json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "surrogatepass"
+        )
+    )
+
+
+def split_text(text: str, limit: int = CHUNK_BYTES) -> list[str]:
+    """Consecutive pieces of ``text``, each at most ``limit`` encoded bytes; "".join = text.
+
+    A piece ends after its last newline when it has one; no piece ends between the halves of
+    a surrogate pair.
+    """
+    pieces: list[str] = []
+    start, end = 0, len(text)
+    while start < end:
+        n = min(limit, end - start)  # chars; a char is at least one byte
+        while n > 1 and encoded_size(text[start : start + n]) > limit:
+            over = encoded_size(text[start : start + n])
+            n = max(1, min(n - 1, n * limit // over))
+        stop = start + n
+        if stop < end:
+            newline = text.rfind("\n", start, stop)
+            if newline >= start:
+                stop = newline + 1
+            elif stop - start > 1 and "\ud800" <= text[stop - 1] <= "\udbff":
+                stop -= 1  # keep a (lone-surrogate encoded) pair together
+        pieces.append(text[start:stop])
+        start = stop
+    return pieces
 
 
 def representations(
     data: dict[str, Any], metadata: dict[str, Any] | None = None
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Media]:
     """A Jupyter MIME bundle as runt ``Record<mime, Media>`` (inline), per-mime metadata kept."""
-    reps: dict[str, dict[str, Any]] = {}
+    reps: dict[str, Media] = {}
     for mime, value in data.items():
-        rep: dict[str, Any] = {"type": "inline", "data": value}
         meta = (metadata or {}).get(mime)
-        if isinstance(meta, dict) and meta:
-            rep["metadata"] = meta
-        reps[mime] = rep
+        reps[mime] = InlineMedia(
+            data=value, metadata=meta if isinstance(meta, dict) and meta else None
+        )
     if "text/plain" not in reps and reps:
-        reps["text/plain"] = {"type": "inline", "data": f"<{next(iter(reps))} output>"}
+        reps["text/plain"] = InlineMedia(data=f"<{next(iter(reps))} output>")
     return reps
+
+
+def _bundle_size(data: dict[str, Any], metadata: dict[str, Any] | None) -> int:
+    """Encoded size of a bundle (exact when it might matter, cheap when it cannot)."""
+    rough = 0
+    for value in data.values():
+        if not isinstance(value, str):
+            return _json_size(data) + (_json_size(metadata) if metadata else 0)
+        rough += len(value)
+    if rough * 6 + 4096 < MAX_EVENT_BYTES // 2:
+        return rough + 256
+    return _json_size(data) + (_json_size(metadata) if metadata else 0)
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KiB"
 
 
 class EventSink:
@@ -57,6 +154,7 @@ class EventSink:
         cleared_by: str,
         flush_delay: float = FLUSH_DELAY_S,
         flush_bytes: int = FLUSH_BYTES,
+        output_cap: int = CELL_OUTPUT_CAP,
     ) -> None:
         self._emit = emit
         self._cell_id = cell_id
@@ -64,12 +162,16 @@ class EventSink:
         self._cleared_by = cleared_by
         self._flush_delay = flush_delay
         self._flush_bytes = flush_bytes
+        self._cap = output_cap
         self._position = 0  # per execution; back to 0 after a non-wait clear (runt-schema §2.4)
         self._buf_name: str | None = None
         self._buf: list[str] = []
         self._buf_len = 0
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        self._kept = 0  # bytes of output sent since the start (or the last clear)
+        self._cut_bytes = 0  # bytes not sent because of the cap
+        self._cut_outputs = 0  # rich outputs not sent because of the cap
         self.last_error: tuple[str, str] | None = None  # (ename, evalue) of sink.error
 
     # -- OutputSink --------------------------------------------------------------------------
@@ -99,36 +201,37 @@ class EventSink:
         if self._closed:
             return
         self.flush()
-        reps = representations(data, metadata)
-        if update and display_id:
-            self._emit(
-                "v1.MultimediaDisplayOutputUpdated",
-                {"displayId": display_id, "representations": reps},
-            )
+        reps = self._fitting(data, metadata, "display output")
+        if reps is None:
             return
-        args: dict[str, Any] = {
-            "id": _new_output_id(),
-            "cellId": self._cell_id,
-            "position": self._next_position(),
-            "representations": reps,
-        }
-        if display_id:
-            args["displayId"] = display_id
-        self._emit("v1.MultimediaDisplayOutputAdded", args)
+        if update and display_id:
+            self._emit(MultimediaDisplayOutputUpdated(displayId=display_id, representations=reps))
+            return
+        self._emit(
+            MultimediaDisplayOutputAdded(
+                id=new_output_id(),
+                cellId=self._cell_id,
+                position=self._next_position(),
+                representations=reps,
+                displayId=display_id or None,
+            )
+        )
 
     def result(self, data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
         if self._closed:
             return
         self.flush()
+        reps = self._fitting(data, metadata, "result")
+        if reps is None:
+            return
         self._emit(
-            "v1.MultimediaResultOutputAdded",
-            {
-                "id": _new_output_id(),
-                "cellId": self._cell_id,
-                "position": self._next_position(),
-                "representations": representations(data, metadata),
-                "executionCount": self._execution_count or 0,
-            },
+            MultimediaResultOutputAdded(
+                id=new_output_id(),
+                cellId=self._cell_id,
+                position=self._next_position(),
+                representations=reps,
+                executionCount=self._execution_count or 0,
+            )
         )
 
     def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
@@ -136,18 +239,25 @@ class EventSink:
             return
         self.flush()
         self.last_error = (ename, evalue)
+        content = {"ename": ename, "evalue": evalue, "traceback": list(traceback)}
+        size = _json_size(content)
+        cut = 0
+        if size > MAX_EVENT_BYTES:  # cut it to fit: the error row itself must stay
+            content, cut = _shrink_error(ename, evalue, list(traceback))
         self._emit(
-            "v1.ErrorOutputAdded",
-            {
-                "id": _new_output_id(),
-                "cellId": self._cell_id,
-                "position": self._next_position(),
-                "content": {
-                    "type": "inline",
-                    "data": {"ename": ename, "evalue": evalue, "traceback": list(traceback)},
-                },
-            },
+            ErrorOutputAdded(
+                id=new_output_id(),
+                cellId=self._cell_id,
+                position=self._next_position(),
+                content=InlineMedia(data=content),
+            )
         )
+        if cut:
+            self.notice(
+                TRUNCATED,
+                f"the {ename} error was {_mb(size)}: {cut} characters of its message and "
+                "traceback were cut to fit one sync event",
+            )
 
     def clear(self, wait: bool = False) -> None:
         if self._closed:
@@ -157,12 +267,23 @@ class EventSink:
         else:
             self._drop_buffer()  # text written before a clear would be deleted at once anyway
             self._position = 0
-        self._emit(
-            "v1.CellOutputsCleared",
-            {"cellId": self._cell_id, "wait": wait, "clearedBy": self._cleared_by},
-        )
+        self._kept = 0  # the cap bounds what is kept; what was cut is still told at close
+        self._emit(CellOutputsCleared(cellId=self._cell_id, wait=wait, clearedBy=self._cleared_by))
 
     # -- agent side --------------------------------------------------------------------------
+
+    def notice(self, kind: NoticeKind, text: str) -> None:
+        """A visible notice in this cell (stderr terminal output carrying the notice metadata)."""
+        self.flush()
+        self._emit(
+            TerminalOutputAdded(
+                id=new_output_id(),
+                cellId=self._cell_id,
+                position=self._next_position(),
+                content=notice_media(kind, text),
+                streamName="stderr",
+            )
+        )
 
     def flush(self) -> None:
         """Emit buffered stream text now."""
@@ -174,25 +295,79 @@ class EventSink:
         text = "".join(self._buf)
         name = self._buf_name
         self._buf, self._buf_len, self._buf_name = [], 0, None
-        self._emit(
-            "v1.TerminalOutputAdded",
-            {
-                "id": _new_output_id(),
-                "cellId": self._cell_id,
-                "position": self._next_position(),
-                "content": {"type": "inline", "data": text},
-                "streamName": name,
-            },
-        )
+        room = self._cap - self._kept
+        if room <= 0:
+            self._cut_bytes += encoded_size(text)
+            return
+        for piece in split_text(text):
+            size = encoded_size(piece)
+            if size > room:  # the cap falls here: keep what fits (up to a newline), no more
+                kept = split_text(piece, room)[0] if room > 0 else ""
+                if kept:
+                    self._send_text(name, kept)
+                    size -= encoded_size(kept)
+                self._cut_bytes += size
+                self._kept, room = self._cap, 0
+                continue
+            room -= size
+            self._kept += size
+            self._send_text(name, piece)
 
     def retarget(self, emit: Emit) -> None:
         """Send later events to ``emit`` (the agent holds the first ones back briefly)."""
         self._emit = emit
 
     def close(self) -> None:
-        """The cell ended: flush, then ignore late calls from the engine."""
+        """The cell ended: flush, report any cut, then ignore late calls from the engine."""
+        if self._closed:
+            return
         self.flush()
+        self._report_cut()
         self._closed = True
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _send_text(self, name: str, text: str) -> None:
+        self._emit(
+            TerminalOutputAdded(
+                id=new_output_id(),
+                cellId=self._cell_id,
+                position=self._next_position(),
+                content=InlineMedia(data=text),
+                streamName="stderr" if name == "stderr" else "stdout",
+            )
+        )
+
+    def _fitting(
+        self, data: dict[str, Any], metadata: dict[str, Any] | None, what: str
+    ) -> dict[str, Media] | None:
+        """The bundle's representations; a placeholder if it cannot fit; None past the cap."""
+        size = _bundle_size(data, metadata)
+        if self._kept + size > self._cap:
+            self._cut_bytes += size
+            self._cut_outputs += 1
+            return None
+        if size > MAX_EVENT_BYTES:
+            mimes = ", ".join(data) or "no data"
+            text = (
+                f"a {what} was dropped: {mimes} encode to {_mb(size)}, more than one sync "
+                f"event may carry ({_mb(MAX_EVENT_BYTES)})"
+            )
+            self._kept += len(text)
+            return {"text/plain": notice_media(DROPPED, text)}
+        self._kept += size
+        return representations(data, metadata)
+
+    def _report_cut(self) -> None:
+        if not self._cut_bytes:
+            return
+        outputs = f" and {self._cut_outputs} rich outputs" if self._cut_outputs else ""
+        text = (
+            f"output truncated: {_mb(self._cut_bytes)} of output{outputs} past the "
+            f"{_mb(self._cap)} per-cell cap were not kept"
+        )
+        self._cut_bytes = self._cut_outputs = 0
+        self.notice(TRUNCATED, text)
 
     def _drop_buffer(self) -> None:
         if self._timer is not None:
@@ -204,3 +379,27 @@ class EventSink:
         pos = self._position
         self._position += 1
         return pos
+
+
+def _shrink_error(ename: str, evalue: str, traceback: list[str]) -> tuple[dict[str, Any], int]:
+    """An error content that fits one event: long evalue and traceback lines cut, the last
+    traceback lines (where the error is) kept first. Returns (content, characters cut)."""
+    budget = MAX_EVENT_BYTES // 2
+    cut = 0
+    if len(evalue) > _ERROR_FIELD_CAP:
+        cut += len(evalue) - _ERROR_FIELD_CAP
+        evalue = evalue[:_ERROR_FIELD_CAP] + " …"
+    used = encoded_size(evalue) + encoded_size(ename)
+    kept: list[str] = []
+    for line in reversed(traceback):
+        if len(line) > _ERROR_FIELD_CAP:
+            cut += len(line) - _ERROR_FIELD_CAP
+            line = line[:_ERROR_FIELD_CAP] + " …"
+        size = encoded_size(line) + 3
+        if used + size > budget:
+            cut += len(line)
+            continue
+        used += size
+        kept.append(line)
+    kept.reverse()
+    return {"ename": ename, "evalue": evalue, "traceback": kept}, cut

@@ -19,30 +19,14 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from runt_action.agents.core import RuntimeAgent, new_session_id
+from runt_action.agents.payload import runtime_payload
 from runt_action.agents.registry import make_engine
 from runt_action.errors import RuntimeStartTimeout, SyncAuthError, SyncConnectError
 from runt_action.timeouts import Timeouts
 
-__all__ = ["api_origin", "fetch_user_id", "run_agent", "runtime_payload"]
+__all__ = ["api_origin", "fetch_user_id", "run_agent"]
 
 log = logging.getLogger(__name__)
-
-
-def runtime_payload(
-    *, auth_token: str | None, runtime_id: str, session_id: str, user_id: str | None
-) -> dict[str, Any]:
-    """The sync payload of a runtime connection (runt-schema §5.3)."""
-    if not auth_token:
-        return {}
-    payload: dict[str, Any] = {
-        "authToken": auth_token,
-        "runtime": True,
-        "runtimeId": runtime_id,
-        "sessionId": session_id,
-    }
-    if user_id is not None:
-        payload["userId"] = user_id
-    return payload
 
 
 def api_origin(sync_url: str) -> str:
@@ -121,7 +105,13 @@ async def run_agent(
         timeouts=timeouts,
     )
     try:
-        agent = RuntimeAgent(store, engine, runtime_id=runtime_id, session_id=session_id)
+        agent = RuntimeAgent(
+            store,
+            engine,
+            runtime_id=runtime_id,
+            session_id=session_id,
+            interrupt_grace=timeouts.interrupt,
+        )
         with _stop_on_signals(agent.stop, enabled=handle_signals):
             task = asyncio.create_task(agent.run())
             await _wait_ready(agent, task, timeouts.startup)

@@ -87,6 +87,9 @@ class _HostedEngine:
     async def interrupt(self) -> None:
         await self.engine.interrupt()
 
+    async def restart(self) -> None:
+        await self.engine.restart()
+
     async def shutdown(self) -> None:
         if self.closed is None:
             self.closed = asyncio.ensure_future(self.engine.shutdown())
@@ -138,7 +141,7 @@ class AgentHost:
                 actor_id=self.runtime_id,
                 display_name=self.display_name,
                 session_id=self.session_id,
-                **_grace_kwarg(self.interrupt_grace),
+                interrupt_grace=self.interrupt_grace,
             )
             await self._agent.run()
         finally:
@@ -185,13 +188,3 @@ class AgentHost:
         if task is None or not task.done() or task.cancelled():
             return None
         return task.exception()
-
-
-def _grace_kwarg(grace: float | None) -> dict[str, Any]:
-    """``interrupt_grace`` for agents that restart an unresponsive runtime."""
-    import inspect
-
-    from runt_action.agents.core import RuntimeAgent
-
-    params = inspect.signature(RuntimeAgent.__init__).parameters
-    return {"interrupt_grace": grace} if "interrupt_grace" in params else {}

@@ -36,6 +36,7 @@ from runt_action.errors import (
     RunTimeout,
 )
 from runt_action.orchestrator.agent_host import kill_engine, prestart_engine
+from runt_action.orchestrator.checkpoint import Checkpoint, Tee
 from runt_action.orchestrator.plan import DEFAULT_SYNC_URL, RunPlan, make_plan
 from runt_action.orchestrator.runner import Runner
 from runt_action.orchestrator.session import Session, open_session
@@ -125,6 +126,15 @@ def publish_run(plan: RunPlan, result: RunResult) -> int:
             plan.html_path,
             lambda path: write_html(result, path, secrets=plan.secrets),
         )
+    if plan.summary_copy is not None:
+        from runt_action.report.files import write_file
+        from runt_action.report.scrub import Scrubber
+        from runt_action.report.summary import render_summary
+
+        def summary_copy(path: Path) -> None:
+            write_file(path, render_summary(result, scrubber=Scrubber(plan.secrets)))
+
+        extra["summary"] = (plan.summary_copy, summary_copy)
     output_dir = plan.engine.output_dir if plan.engine is not None else None
     if output_dir is not None:
         result.artifacts["outputs"] = str(output_dir.absolute())
@@ -145,10 +155,20 @@ def publish_run(plan: RunPlan, result: RunResult) -> int:
     finally:
         # A root container must not leave root-owned files in the runner's checkout.
         report.hand_back(
-            [plan.out_dir, plan.ipynb_path, plan.summary_path, *plan.extra_paths],
+            [
+                plan.out_dir,
+                plan.ipynb_path,
+                plan.summary_path,
+                plan.summary_copy,
+                *plan.extra_paths,
+            ],
             plan.github_workspace,
         )
     return result.exit_code
+
+
+def _checkpointable(path: Path) -> bool:
+    return path.is_file() or not path.exists()
 
 
 def _scrub(plan: RunPlan, text: str) -> str:
@@ -185,7 +205,11 @@ class RunExecution:
 
     async def execute(self, live: LiveHooks) -> RunResult:
         """Run; whatever happens, the result (errors are in it, never raised)."""
-        outcome = await self._execute(live)
+        checkpoint = Checkpoint(self._save_checkpoint)
+        try:
+            outcome = await self._execute(Tee([live, checkpoint]))
+        finally:
+            checkpoint.close()
         if outcome.error is not None:
             print(f"runt-action: {_scrub(self.plan, outcome.error)}", file=sys.stderr, flush=True)
         return self._result(outcome)
@@ -231,6 +255,7 @@ class RunExecution:
                 startup_timeout=plan.timeouts.startup,
                 request_timeout=plan.timeouts.request,
                 on_error=plan.on_error,
+                strict=plan.strict,
                 graph=plan.graph,
                 selected=plan.selected,
                 hooks=live,
@@ -254,6 +279,35 @@ class RunExecution:
     def cancel(self) -> None:
         if self.work is not None and not self.work.done():
             self.work.cancel()
+
+    def _save_checkpoint(self) -> None:
+        """The notebook so far (status "running"), written where the final one will be."""
+        from runt_action.report.html import write_html
+        from runt_action.report.ipynb import write_notebook
+        from runt_action.report.scrub import Scrubber
+
+        plan, runner = self.plan, self.runner
+        if runner is None:
+            return
+        session = self.located[0] if self.located else None
+        snapshot = RunResult(
+            notebook_id=session.notebook_id if session is not None else "",
+            notebook_url=session.link if session is not None else None,
+            title=plan.notebook.title,
+            source_file=plan.source_file,
+            status=RunStatus.RUNNING,
+            cells=runner.results,
+            parameters=plan.shown_params,
+            duration_ms=(time.monotonic() - self.started) * 1000,
+            runtime=plan.runtime,
+            started_at=self.started_at,
+            location_note=session.note if session is not None else None,
+        )
+        # Only into regular files: a FIFO or device gets the final notebook once, at the end.
+        if _checkpointable(plan.ipynb_path):
+            write_notebook(plan.ipynb_path, snapshot, scrubber=Scrubber(plan.secrets))
+        if plan.html_path is not None and _checkpointable(plan.html_path):
+            write_html(snapshot, plan.html_path, secrets=plan.secrets)
 
     # -- the result -----------------------------------------------------------------------
 

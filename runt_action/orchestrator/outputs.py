@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from runt_action.results import CellOutput
+from runt_action.schema import notices
 
 __all__ = ["NOTICE_KEY", "merge_streams", "notice_of", "output_from_event", "outputs_from_state"]
 
-# Media metadata key under which an agent marks a placeholder, truncation or restart notice:
-# ``{"runt_action": {"kind": "dropped" | "truncated" | "restarted", "notice": "one line"}}``.
+# Media metadata key under which an agent marks a placeholder, truncation or restart notice
+# (schema.notices): ``{"runt_action": {"kind": ..., "notice": "one line"}}``.
 NOTICE_KEY = "runt_action"
 
 _OUTPUT_EVENTS = {
@@ -39,29 +40,18 @@ def _field(row: Any, name: str, default: Any = None) -> Any:
 
 
 def _notice_metadata(*medias: Any) -> dict[str, Any]:
-    """``{NOTICE_KEY: {...}}`` when any of the Media carries an agent notice, else ``{}``."""
+    """The agent's notice metadata when any of the Media carries one (schema.notices parses
+    it, in one place), so the CellOutput keeps it; else ``{}``."""
     for media in medias:
-        meta = _field(media, "metadata") if media is not None else None
-        if isinstance(meta, str):
-            try:
-                meta = json.loads(meta)
-            except ValueError:
-                meta = None
-        if isinstance(meta, Mapping):
-            found = meta.get(NOTICE_KEY)
-            if isinstance(found, Mapping) and isinstance(found.get("notice"), str):
-                return {
-                    NOTICE_KEY: {"kind": str(found.get("kind") or ""), "notice": found["notice"]}
-                }
+        found = notices.notice_of(media) if media is not None else None
+        if found is not None:
+            return notices.notice_metadata(*found)
     return {}
 
 
 def notice_of(output: CellOutput) -> tuple[str, str] | None:
     """``(kind, text)`` when ``output`` is an agent notice (placeholder, truncation, restart)."""
-    found = output.metadata.get(NOTICE_KEY) if output.metadata else None
-    if isinstance(found, Mapping) and isinstance(found.get("notice"), str):
-        return str(found.get("kind") or ""), str(found["notice"])
-    return None
+    return notices.notice_of(output.metadata) if output.metadata else None
 
 
 def _representation_medias(representations: Any) -> list[Any]:

@@ -63,6 +63,7 @@ class RunPlan:
     app_url: str | None
     timeouts: Timeouts
     on_error: OnError
+    strict: bool  # sql/ai cells nothing can execute fail the run
     graph: DependencyGraph  # code cells' dependencies (parameters cell included)
     selected: frozenset[str] | None  # --only and what it needs; None = every cell
     secrets: tuple[str, ...]  # every value that must never be written anywhere
@@ -70,6 +71,7 @@ class RunPlan:
     out_dir: Path
     ipynb_path: Path
     summary_path: Path | None
+    summary_copy: Path | None  # --summary under Actions: the step summary and this file too
     github_output: Path | None
     github_actions: bool
     github_workspace: Path | None
@@ -181,13 +183,15 @@ def make_plan(
         app_url=s.app_url,
         timeouts=s.timeouts(),
         on_error=s.error_mode,
+        strict=s.strict,
         graph=graph,
         selected=_selected(s.only, graph, cells, s.notebook),
         secrets=tuple(v for v in (token, _stray_token(s), *env.values()) if v),
         shown_params=masked_parameters(params, names),
         out_dir=out_dir,
         ipynb_path=ipynb,
-        summary_path=s.summary or s.github_step_summary,
+        summary_path=(s.github_step_summary or s.summary) if s.github_actions else s.summary,
+        summary_copy=s.summary if s.github_actions and s.github_step_summary else None,
         github_output=s.github_output,
         github_actions=s.github_actions,
         github_workspace=s.github_workspace,

@@ -25,7 +25,13 @@ from runt_action.orchestrator.outputs import (
     output_from_event,
     outputs_from_state,
 )
-from runt_action.results import CellOutput, CellResult, CellStatus, LiveHooks
+from runt_action.results import (
+    NO_CAPABLE_RUNTIME,
+    CellOutput,
+    CellResult,
+    CellStatus,
+    LiveHooks,
+)
 
 if TYPE_CHECKING:
     from runt_action.livestore.store import Store
@@ -123,6 +129,7 @@ class Runner:
     selected: frozenset[str] | None = None  # --only: these cells run, the rest are skipped
     unselected_reason: str = "not selected by --only"
     execution_count: int = 0  # the last execution count used (watch rounds continue it)
+    strict: bool = False  # a sql/ai cell no runtime can execute fails the run
     hooks: LiveHooks | None = None
     backoff: Callable[[int], float] = field(default=lambda n: min(10.0, 0.5 * 2 ** (n - 1)))
     results: list[CellResult] = field(init=False)
@@ -204,7 +211,13 @@ class Runner:
             elif why is not None:
                 res.status, res.reason = CellStatus.SKIPPED, why
             elif cell.cell_type != "code" and not _capable(self.store.state, cell.cell_type):
-                res.status, res.reason = CellStatus.SKIPPED, "skipped: no capable runtime"
+                # Never silent: a warning annotation at the cell's line, or with --strict a
+                # failure of the run.
+                res.reason = f"{NO_CAPABLE_RUNTIME} {cell.cell_type} cells"
+                if self.strict:
+                    res.status, res.reason = CellStatus.FAILED, res.reason + " (--strict)"
+                else:
+                    res.status = CellStatus.SKIPPED
             else:
                 if restarted_after is not None:
                     res.notes.append(

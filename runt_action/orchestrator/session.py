@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from runt_action.agents.payload import runtime_payload
 from runt_action.errors import RuntActionError, RuntimeAgentError
 from runt_action.orchestrator.agent_host import AgentHost
 
@@ -225,17 +226,14 @@ def _embedded_note(plan: RunPlan, notebook_id: str) -> str:
 def _payload(
     token: str | None, runtime_id: str | None, session_id: str | None, user_id: str | None
 ) -> dict[str, Any] | None:
+    """The runtime payload when the in-process agent shares the socket, else the user one."""
     if token is None:
         return None
     if runtime_id is None or session_id is None:
         return {"authToken": token}
-    return {
-        "authToken": token,
-        "runtime": True,
-        "runtimeId": runtime_id,
-        "sessionId": session_id,
-        "userId": user_id or "",
-    }
+    return runtime_payload(
+        auth_token=token, runtime_id=runtime_id, session_id=session_id, user_id=user_id
+    )
 
 
 def _link(plan: RunPlan, sync_url: str, notebook_id: str) -> str:

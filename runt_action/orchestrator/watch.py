@@ -194,6 +194,7 @@ class _Watch:
             startup_timeout=plan.timeouts.startup,
             request_timeout=plan.timeouts.request,
             on_error=plan.on_error,
+            strict=plan.strict,
             graph=plan.graph,
             selected=selected,
             unselected_reason=UNCHANGED,

@@ -7,7 +7,7 @@ GitHub shows at most 10 error annotations per step, so we emit the first
 from __future__ import annotations
 
 from runt_action.report.commands import WorkflowCommands
-from runt_action.results import CellResult, CellStatus, RunResult
+from runt_action.results import NO_CAPABLE_RUNTIME, CellResult, CellStatus, RunResult
 
 __all__ = ["MAX_ANNOTATIONS", "annotate", "cell_error_message"]
 
@@ -42,6 +42,19 @@ def annotate(commands: WorkflowCommands, result: RunResult, *, limit: int = MAX_
             f"{len(failed) - limit} more failed cells are not annotated; see the job summary.",
             file=result.source_file,
         )
+    for cell in result.cells:  # sql / ai cells nothing here could run: never silent
+        if (
+            cell.status is CellStatus.SKIPPED
+            and (cell.reason or "").startswith(NO_CAPABLE_RUNTIME)
+            and emitted < limit
+        ):
+            commands.warning(
+                f"cell {cell.id} was not run: {cell.reason} (--strict makes this a failure)",
+                file=result.source_file,
+                line=cell.line,
+                title=f"Cell {cell.id} skipped",
+            )
+            emitted += 1
     if result.error and emitted < limit:
         commands.error(result.error, file=result.source_file, title=f"Run {result.status.value}")
         emitted += 1

@@ -6,16 +6,14 @@ parameters cell is tagged ``parameters`` and ``injected-parameters`` so papermil
 recognise it. Written atomically.
 
 Built from plain dicts coerced to what the nbformat 4.5 schema allows (cell ids, MIME values,
-output types), then validated once and written by nbformat. nbformat's import and schema
-compile are started early by :func:`prewarm`, so they overlap the run instead of ending it.
+output types), then validated once and written by nbformat. The first checkpoint (after the
+first cell) pays nbformat's import and schema compile, so the final write does not.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -220,24 +218,6 @@ def validate_notebook(nb: Notebook) -> None:
     import nbformat
 
     nbformat.validate(nbformat.from_dict(nb))  # type: ignore[no-untyped-call]
-
-
-def prewarm() -> threading.Thread:
-    """Import nbformat and compile its 4.5 schema in the background while cells run.
-
-    Both cost ~0.15 s of CPU; done at the end they would sit on every run's critical path,
-    done now they overlap the time we spend waiting for the runtime.
-    """
-
-    def warm() -> None:
-        with contextlib.suppress(Exception):
-            from nbformat.validator import get_validator
-
-            get_validator(version=4, version_minor=5)  # type: ignore[no-untyped-call]
-
-    thread = threading.Thread(target=warm, name="nbformat-prewarm", daemon=True)
-    thread.start()
-    return thread
 
 
 def notebook_json(result: RunResult, *, scrubber: Scrubber | None = None) -> str:

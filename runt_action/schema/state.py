@@ -256,6 +256,10 @@ class NotebookState:
     _deltas_by_output: dict[str, list[OutputDelta]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # cell id -> its output rows by id, in table order: per-cell lookups cost O(that cell).
+    _outputs_by_cell: dict[str, dict[str, Output]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def deltas(self) -> dict[str, OutputDelta]:
@@ -271,7 +275,7 @@ class NotebookState:
 
     def cell_outputs(self, cell_id: str) -> list[Output]:
         """A cell's outputs by ``position`` (ties keep insertion order)."""
-        rows = [o for o in self.outputs.values() if o.cell_id == cell_id]
+        rows = list(self._outputs_by_cell.get(cell_id, {}).values())
         rows.sort(key=lambda o: o.position)
         return rows
 
@@ -554,10 +558,15 @@ def _apply_output(state: NotebookState, ev: RuntEvent) -> None:
                 _upsert(state.pending_clears, ev.cellId, ev.clearedBy)
             else:
                 _delete_outputs(state, ev.cellId)
+                # The cell has no outputs now, so a pending clear could only delete nothing
+                # when it is consumed: dropping it here changes no row and bounds the table.
+                state.pending_clears.pop(ev.cellId, None)
             if ev.clearedBy:
                 _presence(state, ev.clearedBy, ev.cellId)
         case AllOutputsCleared():
+            _prune_deltas(state, state.outputs)
             state.outputs.clear()
+            state._outputs_by_cell.clear()
             state.pending_clears.clear()
         case _:
             _log.debug("no materializer for %s", ev.NAME)
@@ -609,12 +618,35 @@ def _consume_pending_clear(state: NotebookState, cell_id: str) -> None:
 
 
 def _delete_outputs(state: NotebookState, cell_id: str) -> None:
-    for oid in [oid for oid, o in state.outputs.items() if o.cell_id == cell_id]:
+    rows = state._outputs_by_cell.pop(cell_id, None)
+    if not rows:
+        return
+    for oid in rows:
         del state.outputs[oid]
+    _prune_deltas(state, rows)
+
+
+def _prune_deltas(state: NotebookState, output_ids: Iterable[str]) -> None:
+    """Deltas of deleted outputs go with them. Upstream leaves them orphaned in SQLite; no
+    query can reach them (output ids are uuids), so keeping them would only grow memory."""
+    by_output = state._deltas_by_output
+    if not by_output:
+        return
+    for oid in output_ids:
+        for delta in by_output.pop(oid, ()):
+            state.output_deltas.pop(delta.id, None)
 
 
 def _add_output(state: NotebookState, row: Output) -> None:
+    old = state.outputs.get(row.id)
+    if old is not None and old.cell_id != row.cell_id:
+        cell_rows = state._outputs_by_cell.get(old.cell_id)
+        if cell_rows is not None:
+            cell_rows.pop(row.id, None)
+            if not cell_rows:
+                del state._outputs_by_cell[old.cell_id]
     _upsert(state.outputs, row.id, row)
+    _upsert(state._outputs_by_cell.setdefault(row.cell_id, {}), row.id, row)
 
 
 def _content_output(

@@ -27,7 +27,7 @@ from runt_action.schema.fractional import key_between
 from runt_action.schema.state import NotebookMaterializer, NotebookState, Output, QueueEntry
 from runt_action.timeouts import Timeouts
 
-ENGINES = ["python", "pyodide"]
+ENGINES = ["python", pytest.param("pyodide", marks=pytest.mark.pyodide)]
 ENGINE_OPTS: dict[str, dict[str, Any]] = {"python": {}, "pyodide": {}}
 TIMEOUTS = Timeouts(connect=10, request=10, startup=60)
 WAIT_S = 30.0  # upper bound for anything the suite waits on; never reached when it passes

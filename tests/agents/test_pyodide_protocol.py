@@ -62,6 +62,17 @@ def test_splitter_waits_for_whole_lines_and_skips_noise() -> None:
     assert splitter.feed(b':"ready"}\n') == [{"ev": "ready"}]
 
 
+def test_splitter_reassembles_a_line_of_many_reads() -> None:
+    text = "B" * 5_000_000
+    data = encode("x", text=text) + encode("y")
+    splitter = LineSplitter()
+    events = []
+    for i in range(0, len(data), 1 << 16):
+        events += splitter.feed(data[i : i + (1 << 16)])
+    assert events == [{"op": "x", "text": text}, {"op": "y"}]
+    assert splitter.feed(b"") == []
+
+
 def test_deliver_routes_each_kind() -> None:
     sink = Record()
     deliver({"ev": "stream", "name": "stderr", "text": "oops"}, sink)

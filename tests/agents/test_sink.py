@@ -5,14 +5,24 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from runt_action.agents.sink import EventSink, representations
+from runt_action.agents.sink import (
+    CHUNK_BYTES,
+    MAX_EVENT_BYTES,
+    EventSink,
+    encoded_size,
+    representations,
+    split_text,
+)
+from runt_action.livestore.protocol import MAX_INBOUND_FRAME_BYTES, dumps, frame_bytes
+from runt_action.schema.events import decode
+from runt_action.schema.notices import notice_of
 
 Events = list[tuple[str, dict[str, Any]]]
 
 
 def make(events: Events, **kw: Any) -> EventSink:
     return EventSink(
-        lambda n, a: events.append((n, a)),
+        lambda e: events.append(e.wire()),
         cell_id="c1",
         execution_count=7,
         cleared_by="runtime-x",
@@ -133,7 +143,128 @@ async def test_every_event_decodes_with_the_schema_models() -> None:
 
 
 def test_representations_adds_a_text_fallback() -> None:
-    assert representations({"text/html": "<b>x</b>"}) == {
+    reps = representations({"text/html": "<b>x</b>"})
+    assert {m: r.model_dump(exclude_none=True) for m, r in reps.items()} == {
         "text/html": {"type": "inline", "data": "<b>x</b>"},
         "text/plain": {"type": "inline", "data": "<text/html output>"},
     }
+
+
+def _fits(events: Events) -> None:
+    for name, args in events:
+        assert frame_bytes(dumps(args)) <= MAX_EVENT_BYTES < MAX_INBOUND_FRAME_BYTES, name
+        model = decode(name, args)
+        assert model is not None and model.wire() == (name, args)
+
+
+def _terminal_text(events: Events, stream: str = "stdout") -> str:
+    return "".join(
+        a["content"]["data"]
+        for n, a in events
+        if n == "v1.TerminalOutputAdded" and a["streamName"] == stream
+    )
+
+
+async def test_big_stream_text_is_split_in_order_on_line_boundaries() -> None:
+    events: Events = []
+    sink = make(events, flush_delay=3600)
+    lines = [f"{i:07d} " + "a" * 92 + "\n" for i in range(50_000)]  # 5 MB
+    for line in lines:
+        sink.stream("stdout", line)
+    sink.close()
+    _fits(events)
+    assert _terminal_text(events) == "".join(lines)
+    chunks = [a["content"]["data"] for _, a in events]
+    assert all(c.endswith("\n") for c in chunks)
+    assert [a["position"] for _, a in events] == list(range(len(events)))
+
+
+async def test_a_single_huge_line_survives_split_across_events() -> None:
+    events: Events = []
+    sink = make(events)
+    sink.stream("stdout", "B" * 3_000_000)
+    sink.close()
+    _fits(events)
+    assert len(events) >= 3_000_000 // CHUNK_BYTES
+    assert _terminal_text(events) == "B" * 3_000_000
+
+
+def test_split_text_counts_encoded_bytes_and_keeps_characters_whole() -> None:
+    text = ("\x01" * 1000 + "é€😀" * 1000 + "\ud83d\ude00") * 50  # escapes, 2-4 byte chars
+    pieces = split_text(text, 4096)
+    assert "".join(pieces) == text
+    assert all(encoded_size(p) <= 4096 for p in pieces)
+    assert all(not ("\ud800" <= p[-1] <= "\udbff") for p in pieces[:-1])
+    assert split_text("ab\ncd\nef", 8) == ["ab\ncd\n", "ef"]  # "\\n" is 2 bytes in JSON
+    assert split_text("", 10) == []
+
+
+async def test_an_oversized_display_and_result_become_visible_placeholders() -> None:
+    events: Events = []
+    sink = make(events)
+    png = "iVBORw0KGgo" * 200_000  # 2.2 MB of base64
+    sink.display({"image/png": png, "text/plain": "<Figure>"}, None, "fig")
+    sink.result({"text/plain": "'" + "x" * 5_000_000 + "'"})
+    sink.display({"image/png": png}, None, "fig", update=True)
+    sink.close()
+    _fits(events)
+    names = [n for n, _ in events]
+    assert names == [
+        "v1.MultimediaDisplayOutputAdded",
+        "v1.MultimediaResultOutputAdded",
+        "v1.MultimediaDisplayOutputUpdated",
+    ]
+    for _, args in events:
+        [(mime, media)] = args["representations"].items()
+        assert mime == "text/plain"
+        kind, text = notice_of(media) or ("", "")
+        assert kind == "dropped"
+        assert media["data"] == f"[runt-action] {text}\n"
+        assert "MiB" in text and "sync event" in text
+    assert "image/png" in notice_of(events[0][1]["representations"]["text/plain"])[1]  # type: ignore[index]
+    assert events[0][1]["displayId"] == "fig" and events[1][1]["executionCount"] == 7
+
+
+async def test_an_oversized_error_is_cut_to_fit_and_says_so() -> None:
+    events: Events = []
+    sink = make(events)
+    sink.error("ValueError", "v" * 3_000_000, [f"frame {i} " + "t" * 1000 for i in range(3000)])
+    sink.close()
+    _fits(events)
+    (n1, err), (n2, note) = events
+    assert n1 == "v1.ErrorOutputAdded" and n2 == "v1.TerminalOutputAdded"
+    data = err["content"]["data"]
+    assert data["ename"] == "ValueError" and data["evalue"].startswith("vvv")
+    assert data["traceback"][-1].startswith("frame 2999 ")  # the end of a traceback is kept
+    assert notice_of(note["content"])[0] == "truncated"  # type: ignore[index]
+    assert note["streamName"] == "stderr" and note["position"] == 1
+
+
+async def test_the_per_cell_cap_truncates_with_one_marker_at_the_end() -> None:
+    events: Events = []
+    sink = make(events, flush_delay=3600, flush_bytes=100, output_cap=1000)
+    for i in range(100):
+        sink.stream("stdout", f"{i:04d}" + "z" * 45 + "\n")  # 50 bytes a line
+    sink.display({"text/plain": "late"}, None, None)
+    sink.close()
+    _fits(events)
+    text = _terminal_text(events)
+    # 51 encoded bytes a line ("\\n" is two): 19 whole lines fit the 1000-byte cap
+    assert text == "".join(f"{i:04d}" + "z" * 45 + "\n" for i in range(19))
+    *_, (name, last) = events
+    assert name == "v1.TerminalOutputAdded"
+    kind, notice = notice_of(last["content"]) or ("", "")
+    assert kind == "truncated"
+    assert " KiB of output and 1 rich outputs past the " in notice and "per-cell cap" in notice
+    assert last["content"]["data"] == f"[runt-action] {notice}\n"
+
+
+async def test_a_clear_restarts_the_cap() -> None:
+    events: Events = []
+    sink = make(events, flush_delay=3600, flush_bytes=1, output_cap=100)
+    for _ in range(10):
+        sink.clear(wait=True)
+        sink.stream("stdout", "p" * 90)
+    sink.close()
+    assert _terminal_text(events) == "p" * 900
+    assert all(notice_of(a.get("content") or {}) is None for _, a in events)

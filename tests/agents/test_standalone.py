@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aiohttp import web
 
-from runt_action.agents.standalone import api_origin, fetch_user_id, run_agent, runtime_payload
+from runt_action.agents.payload import runtime_payload
+from runt_action.agents.standalone import api_origin, fetch_user_id, run_agent
 from runt_action.errors import SyncAuthError, UsageError
 from runt_action.livestore.server import SyncServer
 from runt_action.timeouts import Timeouts
@@ -23,7 +24,7 @@ TIMEOUTS = Timeouts(connect=10, request=10, startup=60)
 
 
 def test_runtime_payload_variants() -> None:
-    assert runtime_payload(auth_token=None, runtime_id="r", session_id="s", user_id="u") == {}
+    assert runtime_payload(auth_token=None, runtime_id="r", session_id="s", user_id="u") is None
     assert runtime_payload(auth_token="tok", runtime_id="r", session_id="s", user_id="u") == {
         "authToken": "tok",
         "runtime": True,

@@ -69,7 +69,7 @@ async def test_unsafe_if_is_rejected_before_running(
     assert len(lines) == 1, run.stderr
     assert lines[0].startswith(f"{notebooks / 'bad_if.yml'}:7:9:"), lines[0]  # the if: value
     assert "PWNED" not in run.stdout.splitlines()  # never executed
-    assert run.outputs == {} and run.ipynb is None  # nothing started
+    assert run.outputs == {"status": "invalid"} and run.ipynb is None  # nothing started
 
 
 async def test_bad_input_under_actions_still_reports(

@@ -174,9 +174,21 @@ async def test_sql_and_ai_skipped_without_capable_runtime(harness: Any, make_cel
     )
     res = by_id(runner.results)
     assert res["q"].status == CellStatus.SKIPPED
-    assert res["q"].reason == "skipped: no capable runtime"
+    assert res["q"].reason == "no runtime here can execute sql cells"
     assert res["raw"].status == CellStatus.NOT_EXECUTED
     assert res["c"].status == CellStatus.SUCCESS
+
+
+async def test_strict_fails_a_cell_no_runtime_can_execute(harness: Any, make_cells: Any) -> None:
+    runner = await _run(
+        harness,
+        make_cells({"id": "ask", "type": "ai", "source": "summarise"}, {"id": "c", "source": "1"}),
+        strict=True,
+    )
+    res = by_id(runner.results)
+    assert res["ask"].status == CellStatus.FAILED
+    assert res["ask"].reason == "no runtime here can execute ai cells (--strict)"
+    assert res["c"].status == CellStatus.SKIPPED  # stop-on-error, as for any failure
 
 
 async def test_live_hooks_see_output_before_the_cell_ends(

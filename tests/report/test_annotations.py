@@ -54,3 +54,31 @@ def test_timeouts_and_run_errors(make: Any, runner: Any) -> None:
     )
     assert second.data == "::error::the sync server went away"
     assert second.props["title"] == "Run failed"
+
+
+def test_a_cell_no_runtime_could_run_is_a_warning_at_its_line() -> None:
+    from runt_action.results import CellResult, RunResult, RunStatus
+
+    cell = CellResult(
+        "q",
+        "sql",
+        "select 1",
+        CellStatus.SKIPPED,
+        line=7,
+        reason="no runtime here can execute sql cells",
+    )
+    result = RunResult(
+        "nb",
+        None,
+        "t",
+        "nb.yml",
+        RunStatus.SUCCESS,
+        [cell],
+        {},
+        1.0,
+        "python",
+        "2026-12-01T00:00:00Z",
+    )
+    out = io.StringIO()
+    annotate(WorkflowCommands(out, github_actions=True), result)
+    assert out.getvalue().startswith("::warning file=nb.yml,line=7,title=Cell q skipped::")

@@ -233,11 +233,46 @@ def test_output_deltas_make_final_content(nb: Notebook) -> None:
     nb.emit(ev.TerminalOutputAppended2(id="d1", outputId="o1", delta="dup", sequenceNumber=9))
     assert st.final_content(out) == "ABCD"  # a repeated delta id is not inserted twice
     assert set(st.deltas) == {"d1", "d2", "d3"}
-    # Clearing outputs leaves orphaned deltas, as upstream.
+    # Upstream leaves orphaned delta rows that no query reaches; we prune them (memory).
+    nb.emit(
+        ev.MarkdownOutputAdded(id="o9", cellId="c9", position=0, content=ev.InlineMedia(data="x"))
+    )
+    nb.emit(ev.MarkdownOutputAppended2(id="d9", outputId="o9", delta="y", sequenceNumber=0))
     nb.emit(ev.CellOutputsCleared(cellId="c1", wait=False, clearedBy="u"))
-    assert st.outputs == {}
-    assert len(st.output_deltas) == 3
+    assert list(st.outputs) == ["o9"]
+    assert set(st.output_deltas) == {"d9"}  # only the cleared outputs' deltas went
     assert st.final_content("o1") == ""
+    assert st.final_content("o9") == "xy"
+    nb.emit(ev.AllOutputsCleared(clearedBy="u"))
+    assert st.output_deltas == {} and st.cell_outputs("c9") == []
+
+
+def test_outputs_are_indexed_per_cell_through_every_change(nb: Notebook) -> None:
+    st = nb.emit(created("c1", "m"), created("c2", "n"))
+    nb.emit(
+        terminal("o1", "c1", 1, "a"), terminal("o2", "c2", 0, "b"), terminal("o3", "c1", 0, "c")
+    )
+    assert [o.id for o in st.cell_outputs("c1")] == ["o3", "o1"]
+    nb.emit(terminal("o1", "c2", 5, "moved"))  # same id, other cell: a replace moves it
+    assert [o.id for o in st.cell_outputs("c1")] == ["o3"]
+    assert [o.id for o in st.cell_outputs("c2")] == ["o2", "o1"]
+    nb.emit(ev.CellOutputsCleared(cellId="c2", wait=True, clearedBy="u"))
+    assert [o.id for o in st.cell_outputs("c2")] == ["o2", "o1"]
+    nb.emit(terminal("o4", "c2", 0, "after"))  # consumes the pending clear
+    assert [o.id for o in st.cell_outputs("c2")] == ["o4"] and st.pending_clears == {}
+    for cell in ("c1", "c2"):  # the index agrees with the table, row for row
+        assert st.cell_outputs(cell) == sorted(
+            (o for o in st.outputs.values() if o.cell_id == cell), key=lambda o: o.position
+        )
+
+
+def test_a_clear_now_drops_the_pending_clear_of_the_cell(nb: Notebook) -> None:
+    st = nb.emit(created("c1", "m"), terminal("o1", "c1", 0, "a"))
+    nb.emit(ev.CellOutputsCleared(cellId="c1", wait=True, clearedBy="u"))
+    nb.emit(ev.CellOutputsCleared(cellId="c1", wait=False, clearedBy="u"))
+    assert st.outputs == {} and st.pending_clears == {}
+    nb.emit(terminal("o2", "c1", 0, "b"))
+    assert [o.id for o in st.cell_outputs("c1")] == ["o2"]  # as if the pending row were kept
 
 
 def test_v1_append_concatenates_onto_data(nb: Notebook) -> None:

@@ -87,6 +87,11 @@ class PyodideEngine:
         self._dead: RuntimeDied | None = None
         self.boot_info: dict[str, Any] = {}
 
+    @property
+    def pid(self) -> int | None:
+        """Deno's process id once launched (for fault injection and diagnostics)."""
+        return self._popen.pid if self._popen is not None else None
+
     # ------------------------------------------------------------------------------ lifecycle
 
     def prestart(self) -> None:
@@ -210,6 +215,30 @@ class PyodideEngine:
         if snapshot_looks_whole(path):
             return path, None
         return None, path
+
+    async def restart(self) -> None:
+        """Kill Deno (a running execute() raises RuntimeDied) and boot a fresh one, from the
+        snapshot when there is one by now."""
+        if self._closing:
+            raise RuntimeAgentError("the Pyodide engine was shut down")
+        self._closing = True  # the death that follows is ours, not a crash to remember
+        try:
+            proc = self._proc
+            if proc is not None:
+                proc.kill()
+                await proc.wait()
+            elif self._popen is not None:
+                self.kill()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task  # the event reader ends at EOF and fails the running cell
+            self._fail_current(RuntimeDied("the Pyodide runtime was restarted"))
+        finally:
+            self._closing = False
+        self._proc, self._popen, self._tasks, self._ready = None, None, [], None
+        self._launch_error, self._dead = None, None
+        self._stderr.clear()
+        await self.start()
 
     async def shutdown(self) -> None:
         self._closing = True

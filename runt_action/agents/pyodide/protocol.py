@@ -28,14 +28,24 @@ def encode(op: str, **fields: Any) -> bytes:
 
 
 class LineSplitter:
-    """Bytes in, decoded JSON events out; a partial line waits for the rest."""
+    """Bytes in, decoded JSON events out; a partial line waits for the rest.
+
+    A partial line is kept as a list of chunks and only new data is searched for the end of
+    line, so a line of many MB (one big print) costs linear time, not a copy per read.
+    """
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._partial: list[bytes] = []
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
-        self._buffer += data
-        *lines, self._buffer = self._buffer.split(b"\n")
+        if b"\n" not in data:
+            if data:
+                self._partial.append(data)
+            return []
+        *lines, rest = data.split(b"\n")
+        if self._partial:
+            lines[0] = b"".join([*self._partial, lines[0]])
+        self._partial = [rest] if rest else []
         events: list[dict[str, Any]] = []
         for line in lines:
             if not line.strip():

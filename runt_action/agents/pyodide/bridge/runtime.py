@@ -56,7 +56,6 @@ _TAG = re.compile(r"<[^>]*>")
 
 
 def _send(kind: str, **payload: Any) -> None:
-    _flush_streams()
     _emit(kind, json.dumps(payload, default=str))
 
 
@@ -94,10 +93,6 @@ class _Stream:
 
     def fileno(self) -> int:
         return 1 if self.name == "stdout" else 2
-
-
-def _flush_streams() -> None:
-    pass  # streams are unbuffered; kept as the one place to add batching if ever needed
 
 
 # ---------------------------------------------------------------------------------- formatting
