@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -29,15 +30,20 @@ from runt_action.errors import (
 __all__ = ["build_parser", "main"]
 
 PROG = "runt-automate"
-COMMANDS = ("run", "serve", "agent", "graph", "watch")
+COMMANDS = ("run", "serve", "agent", "graph", "watch", "convert")
+AUTH_TOKEN_FLAG_WARNING = (
+    "warning: --auth-token shows in the process list (ps) to every user of this machine; "
+    "prefer the RUNT_API_KEY variable or the action input auth-token"
+)
 
 EPILOG = """\
 commands:
-  run NOTEBOOK      run a YAML notebook (the default command)
+  run NOTEBOOK      run a YAML or Jupyter (.ipynb) notebook (the default command)
   serve             run a LiveStore sync server with a live notebook viewer
   agent             run a runtime agent for a notebook on a sync server
   graph NOTEBOOK    print which cell depends on which (text, or --format mermaid)
   watch NOTEBOOK    run, then re-run the changed cells and their dependents on every save
+  convert IN OUT    convert between a YAML notebook and a Jupyter .ipynb (by suffix)
 
 exit codes: 0 success, 1 a cell failed, 2 bad input or usage, 3 infrastructure
 (runtime or sync failure, timeout). Every option also reads its action input
@@ -70,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,serve,agent,graph,watch}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,serve,agent,graph,watch,convert}")
     _add_run(
         sub.add_parser(
             "run",
@@ -82,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub.add_parser("serve", help="run a LiveStore sync server"))
     _add_agent(sub.add_parser("agent", help="run a runtime agent"))
     _add_graph(sub.add_parser("graph", help="print the cells' dependency graph"))
+    _add_convert(
+        sub.add_parser(
+            "convert",
+            help="convert between YAML and .ipynb",
+            description="Convert a YAML notebook to a Jupyter notebook or back; the direction "
+            "follows the file suffixes (.ipynb, else YAML).",
+        )
+    )
     _add_run(
         sub.add_parser(
             "watch",
@@ -94,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_convert(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", type=Path, help="the notebook to read (.ipynb, .yml or .yaml)")
+    p.add_argument("target", type=Path, help="the file to write (.ipynb, .yml or .yaml)")
+
+
 def _add_graph(p: argparse.ArgumentParser) -> None:
     p.add_argument("notebook", type=Path, help="the YAML notebook")
     p.add_argument("--format", choices=("text", "mermaid"), default="text", help="output format")
@@ -102,7 +121,12 @@ def _add_graph(p: argparse.ArgumentParser) -> None:
 def _add_run(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
-    p.add_argument("notebook", nargs="?", type=Path, help="the YAML notebook (INPUT_NOTEBOOK)")
+    p.add_argument(
+        "notebook",
+        nargs="?",
+        type=Path,
+        help="the YAML or Jupyter (.ipynb) notebook (INPUT_NOTEBOOK)",
+    )
     p.add_argument(
         "parameters_file_pos",
         nargs="?",
@@ -117,7 +141,25 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         dest="params",
         action="append",
         metavar="NAME=VALUE",
-        help="set a parameter; VALUE is a YAML scalar (repeatable)",
+        help="set a parameter: -p NAME=VALUE or -p NAME VALUE (papermill); VALUE is typed by "
+        "the YAML 1.2 core schema: int, float, true/false, null, else text (repeatable)",
+    )
+    g.add_argument(
+        "-r",
+        "--raw",
+        dest="raw_params",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="set a parameter to VALUE as a string, untyped (repeatable)",
+    )
+    g.add_argument(
+        "-y",
+        "--yaml",
+        dest="yaml_params",
+        action="append",
+        metavar="YAML",
+        help="parameters as a YAML mapping string, typed by the YAML 1.2 core schema (repeatable)",
     )
     g.add_argument(
         "-f",
@@ -146,11 +188,28 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         help="LiveStore sync URL (LIVESTORE_SYNC_URL); default: an embedded server",
     )
     g.add_argument("--notebook-id", metavar="ID", help="notebook (store) id (NOTEBOOK_ID)")
+    g.add_argument(
+        "--auth-token",
+        metavar="TOKEN",
+        help="Runt API key (prefer RUNT_API_KEY: a flag shows in the process list)",
+    )
     g.add_argument("--app-url", metavar="URL", help="base URL of the notebook viewer")
     g.add_argument(
         "--runtime",
         choices=("pyodide", "python", "none"),
         help="runtime to start: pyodide (default), python, or none (external)",
+    )
+    g.add_argument(
+        "-k",
+        "--kernel",
+        metavar="NAME",
+        help="Jupyter kernelspec to start (native runtime; implies --runtime python)",
+    )
+    g.add_argument(
+        "--cwd",
+        type=Path,
+        metavar="DIR",
+        help="working directory of the notebook's code (default: the workspace)",
     )
     g = p.add_argument_group("timeouts (seconds, 0 = no limit)")
     g.add_argument("--timeout", type=_positive_seconds, help="whole notebook (default none)")
@@ -241,6 +300,18 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--wheelhouse", type=Path, metavar="DIR", help="wheels Pyodide installs packages from"
+    )
+    g.add_argument(
+        "--log-output",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stream cell outputs into the log as they come (default: yes)",
+    )
+    g.add_argument(
+        "--prepare-only",
+        action="store_true",
+        default=None,
+        help="write the parameterised notebook (.ipynb, no outputs) to --output; run nothing",
     )
     g.add_argument(
         "--validate",
@@ -336,6 +407,8 @@ def _dispatch(argv: list[str]) -> int:
     parser = build_parser()
     if not argv or argv[0] not in (*COMMANDS, "--version"):
         argv = ["run", *argv]  # run is the default command; its --help lists the others
+    if argv[0] in ("run", "watch"):
+        argv = join_param_pairs(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help / --version
@@ -346,8 +419,42 @@ def _dispatch(argv: list[str]) -> int:
         "agent": _cmd_agent,
         "graph": _cmd_graph,
         "watch": _cmd_watch,
+        "convert": _cmd_convert,
     }
     return handlers[args.command](args)
+
+
+def join_param_pairs(argv: list[str]) -> list[str]:
+    """papermill's ``-p NAME VALUE`` as ``-p NAME=VALUE``: a ``-p`` whose next word has no
+    ``=`` takes the word after it as the value, unless that word is an option (``--x``; a
+    negative number is a value), as argparse's own two-argument options do."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            out.extend(argv[i:])
+            break
+        if (
+            word in ("-p", "--param")
+            and i + 2 < len(argv)
+            and "=" not in argv[i + 1]
+            and not _looks_like_option(argv[i + 2])
+        ):
+            out.extend([word, f"{argv[i + 1]}={argv[i + 2]}"])
+            i += 3
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
+def _looks_like_option(word: str) -> bool:
+    """As argparse sees it: ``-x``/``--x`` is an option, ``-1``/``-2.5`` a value."""
+    return word.startswith("-") and word != "-" and not _NEGATIVE_NUMBER.fullmatch(word)
+
+
+_NEGATIVE_NUMBER = re.compile(r"-\d+|-\d*\.\d+")
 
 
 def settings_from_args(args: argparse.Namespace) -> Any:
@@ -356,11 +463,21 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 
     if args.parameters_file_pos is not None and args.parameters_file is not None:
         raise UsageError(f"{PROG}: give the parameters file once (positional or -f)")
+    if args.auth_token is not None:
+        print(AUTH_TOKEN_FLAG_WARNING, file=sys.stderr)
+    raw = [f"{name}={value}" for name, value in args.raw_params or []]
     return load_settings(
         notebook=args.notebook,
         parameters=args.parameters,
         parameters_file=args.parameters_file or args.parameters_file_pos,
         params=args.params,
+        yaml_params=args.yaml_params,
+        raw_params=raw or None,
+        auth_token=args.auth_token,
+        kernel=args.kernel,
+        cwd=args.cwd,
+        log_output=args.log_output,
+        prepare_only=args.prepare_only,
         secret_parameters=args.secret_parameters,
         sync_url=args.sync_url,
         notebook_id=args.notebook_id,
@@ -402,12 +519,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if settings.notebook is None:
         raise UsageError(f"{PROG}: no notebook given (argument NOTEBOOK or input 'notebook')")
     notebook = load_notebook(settings.notebook)
+    if settings.prepare_only:
+        return _prepare_only(settings, notebook)
     if settings.validate_only:
         params = resolve_parameters(
             notebook,
             parameters_file=settings.parameters_file,
             inline=settings.params,
             action_input=settings.parameters,
+            yaml_texts=settings.yaml_params,
+            raw=settings.raw_params,
         )
         secrets = secret_names(settings)
         secret_env(settings)  # every secret's variable must be set
@@ -418,6 +539,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from runt_action.orchestrator.main import run
 
     return run(settings, notebook=notebook)
+
+
+def _prepare_only(settings: Any, notebook: Any) -> int:
+    """papermill's --prepare-only: the parameterised notebook as .ipynb, without outputs."""
+    from runt_action.errors import OutputWriteError
+    from runt_action.notebook.ipynb_input import ipynb_text, notebook_to_ipynb
+    from runt_action.orchestrator.plan import make_plan
+    from runt_action.report.files import write_text_atomic
+
+    plan = make_plan(settings, notebook)
+    injected = next((c.source for c in plan.cells if c.id == "parameters"), None)
+    text = ipynb_text(notebook_to_ipynb(notebook, parameters_source=injected))
+    try:
+        write_text_atomic(plan.ipynb_path, text)
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write {plan.ipynb_path}: {exc.strerror or exc}") from None
+    print(f"{plan.ipynb_path}: prepared ({len(plan.cells)} cells, nothing run)")
+    return EXIT_OK
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    """YAML -> .ipynb or .ipynb -> YAML, by suffix; the target is replaced atomically."""
+    from runt_action.errors import OutputWriteError
+    from runt_action.notebook import load_notebook
+    from runt_action.notebook.ipynb_input import (
+        ipynb_text,
+        is_ipynb,
+        notebook_to_ipynb,
+        notebook_to_yaml,
+    )
+    from runt_action.report.files import write_text_atomic
+
+    source, target = args.source, args.target
+    if target.suffix.lower() not in (".ipynb", ".yml", ".yaml"):
+        raise UsageError(f"{PROG} convert: {target}: expected a .ipynb, .yml or .yaml name")
+    if target.exists() and source.resolve() == target.resolve():
+        raise UsageError(f"{PROG} convert: {target} is the source itself")
+    notebook = load_notebook(source)
+    if is_ipynb(target):
+        text = ipynb_text(notebook_to_ipynb(notebook))
+    else:
+        text = notebook_to_yaml(notebook)
+    try:
+        write_text_atomic(target, text)
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write {target}: {exc.strerror or exc}") from None
+    print(f"{source} -> {target} ({len(notebook.cells)} cells)")
+    return EXIT_OK
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -449,7 +618,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
         raise UsageError(f"{PROG} agent: --sync-url (or LIVESTORE_SYNC_URL) is required")
     if settings.runtime == "none":
         raise UsageError(f"{PROG} agent: runtime 'none' starts no agent; use pyodide or python")
-    token = settings.auth_token.get_secret_value() if settings.auth_token else None
+    token = settings.token
     asyncio.run(
         run_agent(
             notebook_id=args.notebook_id,

@@ -96,6 +96,8 @@ class RunResult:
     # What the run leaves behind: kind ("ipynb", "html", "outputs", ...) -> absolute path.
     # The summary and the terminal report list these, so the user is told where files went.
     artifacts: dict[str, str] = field(default_factory=dict)
+    # A Jupyter input's notebook metadata (kernelspec, language_info, ...): the output keeps it.
+    ipynb_metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failed_cells(self) -> list[CellResult]:

@@ -1,14 +1,17 @@
 """Every action input in one pydantic-settings model; defaults live here and nowhere else.
 
 GitHub passes an input ``auth-token`` as ``INPUT_AUTH-TOKEN`` (upper-cased, hyphen kept);
-we also accept ``INPUT_AUTH_TOKEN`` and the plain variables runt-eval used (``AUTH_TOKEN``,
-``RUNT_API_KEY``, ``LIVESTORE_SYNC_URL``, ``NOTEBOOK_ID``). Empty variables count as unset,
+we also accept ``INPUT_AUTH_TOKEN`` and the plain variables runt-eval used (``RUNT_API_KEY``,
+``LIVESTORE_SYNC_URL``, ``NOTEBOOK_ID``). A generic ``AUTH_TOKEN`` is kept apart
+(``generic_auth_token``): it is used only with a sync URL, never to leave the embedded
+server (see :attr:`Settings.token`). Empty variables count as unset,
 because the runner passes every declared input, given or not. CLI flags are init arguments,
 so they override the environment.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +25,11 @@ from runt_action.timeouts import Timeouts
 __all__ = ["INPUTS", "Runtime", "Settings", "load_settings"]
 
 Runtime = Literal["pyodide", "python", "none"]
+
+# Shapes (see the validators): a store id as runt-schema §5.4 allows it, and a kernelspec
+# directory name as jupyter_client accepts it.
+NOTEBOOK_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+KERNEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def _env(*names: str) -> AliasChoices:
@@ -62,6 +70,9 @@ INPUTS: dict[str, str] = {
     "mount-readonly": "mount_readonly",
     "output-dir": "output_dir",
     "validate-only": "validate_only",
+    "cwd": "cwd",
+    "kernel": "kernel",
+    "log-output": "log_output",
     "sync-log": "sync_log",
     "html": "html",
     "strict": "strict",
@@ -88,15 +99,26 @@ class Settings(BaseSettings):
     secret_parameters: ListOfStr = Field(
         default_factory=list, validation_alias=_input("secret-parameters")
     )
+    # papermill's -y (YAML mappings, typed by the YAML 1.2 core schema) and -r (raw strings,
+    # "NAME=VALUE"); CLI only.
+    yaml_params: ListOfStr = Field(default_factory=list, validation_alias=_env("RUNT_YAML_PARAMS"))
+    raw_params: ListOfStr = Field(default_factory=list, validation_alias=_env("RUNT_RAW_PARAMS"))
 
     # Where to run it
     auth_token: SecretStr | None = Field(
-        None, validation_alias=_input("auth-token", "AUTH_TOKEN", "RUNT_API_KEY")
+        None, validation_alias=_input("auth-token", "RUNT_API_KEY")
     )
+    # A stray AUTH_TOKEN is common in CI environments: alone it must not send the run to the
+    # hosted service, so it only serves a sync URL given explicitly.
+    generic_auth_token: SecretStr | None = Field(None, validation_alias=_env("AUTH_TOKEN"))
     sync_url: str | None = Field(None, validation_alias=_input("sync-url", "LIVESTORE_SYNC_URL"))
     notebook_id: str | None = Field(None, validation_alias=_input("notebook-id", "NOTEBOOK_ID"))
     app_url: str | None = Field(None, validation_alias=_input("app-url", "RUNT_APP_URL"))
     runtime: Runtime = Field("pyodide", validation_alias=_input("runtime"))
+    # The kernel's working directory (papermill --cwd); default: the workspace.
+    cwd: Path | None = Field(None, validation_alias=_input("cwd"))
+    # A Jupyter kernelspec name for the native runtime (papermill -k); implies runtime python.
+    kernel: str | None = Field(None, validation_alias=_input("kernel"))
 
     # How long, and what a failure means (seconds; 0 or empty = no limit)
     timeout: float | None = Field(None, validation_alias=_input("timeout"))
@@ -120,6 +142,10 @@ class Settings(BaseSettings):
     mount_readonly: bool = Field(False, validation_alias=_input("mount-readonly"))
     output_dir: Path | None = Field(None, validation_alias=_input("output-dir"))
     validate_only: bool = Field(False, validation_alias=_input("validate-only"))
+    # Write the parameterised notebook (no outputs) to `output` and run nothing (CLI only).
+    prepare_only: bool = Field(False, validation_alias=_env("RUNT_PREPARE_ONLY"))
+    # Stream cell outputs into the live log (papermill --log-output); on by default.
+    log_output: bool = Field(True, validation_alias=_input("log-output"))
     # The HTML report: "auto" = next to the .ipynb; a path; "false"/"off"/"none" = no report.
     html: str = Field("auto", validation_alias=_input("html"))
     # `--view [PORT]` (CLI only): serve the live viewer on the embedded server (0 = any port).
@@ -143,7 +169,9 @@ class Settings(BaseSettings):
         # (``populate_by_name`` would make a stray $TIMEOUT or $OUTPUT an input).
         super().__init__(**{_first_alias(k): v for k, v in values.items()})
 
-    @field_validator("params", "secret_parameters", "mounts", "only", mode="before")
+    @field_validator(
+        "params", "yaml_params", "raw_params", "secret_parameters", "mounts", "only", mode="before"
+    )
     @classmethod
     def _split_lines(cls, value: Any) -> Any:
         """Action inputs are strings: one item per line (commas also split names)."""
@@ -170,10 +198,43 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 (no limit) or a positive number of seconds")
         return value or None
 
+    @field_validator("notebook_id", mode="after")
+    @classmethod
+    def _notebook_id_shape(cls, value: str | None) -> str | None:
+        """The id becomes a store id, an SQLite table name and part of a URL (runt-schema
+        §5.4): letters, digits, '_' and '-', at most 64, starting with a letter or digit."""
+        if value is not None and not NOTEBOOK_ID_PATTERN.fullmatch(value):
+            raise ValueError(
+                "must be 1-64 letters, digits, '_' or '-', starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("kernel", mode="after")
+    @classmethod
+    def _kernel_name(cls, value: str | None) -> str | None:
+        if value is not None and not KERNEL_NAME_PATTERN.fullmatch(value):
+            raise ValueError("not a kernelspec name (letters, digits, '.', '_', '-')")
+        return value
+
     @field_validator("runtime", "on_error", mode="before")
     @classmethod
     def _runtime_lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def token(self) -> str | None:
+        """The token to use: ``auth-token``/``RUNT_API_KEY``, else a generic ``AUTH_TOKEN``
+        only when a sync URL is given (alone it must not select the hosted service)."""
+        if self.auth_token is not None:
+            return self.auth_token.get_secret_value()
+        if self.generic_auth_token is not None and self.sync_url:
+            return self.generic_auth_token.get_secret_value()
+        return None
+
+    @property
+    def stray_auth_token(self) -> bool:
+        """A generic ``AUTH_TOKEN`` is set but nothing says where to sync: it is ignored."""
+        return self.generic_auth_token is not None and self.auth_token is None and not self.sync_url
 
     def timeouts(self) -> Timeouts:
         return Timeouts(cell=self.cell_timeout, notebook=self.timeout, startup=self.startup_timeout)
@@ -205,7 +266,16 @@ def load_settings(**overrides: Any) -> Settings:
     """
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**given)
+        settings = Settings(**given)
+        if settings.kernel is not None and "runtime" not in settings.model_fields_set:
+            # -k names a Jupyter kernel: only the native runtime has those.
+            settings = settings.model_copy(update={"runtime": "python"})
+        elif settings.kernel is not None and settings.runtime != "python":
+            raise UsageError(
+                f"input 'kernel' ({settings.kernel}) needs runtime 'python' (a Jupyter "
+                f"kernel); runtime is {settings.runtime!r}"
+            )
+        return settings
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else ""

@@ -60,6 +60,9 @@ EXPECTED: dict[str, tuple[int, int, str]] = {
     "unknown-metadata-key.yml": (2, 3, "unknown key 'titel'; did you mean 'title'?"),
     "unknown-top-key.yml": (3, 1, "unknown key 'cels'; did you mean 'cells'?"),
     "unknown-yaml-tag.yml": (3, 13, "unsupported YAML"),
+    "param-dunder-name.yml": (2, 3, "parameter name '__builtins__' is a reserved dunder name"),
+    "params-builtin-name.yml": (2, 1, "parameter name 'print' would shadow the Python builtin"),
+    "ipynb-unknown-option.ipynb": (19, 6, "cell 2 (id 'show'): unknown key 'retry' in metadata"),
 }
 
 
@@ -152,6 +155,10 @@ def test_undeclared_parameter_warns_but_validates(capsys: pytest.CaptureFixture[
         (["nb.yml", "--cell-timeout", "soon"], "not a number of seconds"),
         (["nb.yml", "--runtime", "deno"], "invalid choice: 'deno'"),
         (["nb.yml", "-p", "novalue", "--validate"], "-p 'novalue': expected NAME=VALUE"),
+        (["nb.yml", "-r", "x"], "argument -r/--raw: expected 2 arguments"),
+        (["nb.yml", "--notebook-id", "../../x"], "invalid input 'notebook-id' '../../x'"),
+        (["nb.yml", "--notebook-id", "n" * 5000], "invalid input 'notebook-id'"),
+        (["nb.yml", "-k", "python3", "--runtime", "pyodide"], "needs runtime 'python'"),
         (["serve", "--port", "x"], "invalid int value"),
         (["agent"], "required: --notebook"),
     ],
@@ -292,3 +299,187 @@ def test_graph_command_prints_text_and_mermaid(capsys: pytest.CaptureFixture[str
     assert main(["graph", str(nb), "--format", "mermaid"]) == 0
     mermaid = capsys.readouterr().out
     assert mermaid.startswith("graph TD") and 'c_broken -->|"model"| c_uses_model' in mermaid
+
+
+# -- papermill's command line, .ipynb input, convert (issue 13) ------------------------------
+
+
+def _jupyter(path: Path, *cells: tuple[str, str, list[str]]) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Py", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python", "version": "3.12.0"}
+    for cell_id, source, tags in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        cell["id"] = cell_id
+        if tags:
+            cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    path.write_text(nbformat.writes(nb))
+    return path
+
+
+def test_join_param_pairs() -> None:
+    from runt_action.cli import join_param_pairs
+
+    assert join_param_pairs(["run", "-p", "a", "1", "nb"]) == ["run", "-p", "a=1", "nb"]
+    assert join_param_pairs(["run", "-p", "a=1", "nb"]) == ["run", "-p", "a=1", "nb"]
+    assert join_param_pairs(["-p", "n", "-1"]) == ["-p", "n=-1"]  # a negative number is a value
+    assert join_param_pairs(["-p", "a", "--validate"]) == ["-p", "a", "--validate"]
+    assert join_param_pairs(["--param", "a", "x=y"]) == ["--param", "a=x=y"]
+    assert join_param_pairs(["--", "-p", "a", "1"]) == ["--", "-p", "a", "1"]
+
+
+def test_prepare_only_with_papermills_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Done-when line, as --prepare-only: nothing runs, the values land typed."""
+    import json
+
+    nb = _jupyter(
+        tmp_path / "in.ipynb",
+        ("setup", "import os", []),
+        ("params", "a = 0\nb = 0\nc = 'x'\n", ["parameters"]),
+        ("use", "print(a, b, c)", []),
+    )
+    (tmp_path / "dir").mkdir()
+    out = tmp_path / "prepared.ipynb"
+    argv = [str(nb), "-p", "a", "1", "-y", "b: 2", "-r", "c", "3", "--cwd", str(tmp_path / "dir")]
+    argv += ["-k", "python3", "-p", "n=014", "-p", "country", "NO", "-p", "w=x #c"]
+    assert main([*argv, "--prepare-only", "--output", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"{out}: prepared (4 cells, nothing run)\n"
+    assert "not declared" in captured.err  # n, country and w are new names: said, not fatal
+    data = json.loads(out.read_text())
+    assert [c["id"] for c in data["cells"]] == ["setup", "params", "parameters", "use"]
+    injected = data["cells"][2]
+    assert injected["metadata"]["tags"] == ["injected-parameters"]
+    assert injected["outputs"] == [] and injected["execution_count"] is None
+    namespace: dict[str, object] = {}
+    exec("".join(injected["source"]), namespace)
+    assert {k: namespace[k] for k in ("a", "b", "c", "n", "country", "w")} == {
+        "a": 1,
+        "b": 2,
+        "c": "3",
+        "n": 14,
+        "country": "NO",
+        "w": "x #c",
+    }
+    assert data["metadata"]["language_info"]["version"] == "3.12.0"  # the input's metadata
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-p", "print=1"], "-p 'print=1': parameter name 'print' would shadow the Python builtin"),
+        (["-p", "__class__", "1"], "is a reserved dunder name"),
+        (["-r", "len", "3"], "-r 'len=3': parameter name 'len' would shadow"),
+        (["-y", "type: 1"], "-y:1:1: parameter name 'type' would shadow"),
+        (["-p", "class=1"], "not a valid Python identifier"),
+    ],
+)
+def test_parameter_names_are_checked_on_every_flag(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(GOOD / "minimal.yml"), *args, "--validate"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_cwd_must_be_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "o.ipynb")
+    missing = tmp_path / "nope"
+    argv = [str(GOOD / "minimal.yml"), "--prepare-only", "--output", out, "--cwd", str(missing)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"--cwd {missing}: does not exist\n"
+    assert not Path(out).exists()
+
+
+def test_auth_token_flag_warns_that_ps_shows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [str(GOOD / "minimal.yml"), "--validate", "--auth-token", "Zq9-flag"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: --auth-token shows in the process list (ps)")
+    assert "Zq9" not in err
+
+
+def test_stray_auth_token_warns_and_stays_on_the_embedded_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runt_action.orchestrator.plan import STRAY_AUTH_TOKEN_WARNING, make_plan
+    from runt_action.settings import load_settings
+
+    monkeypatch.setenv("AUTH_TOKEN", "Zq9-stray")
+    plan = make_plan(load_settings(notebook=GOOD / "minimal.yml"))
+    assert plan.sync_url is None and plan.token is None and plan.embedded
+    assert "Zq9-stray" in plan.secrets  # ignored, but still scrubbed everywhere
+    assert capsys.readouterr().err == f"warning: {STRAY_AUTH_TOKEN_WARNING}\n"
+    assert "AUTH_TOKEN" not in plan.engine.environ if plan.engine else True
+    remote = make_plan(load_settings(notebook=GOOD / "minimal.yml", sync_url="ws://h/livestore"))
+    assert remote.token == "Zq9-stray" and remote.sync_url == "ws://h/livestore"
+    assert capsys.readouterr().err == ""
+
+
+def test_plan_exposes_cwd_kernel_and_log_output(tmp_path: Path) -> None:
+    from runt_action.orchestrator.plan import make_plan
+    from runt_action.settings import load_settings
+
+    s = load_settings(notebook=GOOD / "minimal.yml", cwd=tmp_path, kernel="python3")
+    plan = make_plan(s)
+    assert (plan.cwd, plan.kernel, plan.runtime, plan.log_output) == (
+        tmp_path.resolve(),
+        "python3",
+        "python",
+        True,
+    )
+    assert (
+        make_plan(load_settings(notebook=GOOD / "minimal.yml", log_output=False)).log_output
+        is False
+    )
+
+
+def test_convert_both_ways(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runt_action.notebook import load_notebook
+
+    src = GOOD / "all-options.yml"
+    ipynb, back = tmp_path / "x.ipynb", tmp_path / "back.yml"
+    assert main(["convert", str(src), str(ipynb)]) == 0
+    assert main(["convert", str(ipynb), str(back)]) == 0
+    out = capsys.readouterr().out
+    assert f"{src} -> {ipynb}" in out and f"{ipynb} -> {back}" in out
+    original, converted = load_notebook(src), load_notebook(back)
+    assert converted.parameters == original.parameters
+    assert [c.model_dump(exclude={"line"}) for c in converted.cells] == [
+        c.model_dump(exclude={"line"}) for c in original.cells
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["convert", "in.yml", "out.txt"], "expected a .ipynb, .yml or .yaml name"),
+        (["convert", "missing.yml", "out.ipynb"], "missing.yml:1:1: no such file"),
+    ],
+)
+def test_convert_errors(
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_unknown_kernel_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [str(GOOD / "minimal.yml"), "--prepare-only", "-k", "no-such-kernel"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kernel 'no-such-kernel' is not installed (installed: ")
+    assert "python3" in err

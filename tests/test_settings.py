@@ -33,14 +33,59 @@ def test_defaults() -> None:
     assert not s.ci and not s.github_actions and not s.in_ci
 
 
-@pytest.mark.parametrize(
-    "name", ["INPUT_AUTH-TOKEN", "INPUT_AUTH_TOKEN", "AUTH_TOKEN", "RUNT_API_KEY"]
-)
+@pytest.mark.parametrize("name", ["INPUT_AUTH-TOKEN", "INPUT_AUTH_TOKEN", "RUNT_API_KEY"])
 def test_auth_token_spellings(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setenv(name, "Zq9-secret")
     token = load_settings().auth_token
     assert isinstance(token, SecretStr) and token.get_secret_value() == "Zq9-secret"
+    assert load_settings().token == "Zq9-secret"
     assert "Zq9" not in repr(load_settings())
+
+
+def test_generic_auth_token_alone_stays_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stray AUTH_TOKEN (issue 13) must not send the run to the hosted service."""
+    monkeypatch.setenv("AUTH_TOKEN", "Zq9-stray")
+    s = load_settings()
+    assert s.auth_token is None and s.token is None and s.stray_auth_token
+    assert "Zq9" not in repr(s)
+    with_url = load_settings(sync_url="ws://127.0.0.1:1/livestore")
+    assert with_url.token == "Zq9-stray" and not with_url.stray_auth_token
+    monkeypatch.setenv("RUNT_API_KEY", "Zq9-key")
+    keyed = load_settings()
+    assert keyed.token == "Zq9-key" and not keyed.stray_auth_token
+
+
+@pytest.mark.parametrize("value", ["../../x", "a" * 65, "-x", "a b", "é", "a/b", "x\n"])
+def test_notebook_id_shape(value: str) -> None:
+    with pytest.raises(UsageError) as info:
+        load_settings(notebook_id=value)
+    assert "input 'notebook-id'" in str(info.value) and "1-64 letters" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["a", "nb_1-x", "A" * 64, "automation-abc-123"])
+def test_notebook_ids_that_are_fine(value: str) -> None:
+    assert load_settings(notebook_id=value).notebook_id == value
+
+
+def test_kernel_implies_the_native_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(kernel="python3").runtime == "python"
+    assert load_settings(kernel="python3", runtime="python").kernel == "python3"
+    with pytest.raises(UsageError, match="needs runtime 'python'"):
+        load_settings(kernel="python3", runtime="pyodide")
+    monkeypatch.setenv("INPUT_RUNTIME", "pyodide")
+    with pytest.raises(UsageError, match="needs runtime 'python'"):
+        load_settings(kernel="python3")
+    with pytest.raises(UsageError, match="not a kernelspec name"):
+        load_settings(kernel="../evil", runtime="python")
+
+
+def test_papermill_settings_defaults_and_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert s.log_output is True and s.cwd is None and s.kernel is None and not s.prepare_only
+    monkeypatch.setenv("INPUT_LOG-OUTPUT", "false")
+    monkeypatch.setenv("INPUT_CWD", "/tmp")
+    assert load_settings().log_output is False
+    assert str(load_settings().cwd) == "/tmp"
 
 
 def test_action_input_wins_over_plain_variables(monkeypatch: pytest.MonkeyPatch) -> None:

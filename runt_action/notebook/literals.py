@@ -7,6 +7,7 @@ back to exactly the same value, including ``inf``/``nan`` and arbitrary strings.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import math
 from collections.abc import Iterator
@@ -35,12 +36,23 @@ def shown(value: object, limit: int = 60) -> str:
 
 
 def check_name(name: object) -> str:
-    """A parameter name becomes ``name = ...`` in Python, so it must be an identifier."""
+    """A parameter name becomes ``name = ...`` in Python, so it must be an identifier; one that
+    shadows a builtin (``print``, ``len``) or a dunder (``__builtins__``) breaks later cells."""
     if not isinstance(name, str):
         raise BadValue(f"parameter name {shown(name)} must be a string", key=True)
     if not name.isidentifier() or keyword.iskeyword(name):
         raise BadValue(f"parameter name {shown(name)} is not a valid Python identifier", key=True)
+    if len(name) > 4 and name.startswith("__") and name.endswith("__"):
+        raise BadValue(f"parameter name {shown(name)} is a reserved dunder name", key=True)
+    if name in _BUILTINS:
+        raise BadValue(
+            f"parameter name {shown(name)} would shadow the Python builtin of that name",
+            key=True,
+        )
     return name
+
+
+_BUILTINS = frozenset(vars(builtins))
 
 
 def check_value(value: object) -> None:

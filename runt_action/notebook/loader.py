@@ -23,13 +23,18 @@ from runt_action.notebook.yamlsrc import Loc, Located, SourceError, parse_yaml, 
 __all__ = ["describe_validation_error", "load_notebook", "parse_notebook"]
 
 # Keys the loader fills in itself; a user writing them is making a mistake.
-_RESERVED_TOP = {"path"}
+_RESERVED_TOP = {"path", "ipynb_metadata", "parameters_after"}
 _RESERVED_CELL = {"line"}
 
 
 def load_notebook(path: str | Path) -> Notebook:
-    """Read, parse and validate the notebook at ``path``."""
+    """Read, parse and validate the notebook at ``path``: a Jupyter notebook when its name
+    ends in ``.ipynb`` (see :mod:`.ipynb_input`), else a YAML notebook."""
     path = Path(path)
+    if path.suffix.lower() == ".ipynb":
+        from runt_action.notebook.ipynb_input import load_ipynb
+
+        return load_ipynb(path)
     try:
         text = read_source(path)
     except SourceError as exc:

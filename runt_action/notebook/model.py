@@ -11,7 +11,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from runt_action.notebook.literals import BadValue, check_name, check_value, shown
@@ -74,6 +81,7 @@ class NotebookCell(_Strict):
     allow_error: bool = False
     if_: str | None = Field(default=None, alias="if")  # Python expression; false -> skipped
     result: bool = False  # a sweep's comparison table shows its last expression's text
+    skip: bool = False  # never executed (nbmake's `skip-execution` tag); reported as skipped
     line: int = 0  # 1-based line of the cell's mapping in the YAML (0 = not from a file)
 
     @field_validator("id")
@@ -172,6 +180,11 @@ class Notebook(_Strict):
     parameters: dict[str, Any] = Field(default_factory=dict)
     cells: list[NotebookCell] = Field(min_length=1)
     sweep: SweepSpec | None = None  # run once per parameter set (see notebook.sweep)
+    # The injected parameters cell goes right after this cell (papermill: the cell tagged
+    # `parameters`); None = it is the first cell.
+    parameters_after: str | None = Field(default=None, alias="parameters-after")
+    # A Jupyter input's notebook metadata (kernelspec, language_info, ...), kept for the output.
+    ipynb_metadata: dict[str, Any] = Field(default_factory=dict)
     path: Path = Path("<memory>")
 
     @field_validator("sweep")
@@ -224,6 +237,18 @@ class Notebook(_Strict):
                 )
             first[cell.id] = index
         return cells
+
+    @model_validator(mode="after")
+    def _parameters_after_exists(self) -> Notebook:
+        if self.parameters_after is not None and not any(
+            c.id == self.parameters_after for c in self.cells
+        ):
+            raise PydanticCustomError(
+                "parameters_after",
+                "parameters-after: no cell has id {id}",
+                {"id": shown(self.parameters_after)},
+            )
+        return self
 
     @property
     def title(self) -> str:

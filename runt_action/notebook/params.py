@@ -1,9 +1,12 @@
 """Parameters: merge the sources, render the injected cell, and keep secrets out of it.
 
-Merge order (later wins): document defaults < parameters file (``-f``) < inline ``-p k=v``
-< the action input ``parameters``. Secret parameters never become literals: the cell reads
-them from environment variables the runtime receives (:func:`secret_env`), so their values
-appear in no cell, event, summary or artifact.
+Merge order (later wins): document defaults < parameters file (``-f``) < ``-y YAML`` <
+inline ``-p k=v`` < raw ``-r k v`` < the action input ``parameters``. ``-p`` values and ``-y``
+documents are typed by the YAML 1.2 core schema (:mod:`.core12`), as papermill users expect.
+
+Secret parameters never become literals: the cell reads them from
+environment variables the runtime receives (:func:`secret_env`), so their values appear in
+no cell, event, summary or artifact.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runt_action.errors import ParameterError, UsageError
+from runt_action.notebook.core12 import resolve_core12
 from runt_action.notebook.literals import (
     BadValue,
     check_name,
@@ -45,6 +49,7 @@ __all__ = [
     "parse_action_parameters",
     "parse_inline",
     "parse_secret_specs",
+    "parse_yaml_option",
     "render_parameters_cell",
     "resolve_parameters",
     "secret_env",
@@ -68,6 +73,8 @@ def resolve_parameters(
     inline: Sequence[str] = (),
     action_input: str | None = None,
     warn: Callable[[str], None] | None = None,
+    yaml_texts: Sequence[str] = (),
+    raw: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The merged parameters; warns (one line each) about names the notebook does not declare."""
     warn = warn or _stderr_warning
@@ -75,7 +82,10 @@ def resolve_parameters(
     overrides: dict[str, Any] = {}
     if parameters_file is not None:
         overrides.update(load_parameters_file(parameters_file))
+    for text in yaml_texts:
+        overrides.update(parse_yaml_option(text))
     overrides.update(parse_inline(inline))
+    overrides.update(parse_inline(raw, flag="-r", typed=False))
     if action_input is not None and action_input.strip():
         overrides.update(parse_action_parameters(action_input))
     for name in overrides:
@@ -157,8 +167,21 @@ def _check_mapping(data: Mapping[Any, Any], located: Located, name: str) -> None
             raise ParameterError(message, file=name, line=mark.line, column=mark.column) from None
 
 
-def parse_inline(items: Sequence[str]) -> dict[str, Any]:
-    """``-p name=value`` items; values are YAML scalars (``1``, ``true``, ``null``), else text.
+def parse_yaml_option(text: str, name: str = "-y") -> dict[str, Any]:
+    """papermill's ``-y``: a YAML mapping given as a string, typed by the YAML 1.2 core schema
+    (``014`` is 14, ``NO`` and ``yes`` stay strings)."""
+    try:
+        located = parse_yaml(text, core12=True)
+    except SourceError as exc:
+        raise exc.located(ParameterError, name) from None
+    return _checked_mapping(located, name)
+
+
+def parse_inline(items: Sequence[str], *, flag: str = "-p", typed: bool = True) -> dict[str, Any]:
+    """``-p NAME=VALUE`` items; values typed by the YAML 1.2 core schema (int, float,
+    true/false, null), a quoted value is a string, everything else the text as given,
+    newlines and ``#`` kept. With
+    ``typed=False`` (``-r``) every value is the text as given.
 
     Bounded like a file: at most ``MAX_INPUT_BYTES``, no control characters."""
     result: dict[str, Any] = {}
@@ -167,29 +190,29 @@ def parse_inline(items: Sequence[str]) -> dict[str, Any]:
             check_text(item)
         except SourceError as exc:
             at = f" at column {exc.mark.column}" if exc.mark.line == 1 else ""
-            raise ParameterError(f"-p {shown(item)}: {exc.message}{at}") from None
+            raise ParameterError(f"{flag} {shown(item)}: {exc.message}{at}") from None
         name, sep, raw = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise ParameterError(f"-p {shown(item)}: expected NAME=VALUE")
+            raise ParameterError(f"{flag} {shown(item)}: expected NAME=VALUE or NAME VALUE")
         try:
             check_name(name)
         except BadValue as exc:
-            raise ParameterError(f"-p {shown(item)}: {exc.message}") from None
-        result[name] = _scalar(raw)
+            raise ParameterError(f"{flag} {shown(item)}: {exc.message}") from None
+        result[name] = _typed(raw) if typed else raw
     return result
 
 
-def _scalar(raw: str) -> Any:
-    try:
-        value = parse_yaml(raw).data  # bounded: depth, aliases, size
-    except SourceError:
-        return raw
-    if value is None and raw.strip() not in ("", "~", "null", "Null", "NULL"):
-        return raw  # e.g. a bare comment "#x"
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return raw  # lists, mappings, dates: keep the text as given (papermill's -p)
+def _typed(raw: str) -> Any:
+    """A YAML 1.2 core scalar; a value wholly in YAML quotes ('014', "a\\tb") is that string,
+    the way to force text. Anything else that is not a number, bool or null: the text."""
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        try:
+            value = parse_yaml(raw, core12=True).data  # bounded: size, characters
+        except SourceError:
+            return raw
+        return value if isinstance(value, str) else raw
+    return resolve_core12(raw)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
+from runt_action.notebook.core12 import resolve_core12
 from runt_action.notebook.literals import shown
 
 if yaml.__with_libyaml__:
@@ -66,11 +67,11 @@ Loc = tuple[str | int, ...]
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_CORE12_TAG = "tag:runt,2026:core12"  # a plain scalar left for resolve_core12 to type
 
 # Input bounds (documented in the README): every notebook, parameters file, action input and
 # -p value. Larger or stranger input is refused with one located line, never read blindly.
 MAX_INPUT_BYTES = 10 * 2**20  # 10 MB: a notebook is source code; this is generous
-_MB = MAX_INPUT_BYTES // 2**20
 MAX_NODES = 50_000  # values in one document (a 7,000-cell notebook has ~37,000)
 MAX_DEPTH = 100  # nesting of sequences and mappings, aliases expanded
 # Nodes built a second time or more, through aliases or merge keys. Reuse of a few anchors
@@ -188,6 +189,15 @@ class _Loader(Composer, _Parser, SafeConstructor, Resolver):
         self.merged[id(node)] = count
 
 
+class _Core12Loader(_Loader):
+    """Plain scalars typed by the YAML 1.2 core schema (see :mod:`.core12`), not YAML 1.1."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0] and value != "<<":
+            return _CORE12_TAG
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+
 def _index_key(index: object) -> int:
     return index if isinstance(index, int) else id(index)
 
@@ -198,15 +208,15 @@ def _key_identity(node: Node) -> object:
     return id(node)
 
 
-def check_text(text: str) -> None:
+def check_text(text: str, limit: int = MAX_INPUT_BYTES) -> None:
     """Reject what the YAML reader would choke on, at its line and column.
 
     Control characters other than tab, newline and carriage return (NUL included), and
     lone surrogates (undecodable bytes passed through the environment or argv)."""
-    if len(text) > MAX_INPUT_BYTES or (
-        len(text) * 4 > MAX_INPUT_BYTES and len(text.encode("utf-8", "replace")) > MAX_INPUT_BYTES
+    if len(text) > limit or (
+        len(text) * 4 > limit and len(text.encode("utf-8", "replace")) > limit
     ):
-        raise SourceError(f"input is larger than the {_MB} MB limit", Mark(1, 1))
+        raise SourceError(f"input is larger than the {limit // 2**20} MB limit", Mark(1, 1))
     bad = _NON_PRINTABLE.search(text)
     if bad is None:
         return
@@ -227,13 +237,14 @@ def describe_character(char: str) -> str:
     return f"character U+{code:04X} is not allowed"
 
 
-def parse_yaml(text: str) -> Located:
+def parse_yaml(text: str, *, core12: bool = False) -> Located:
     """Parse one YAML document; raises :class:`SourceError` for syntax and structure errors.
 
     Bounded: text size and characters (:func:`check_text`), nesting depth (``MAX_DEPTH``) and
-    what aliases and merge keys may expand to (``MAX_ALIAS_NODES``)."""
+    what aliases and merge keys may expand to (``MAX_ALIAS_NODES``). ``core12``: type plain
+    scalars by the YAML 1.2 core schema (``014`` is 14, ``NO`` a string) instead of 1.1."""
     check_text(text)
-    loader = _Loader(text)
+    loader = (_Core12Loader if core12 else _Loader)(text)
     try:
         try:
             node = loader.get_single_node()
@@ -252,7 +263,7 @@ def parse_yaml(text: str) -> Located:
         loader.dispose()
 
 
-def read_source(path: Path) -> str:
+def read_source(path: Path, limit: int = MAX_INPUT_BYTES) -> str:
     """The file's text, read with bounds; raises :class:`SourceError` when it cannot be used.
 
     Only a regular file of at most ``MAX_INPUT_BYTES`` is read: it is stat-ed first, so a FIFO,
@@ -264,22 +275,22 @@ def read_source(path: Path) -> str:
         kind = _special_kind(info.st_mode)
         if kind:
             raise SourceError(f"is {kind}, expected a regular file", Mark(1, 1))
-        if info.st_size > MAX_INPUT_BYTES:
-            raise SourceError(_too_large(info.st_size), Mark(1, 1))
+        if info.st_size > limit:
+            raise SourceError(_too_large(info.st_size, limit), Mark(1, 1))
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as handle:
             kind = _special_kind(os.fstat(handle.fileno()).st_mode)
             if kind:
                 raise SourceError(f"is {kind}, expected a regular file", Mark(1, 1))
-            raw = handle.read(MAX_INPUT_BYTES + 1)
+            raw = handle.read(limit + 1)
     except FileNotFoundError:
         raise SourceError("no such file", Mark(1, 1)) from None
     except OSError as exc:
         raise SourceError(f"cannot read file: {exc.strerror or exc}", Mark(1, 1)) from None
     except ValueError as exc:  # e.g. an embedded NUL in the path
         raise SourceError(f"cannot read file: {exc}", Mark(1, 1)) from None
-    if len(raw) > MAX_INPUT_BYTES:
-        raise SourceError(_too_large(len(raw)), Mark(1, 1))
+    if len(raw) > limit:
+        raise SourceError(_too_large(len(raw), limit), Mark(1, 1))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -290,7 +301,7 @@ def read_source(path: Path) -> str:
         raise SourceError(
             f"file is not valid UTF-8 (byte 0x{byte:02X})", Mark(line, column)
         ) from None
-    check_text(text)
+    check_text(text, limit)
     return text
 
 
@@ -311,8 +322,8 @@ def _special_kind(mode: int) -> str:
     return "not a regular file"  # pragma: no cover
 
 
-def _too_large(size: int) -> str:
-    return f"file is {size / 2**20:.1f} MB, larger than the {_MB} MB limit"
+def _too_large(size: int, limit: int = MAX_INPUT_BYTES) -> str:
+    return f"file is {size / 2**20:.1f} MB, larger than the {limit // 2**20} MB limit"
 
 
 def _one_line(text: str) -> str:
@@ -402,6 +413,8 @@ class _Builder:
         return self.loader.alias_marks.get((id(parent), _index_key(index)))
 
     def _scalar(self, node: ScalarNode) -> Any:
+        if node.tag == _CORE12_TAG:
+            return resolve_core12(str(node.value))
         construct: Callable[[Node], Any] = self.loader.construct_object
         try:
             return construct(node)

@@ -304,6 +304,7 @@ class RunExecution:
             runtime=plan.runtime,
             started_at=self.started_at,
             location_note=session.note if session is not None else None,
+            ipynb_metadata=dict(plan.notebook.ipynb_metadata),
         )
         # Only into regular files: a FIFO or device gets the final notebook once, at the end.
         if _checkpointable(plan.ipynb_path):
@@ -340,6 +341,7 @@ class RunExecution:
             error=_scrub(plan, outcome.error) if outcome.error is not None else None,
             location_note=session.note if session is not None else None,
             timings=dict(self.timings),
+            ipynb_metadata=dict(plan.notebook.ipynb_metadata),
         )
 
     async def engine_down(self) -> None:

@@ -9,6 +9,7 @@ was made can run; a plan that could not be made raised an :class:`~runt_action.e
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SYNC_URL", "TOKEN_VARIABLES", "EngineSpec", "RunPlan", "make_plan"]
 
 DEFAULT_SYNC_URL = "wss://app.runt.run/livestore"
+STRAY_AUTH_TOKEN_WARNING = (
+    "AUTH_TOKEN is set but no sync URL: staying on the embedded server; "
+    "use auth-token/RUNT_API_KEY or --sync-url"
+)
 
 # Where a token may come from. The runtime gets our environment without them: notebook code
 # must not be able to read the token.
@@ -79,6 +84,9 @@ class RunPlan:
     label: str | None = None  # this run's place in a sweep ("2-region-south")
     extra_paths: tuple[Path, ...] = field(default=())  # other files the run leaves (hand back)
     package_notes: tuple[str, ...] = ()  # where each package comes from, shown at the start
+    cwd: Path | None = None  # the kernel's working directory (--cwd); None = the workspace
+    kernel: str | None = None  # a Jupyter kernelspec name (-k), native runtime only
+    log_output: bool = True  # stream cell outputs into the live log (--log-output)
 
     @property
     def runtime(self) -> str:
@@ -119,14 +127,20 @@ def make_plan(
         parameters_file=s.parameters_file,
         inline=list(s.params),
         action_input=s.parameters,
+        yaml_texts=list(s.yaml_params),
+        raw=list(s.raw_params),
     )
     params.update(overrides or {})
     names = secret_names(s)
     env = secret_env(s)
     pcell = parameters_cell(params, names)
     cells = plan_cells(notebook, pcell.source if pcell is not None else None)
-    token = s.auth_token.get_secret_value() if s.auth_token is not None else None
+    token = s.token
+    if s.stray_auth_token:
+        print(f"warning: {STRAY_AUTH_TOKEN_WARNING}", file=sys.stderr)
     sync_url = _sync_url(s.sync_url, token)
+    cwd = _cwd(s.cwd)
+    _check_kernel(s.kernel)
     if s.runtime == "none" and sync_url is None:
         raise UsageError(
             "runtime 'none' needs a sync URL (--sync-url or input 'sync-url'): with the "
@@ -181,7 +195,7 @@ def make_plan(
         strict=s.strict,
         graph=graph,
         selected=_selected(s.only, graph, cells, s.notebook),
-        secrets=tuple(v for v in (token, *env.values()) if v),
+        secrets=tuple(v for v in (token, _stray_token(s), *env.values()) if v),
         shown_params=masked_parameters(params, names),
         out_dir=out_dir,
         ipynb_path=ipynb,
@@ -197,6 +211,9 @@ def make_plan(
         label=label,
         extra_paths=tuple(p for p in (s.output_dir, html) if p is not None),
         package_notes=package_notes,
+        cwd=cwd,
+        kernel=s.kernel,
+        log_output=s.log_output,
     )
 
 
@@ -216,6 +233,29 @@ def _check_packages(engine: EngineSpec | None) -> tuple[str, ...]:
     cdn = os.environ.get("RUNT_PYODIDE_CDN", "") not in ("", "0", "false")
     plan = plan_packages(list(engine.packages), paths.pyodide_dir(), engine.wheelhouse, cdn)
     return tuple(plan.notes)
+
+
+def _check_kernel(name: str | None) -> None:
+    """``-k NAME`` must be an installed Jupyter kernelspec (bad input, exit 2, up front)."""
+    if name is None:
+        return
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    installed = sorted(KernelSpecManager().find_kernel_specs())
+    if name not in installed:
+        raise UsageError(
+            f"kernel {name!r} is not installed (installed: {', '.join(installed) or 'none'})"
+        )
+
+
+def _cwd(given: Path | None) -> Path | None:
+    """``--cwd`` must be an existing directory (bad input, exit 2, before anything starts)."""
+    if given is None:
+        return None
+    if not given.is_dir():
+        what = "does not exist" if not given.exists() else "is not a directory"
+        raise UsageError(f"--cwd {given}: {what}")
+    return given.resolve()
 
 
 def _html_path(value: str, ipynb: Path) -> Path | None:
@@ -266,3 +306,8 @@ def _output_dir(s: Settings) -> Path:
     if s.output is not None:
         return s.output.parent
     return (s.github_workspace or Path.cwd()) / "runt-output"
+
+
+def _stray_token(s: Settings) -> str | None:
+    """An ignored generic AUTH_TOKEN is still a secret: scrubbed wherever it might appear."""
+    return s.generic_auth_token.get_secret_value() if s.generic_auth_token is not None else None

@@ -61,13 +61,17 @@ class PlannedCell:
     allow_error: bool = False
     condition: Condition | None = None
     result: bool = False  # shown in a sweep's comparison table
+    skip_reason: str | None = None  # never executed, whatever happens (e.g. skip-execution)
 
 
 def plan_cells(notebook: Any, parameters_source: str | None) -> list[PlannedCell]:
-    """The cells to create, in order: the injected parameters cell first (if any)."""
+    """The cells to create, in order: the injected parameters cell first (if any), or right
+    after the cell ``notebook.parameters_after`` names (papermill's `parameters` tag)."""
     planned: list[PlannedCell] = []
-    if parameters_source is not None:
-        planned.append(PlannedCell(id="parameters", cell_type="code", source=parameters_source))
+    after = getattr(notebook, "parameters_after", None)
+    injected = PlannedCell(id="parameters", cell_type="code", source=parameters_source or "")
+    if parameters_source is not None and after is None:
+        planned.append(injected)
     file = getattr(notebook, "path", None)
     for cell in notebook.cells:
         expr = getattr(cell, "if_", None)
@@ -90,8 +94,11 @@ def plan_cells(notebook: Any, parameters_source: str | None) -> list[PlannedCell
                 )
                 if expr
                 else None,
+                skip_reason="tagged skip-execution" if getattr(cell, "skip", False) else None,
             )
         )
+        if parameters_source is not None and after is not None and cell.id == after:
+            planned.append(injected)
     return planned
 
 
@@ -243,6 +250,8 @@ class Runner:
         self, cell: PlannedCell, facts: Mapping[str, CellFacts], failed: bool
     ) -> str | None:
         """Why ``cell`` must not run now, or None to run it."""
+        if cell.skip_reason is not None:
+            return cell.skip_reason
         if self.selected is not None and cell.id not in self.selected:
             return self.unselected_reason
         cond = cell.condition

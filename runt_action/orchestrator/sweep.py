@@ -190,4 +190,5 @@ def _not_run(plan: RunPlan) -> RunResult:
         runtime=plan.runtime,
         started_at="",
         error="the sweep was cancelled before this set started",
+        ipynb_metadata=dict(plan.notebook.ipynb_metadata),
     )

@@ -240,6 +240,7 @@ class _Watch:
             duration_ms=0.0,
             runtime=plan.runtime,
             started_at="",
+            ipynb_metadata=dict(plan.notebook.ipynb_metadata),
         )
         try:
             write_notebook(plan.ipynb_path, result, scrubber=Scrubber(plan.secrets))

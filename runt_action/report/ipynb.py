@@ -183,6 +183,9 @@ def build_notebook(result: RunResult) -> Notebook:
     """The executed notebook as a dict, valid nbformat 4.5 by construction."""
     seen: set[str] = set()
     kernel, display = _KERNELS.get(result.runtime, ("python3", "Python 3"))
+    # A Jupyter input's own metadata (kernelspec, language_info, ...) wins; ours only for
+    # "title" and "runt".
+    kept = {k: v for k, v in result.ipynb_metadata.items() if k not in ("title", "runt")}
     return {
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -190,6 +193,7 @@ def build_notebook(result: RunResult) -> Notebook:
         "metadata": {
             "kernelspec": {"name": kernel, "display_name": display, "language": "python"},
             "language_info": {"name": "python"},
+            **kept,
             "title": _text(result.title),
             "runt": _jsonable(
                 {
