@@ -308,7 +308,9 @@ class RunExecution:
         )
         # Only into regular files: a FIFO or device gets the final notebook once, at the end.
         if _checkpointable(plan.ipynb_path):
-            write_notebook(plan.ipynb_path, snapshot, scrubber=Scrubber(plan.secrets))
+            write_notebook(
+                plan.ipynb_path, snapshot, scrubber=Scrubber(plan.secrets), validate=False
+            )
         if plan.html_path is not None and _checkpointable(plan.html_path):
             write_html(snapshot, plan.html_path, secrets=plan.secrets)
 

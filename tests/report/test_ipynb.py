@@ -214,3 +214,13 @@ def test_any_result_makes_a_valid_notebook_that_reads_back_unchanged(
     text = notebook_json(result)
     assert nbformat.reads(text, as_version=4) == nbformat.from_dict(nb)
     validate_notebook(json.loads(text))
+
+
+def test_the_text_is_byte_for_byte_what_nbformat_writes(sample_result: Any) -> None:
+    """Calling nbformat's writer steps directly (no second validation, no deep copy) must
+    not change a byte of the file; a checkpoint (validate=False) writes the same text."""
+    from runt_action.report.ipynb import build_notebook
+
+    expected = nbformat.writes(nbformat.from_dict(build_notebook(sample_result))) + "\n"
+    assert notebook_json(sample_result) == expected
+    assert notebook_json(sample_result, validate=False) == expected
