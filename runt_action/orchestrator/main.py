@@ -138,7 +138,7 @@ def publish_run(plan: RunPlan, result: RunResult) -> int:
 
         extra["summary"] = (plan.summary_copy, summary_copy)
     output_dir = plan.engine.output_dir if plan.engine is not None else None
-    if output_dir is not None:
+    if output_dir is not None and output_dir.is_dir():
         result.artifacts["outputs"] = str(output_dir.absolute())
     try:
         report.publish(
@@ -249,19 +249,7 @@ class RunExecution:
         async with open_session(
             plan, self.engine, self.shutdown, self.timings, self.located, self.shared_server
         ) as session:
-            runner = self.runner = Runner(
-                store=session.store,
-                cells=plan.cells,
-                title=plan.notebook.title,
-                cell_timeout=plan.timeouts.cell,
-                startup_timeout=plan.timeouts.startup,
-                request_timeout=plan.timeouts.request,
-                on_error=plan.on_error,
-                strict=plan.strict,
-                graph=plan.graph,
-                selected=plan.selected,
-                hooks=live,
-            )
+            runner = self.runner = plan.runner(session.store, live)
             deadline = asyncio.timeout(plan.timeouts.notebook)
             try:
                 async with deadline:
@@ -292,19 +280,14 @@ class RunExecution:
         if runner is None:
             return
         session = self.located[0] if self.located else None
-        snapshot = RunResult(
-            notebook_id=session.notebook_id if session is not None else "",
+        snapshot = plan.result(
+            runner.results,
+            RunStatus.RUNNING,
+            notebook_id=session.notebook_id if session is not None else None,
             notebook_url=session.link if session is not None else None,
-            title=plan.notebook.title,
-            source_file=plan.source_file,
-            status=RunStatus.RUNNING,
-            cells=runner.results,
-            parameters=plan.shown_params,
             duration_ms=(time.monotonic() - self.started) * 1000,
-            runtime=plan.runtime,
             started_at=self.started_at,
             location_note=session.note if session is not None else None,
-            ipynb_metadata=dict(plan.notebook.ipynb_metadata),
         )
         # Only into regular files: a FIFO or device gets the final notebook once, at the end.
         if _checkpointable(plan.ipynb_path):
@@ -329,21 +312,16 @@ class RunExecution:
         if status == RunStatus.SUCCESS and any(c.status in failed for c in cells):
             status = RunStatus.FAILED
         self.timings["total"] = (time.monotonic() - self.started) * 1000
-        return RunResult(
-            notebook_id=session.notebook_id if session is not None else (plan.notebook_id or ""),
+        return plan.result(
+            cells,
+            status,
+            notebook_id=session.notebook_id if session is not None else None,
             notebook_url=session.link if session is not None else None,
-            title=plan.notebook.title,
-            source_file=plan.source_file,
-            status=status,
-            cells=cells,
-            parameters=plan.shown_params,
             duration_ms=self.timings["total"],
-            runtime=plan.runtime,
             started_at=self.started_at,
             error=_scrub(plan, outcome.error) if outcome.error is not None else None,
             location_note=session.note if session is not None else None,
             timings=dict(self.timings),
-            ipynb_metadata=dict(plan.notebook.ipynb_metadata),
         )
 
     async def engine_down(self) -> None:

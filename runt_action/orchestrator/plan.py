@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from runt_action.errors import UsageError
 from runt_action.notebook.graph import DependencyGraph, build_graph
-from runt_action.orchestrator.runner import OnError, PlannedCell, plan_cells
+from runt_action.orchestrator.runner import OnError, PlannedCell, Runner, plan_cells
+from runt_action.results import CellResult, LiveHooks, RunResult, RunStatus
 from runt_action.timeouts import Timeouts
 
 if TYPE_CHECKING:
+    from runt_action.livestore.store import Store
     from runt_action.notebook import Notebook
+    from runt_action.schema.state import NotebookState
     from runt_action.settings import Settings
 
 __all__ = ["DEFAULT_SYNC_URL", "TOKEN_VARIABLES", "EngineSpec", "RunPlan", "make_plan"]
@@ -95,6 +98,46 @@ class RunPlan:
     @property
     def embedded(self) -> bool:
         return self.sync_url is None
+
+    def result(
+        self,
+        cells: list[CellResult],
+        status: RunStatus,
+        *,
+        notebook_id: str | None = None,
+        **fields: Any,
+    ) -> RunResult:
+        """A RunResult of this plan (the run's fields that the plan already knows)."""
+        return RunResult(
+            notebook_id=notebook_id if notebook_id is not None else (self.notebook_id or ""),
+            notebook_url=fields.pop("notebook_url", None),
+            title=self.notebook.title,
+            source_file=self.source_file,
+            status=status,
+            cells=cells,
+            parameters=self.shown_params,
+            duration_ms=fields.pop("duration_ms", 0.0),
+            runtime=self.runtime,
+            started_at=fields.pop("started_at", ""),
+            ipynb_metadata=dict(self.notebook.ipynb_metadata),
+            **fields,
+        )
+
+    def runner(self, store: Store[NotebookState], hooks: LiveHooks, **overrides: Any) -> Runner:
+        """The Runner for this plan on ``store`` (watch rounds override ``selected`` etc.)."""
+        options: dict[str, Any] = {
+            "cell_timeout": self.timeouts.cell,
+            "startup_timeout": self.timeouts.startup,
+            "request_timeout": self.timeouts.request,
+            "on_error": self.on_error,
+            "strict": self.strict,
+            "graph": self.graph,
+            "selected": self.selected,
+        }
+        options.update(overrides)
+        return Runner(
+            store=store, cells=self.cells, title=self.notebook.title, hooks=hooks, **options
+        )
 
 
 def make_plan(

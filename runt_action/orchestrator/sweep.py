@@ -178,17 +178,6 @@ def _not_run(plan: RunPlan) -> RunResult:
         CellResult(c.id, c.cell_type, c.source, CellStatus.SKIPPED, reason="sweep cancelled")
         for c in plan.cells
     ]
-    return RunResult(
-        notebook_id=plan.notebook_id or "",
-        notebook_url=None,
-        title=plan.notebook.title,
-        source_file=plan.source_file,
-        status=RunStatus.CANCELLED,
-        cells=cells,
-        parameters=plan.shown_params,
-        duration_ms=0.0,
-        runtime=plan.runtime,
-        started_at="",
-        error="the sweep was cancelled before this set started",
-        ipynb_metadata=dict(plan.notebook.ipynb_metadata),
+    return plan.result(
+        cells, RunStatus.CANCELLED, error="the sweep was cancelled before this set started"
     )

@@ -186,20 +186,12 @@ class _Watch:
     def _runner(self, session: Session, plan: RunPlan, selected: frozenset[str] | None) -> Runner:
         from runt_action import report
 
-        return Runner(
-            store=session.store,
-            cells=plan.cells,
-            title=plan.notebook.title,
-            cell_timeout=plan.timeouts.cell,
-            startup_timeout=plan.timeouts.startup,
-            request_timeout=plan.timeouts.request,
-            on_error=plan.on_error,
-            strict=plan.strict,
-            graph=plan.graph,
+        return plan.runner(
+            session.store,
+            report.live_log(github_actions=False, secrets=list(plan.secrets)),
             selected=selected,
             unselected_reason=UNCHANGED,
             execution_count=self.execution_count,
-            hooks=report.live_log(github_actions=False, secrets=list(plan.secrets)),
         )
 
     async def _round(self, session: Session, runner: Runner, plan: RunPlan) -> None:
@@ -227,20 +219,10 @@ class _Watch:
         from runt_action.report.html import write_html
         from runt_action.report.ipynb import write_notebook
         from runt_action.report.scrub import Scrubber
-        from runt_action.results import RunResult, RunStatus
+        from runt_action.results import RunStatus
 
-        result = RunResult(
-            notebook_id=session.notebook_id,
-            notebook_url=session.link,
-            title=plan.notebook.title,
-            source_file=plan.source_file,
-            status=RunStatus.SUCCESS,
-            cells=cells,
-            parameters=plan.shown_params,
-            duration_ms=0.0,
-            runtime=plan.runtime,
-            started_at="",
-            ipynb_metadata=dict(plan.notebook.ipynb_metadata),
+        result = plan.result(
+            cells, RunStatus.SUCCESS, notebook_id=session.notebook_id, notebook_url=session.link
         )
         try:
             write_notebook(plan.ipynb_path, result, scrubber=Scrubber(plan.secrets))
