@@ -14,9 +14,9 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from runt_action.report.escape import escape_command_data, escape_html, escape_md
-from runt_action.results import RunResult
+from runt_action.results import CellResult, RunResult
 
-__all__ = ["MASK", "Scrubber", "scrub_result"]
+__all__ = ["MASK", "Scrubber", "scrub_cell", "scrub_result"]
 
 MASK = "***"
 T = TypeVar("T")
@@ -77,34 +77,39 @@ class Scrubber:
         return value
 
 
+def scrub_cell(cell: CellResult, scrubber: Scrubber) -> CellResult:
+    """A deep copy of one cell with every string scrubbed (``cell`` itself with no secrets)."""
+    if not scrubber:
+        return cell
+    s = scrubber.deep
+    return replace(
+        cell,
+        id=s(cell.id),
+        source=s(cell.source),
+        reason=s(cell.reason),
+        notes=s(list(cell.notes)),
+        outputs=[
+            replace(
+                out,
+                name=s(out.name),
+                text=s(out.text),
+                data=s(dict(out.data)),
+                metadata=s(dict(out.metadata)),
+                ename=s(out.ename),
+                evalue=s(out.evalue),
+                traceback=s(list(out.traceback)),
+            )
+            for out in cell.outputs
+        ],
+    )
+
+
 def scrub_result(result: RunResult, scrubber: Scrubber) -> RunResult:
     """A deep copy of ``result`` with every string scrubbed; reporters render only this."""
     if not scrubber:
         return result
     s = scrubber.deep
-    cells = [
-        replace(
-            cell,
-            id=s(cell.id),
-            source=s(cell.source),
-            reason=s(cell.reason),
-            notes=s(list(cell.notes)),
-            outputs=[
-                replace(
-                    out,
-                    name=s(out.name),
-                    text=s(out.text),
-                    data=s(dict(out.data)),
-                    metadata=s(dict(out.metadata)),
-                    ename=s(out.ename),
-                    evalue=s(out.evalue),
-                    traceback=s(list(out.traceback)),
-                )
-                for out in cell.outputs
-            ],
-        )
-        for cell in result.cells
-    ]
+    cells = [scrub_cell(cell, scrubber) for cell in result.cells]
     return replace(
         result,
         notebook_url=s(result.notebook_url),
