@@ -26,8 +26,9 @@ from events import bench_events
 from machine import describe, load_average
 from memory import bench_memory
 from overhead import bench_overhead
+from sweep import bench_sweep
 
-SECTIONS = ("overhead", "e2e", "events", "memory", "pyodide_boot")
+SECTIONS = ("overhead", "e2e", "events", "memory", "sweep", "pyodide_boot")
 
 
 def _log(quiet: bool) -> Callable[[str], None]:
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 pyodide_cache=cache if pyodide else None,
                 log=log,
             ),
+            "sweep": lambda: bench_sweep(2 if args.quick else 3, log=log),
             "pyodide_boot": lambda: _pyodide_boot(log),
         }
         for name in SECTIONS:
@@ -231,6 +233,13 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(v, dict) and v.get("orchestrator_peak_mb") is not None
     ]
     add("orchestrator peak RSS (worst case)", max(peaks) if peaks else None, 80, "lower", "MB")
+    add(
+        "sweep of 8 (native): --jobs 2 speed-up over --jobs 1",
+        _get(r, "sweep", "speedup"),
+        1.3,
+        "higher",
+        "x",
+    )
     return rows
 
 
