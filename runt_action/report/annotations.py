@@ -16,11 +16,11 @@ MAX_ANNOTATIONS = 10
 
 def cell_error_message(cell: CellResult) -> str:
     """``ename: evalue`` of the cell's error output, else why it failed."""
+    if cell.status is CellStatus.TIMEOUT:  # its KeyboardInterrupt is ours, not the cause
+        return cell.reason or "the cell timeout expired"
     error = next((o for o in cell.outputs if o.output_type == "error"), None)
     if error is not None:
         return f"{error.ename or 'Error'}: {error.evalue or ''}"
-    if cell.status is CellStatus.TIMEOUT:
-        return cell.reason or "the cell timeout expired"
     return cell.reason or f"cell {cell.status.value}"
 
 

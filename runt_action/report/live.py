@@ -272,7 +272,9 @@ class LiveLog:
         if cell.attempts > 1:
             text += f" after {cell.attempts} attempts"
         error = next((o for o in cell.outputs if o.output_type == "error"), None)
-        if error is not None and cell.status is not CellStatus.SUCCESS:
+        if cell.status is CellStatus.TIMEOUT and cell.reason:
+            text += f": {cell.reason}"  # not the KeyboardInterrupt the cancel caused
+        elif error is not None and cell.status is not CellStatus.SUCCESS:
             text += f": {error.ename}: {error.evalue}"
         elif cell.reason:
             text += f" ({cell.reason})"

@@ -201,8 +201,10 @@ def first_error(result: RunResult) -> FirstError | None:
     message = cell.reason or f"cell {cell.status.value}"
     traceback = ""
     if err is not None:
-        message = f"{err.ename or 'Error'}: {err.evalue or ''}"
         traceback = strip_ansi("\n".join(err.traceback))
+        # A timeout's own KeyboardInterrupt says nothing; the reason says what happened.
+        if cell.status is not CellStatus.TIMEOUT or not cell.reason:
+            message = f"{err.ename or 'Error'}: {err.evalue or ''}"
     return FirstError(
         cell=cell,
         heading="Cell timed out" if cell.status is CellStatus.TIMEOUT else "First error",
@@ -216,7 +218,9 @@ def cell_note(cell: CellResult) -> str:
     """One line: the error or reason, then the cell's notes (truncation, restart, ...)."""
     parts: list[str] = []
     err = _error_output(cell)
-    if err is not None and cell.status is not CellStatus.SUCCESS:
+    if cell.status is CellStatus.TIMEOUT and cell.reason:
+        parts.append(cell.reason)  # "exceeded the 2 s cell timeout", not KeyboardInterrupt
+    elif err is not None and cell.status is not CellStatus.SUCCESS:
         parts.append(f"{err.ename}: {err.evalue}")
     elif cell.reason:
         parts.append(cell.reason)

@@ -54,6 +54,15 @@ async def test_timeout_interrupts_and_continues(
     assert run.status_of("after") == "success"
     assert "namespace alive: 2" in run.stdout
     assert run.outputs["failed-cells"] == "spin"
+    # One vocabulary: the live log, the annotation, the summary and the outputs all say
+    # "timeout" and why, never the KeyboardInterrupt the cancel caused.
+    why = "exceeded the 2 s cell timeout"
+    assert "Cell spin: timeout in" in run.stdout and f": {why}" in run.stdout
+    annotation = next(line for line in run.stdout.splitlines() if line.startswith("::error"))
+    assert "title=Cell spin timed out" in annotation and annotation.endswith(f"::{why}")
+    assert why in run.summary
+    spin = next(r for r in run.results if r["id"] == "spin")
+    assert spin["status"] == "timeout" and spin["reason"] == why
 
 
 async def test_retry(cli: Any, notebooks: Path, tmp_path: Path, runtime: str) -> None:
