@@ -75,6 +75,7 @@ async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
     from runt_action.orchestrator.session import embedded_server
 
     shutdown = Shutdown(plan.timeouts.shutdown)
+    print(f"runt-action: {plan.where()}", file=sys.stderr, flush=True)  # always the first line
     # The live log masks the secrets before anything else is printed.
     live = report.live_log(github_actions=plan.github_actions, secrets=list(plan.secrets))
     for note in plan.package_notes:

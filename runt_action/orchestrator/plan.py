@@ -99,6 +99,14 @@ class RunPlan:
     def embedded(self) -> bool:
         return self.sync_url is None
 
+    def where(self) -> str:
+        """Where this run syncs (the first line every run prints; never the token)."""
+        server = self.sync_url or "an embedded sync server on 127.0.0.1 (no account needed)"
+        auth = " with a token" if self.token else ""
+        return (
+            f"running {self.source_file} on the {self.runtime} runtime, syncing with {server}{auth}"
+        )
+
     def result(
         self,
         cells: list[CellResult],
