@@ -85,8 +85,10 @@ class _HostedEngine:
     async def start(self) -> None:
         await self.engine.start()
 
-    async def execute(self, code: str, sink: OutputSink) -> ExecOutcome:
-        return await self.engine.execute(code, sink)
+    async def execute(
+        self, code: str, sink: OutputSink, *, cell_id: str | None = None
+    ) -> ExecOutcome:
+        return await self.engine.execute(code, sink, cell_id=cell_id)
 
     async def interrupt(self) -> None:
         await self.engine.interrupt()
