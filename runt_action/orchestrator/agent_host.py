@@ -33,9 +33,9 @@ def make_host_engine(spec: EngineSpec) -> Engine:
     """The engine for ``spec`` (creating it starts nothing)."""
     from runt_action.agents.registry import make_engine
 
-    opts: dict[str, Any] = {"env": dict(spec.env)}
+    opts: dict[str, Any] = {"env": dict(spec.env), "cwd": spec.cwd}
     if spec.runtime == "python":
-        opts["environ"] = spec.environ
+        opts.update(environ=spec.environ, kernel=spec.kernel)
     if spec.runtime == "pyodide":
         opts.update(
             mounts=spec.mounts,

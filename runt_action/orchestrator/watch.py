@@ -199,7 +199,9 @@ class _Watch:
             selected=selected,
             unselected_reason=UNCHANGED,
             execution_count=self.execution_count,
-            hooks=report.live_log(github_actions=False, secrets=list(plan.secrets)),
+            hooks=report.live_log(
+                github_actions=False, secrets=list(plan.secrets), log_output=plan.log_output
+            ),
         )
 
     async def _round(self, session: Session, runner: Runner, plan: RunPlan) -> None:
