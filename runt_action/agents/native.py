@@ -46,7 +46,8 @@ _IOPUB_PROBE_S = 0.25  # after a kernel_info reply, how long its iopub status ma
 _EXIT_WAIT_S = 2.5  # per stage of a polite shutdown (jupyter_client: shutdown_wait_time / 2)
 _KERNEL_ARGS = ("-m", "ipykernel_launcher", "-f")
 _KERNEL_OPTS = ("--InteractiveShell.colors=NoColor",)
-_PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", "python%i.%i" % sys.version_info[:2]}
+_V = sys.version_info
+_PYTHON_NAMES = {"python", f"python{_V[0]}", f"python{_V[0]}.{_V[1]}"}  # as jupyter_client
 _TEMPLATE = re.compile(r"\{([A-Za-z0-9_]+)\}")
 
 # Sent once per kernel (silently, before its first cell): IPython names a cell's code

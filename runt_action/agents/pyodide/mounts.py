@@ -13,6 +13,7 @@ from runt_action.errors import UsageError
 
 __all__ = ["default_target", "parse_mounts"]
 
+
 def default_target(host: str) -> str:
     """The host directory's own absolute path (resolved), e.g. /home/me/data."""
     return str(Path(host).expanduser().resolve())
