@@ -187,7 +187,11 @@ class NativeEngine:
         fd = os.open(conn_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(self._conn, f)
-        argv, spec_env = self._argv(conn_file)
+        try:
+            argv, spec_env = self._argv(conn_file)
+        except RuntimeAgentError:
+            self._release()
+            raise
         env = {**(os.environ if environ is None else environ), **spec_env, **self._env}
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's frozen-modules noise
         env["JPY_PARENT_PID"] = str(os.getpid())  # the kernel exits if we die (ParentPoller)
