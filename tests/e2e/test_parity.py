@@ -115,6 +115,7 @@ async def test_errors_point_at_the_yaml_line_that_raised(
     annotations = [c for c in run.workflow_commands() if c.startswith("::error ")]
     assert any(re.search(r"file=[^,]*failing\.yml,line=7\b", a) for a in annotations), annotations
     assert "failing.yml:7" in run.summary
+    assert "(line 7)" in (tmp_path / "executed.html").read_text()  # the report's first error
 
 
 @pytest.mark.parametrize(
