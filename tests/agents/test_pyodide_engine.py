@@ -214,6 +214,21 @@ async def test_mounts_sit_at_the_host_path_and_writes_reach_the_host(data_dir: P
     assert (data_dir / "sub" / "b.bin").read_bytes() == b"\x00\x01beta"  # unchanged stays
 
 
+async def test_a_failed_copy_back_is_shown_in_the_cell(data_dir: Path) -> None:
+    """Never silent: a file that cannot reach the host says so on the cell's stderr."""
+    eng = PyodideEngine(mounts=[str(data_dir)])
+    await eng.start()
+    try:
+        (data_dir / "clash").write_text("a file on the host")  # after the copy in
+        code = f"import os\nos.makedirs({str(data_dir / 'clash')!r})\n"
+        code += f"open({str(data_dir / 'clash' / 'f.txt')!r}, 'w').write('x')"
+        status, sink = await run(eng, code)
+        assert status is ExecStatus.OK, sink.calls
+        assert f"could not copy {data_dir} back to the host" in sink.text("stderr")
+    finally:
+        await eng.shutdown()
+
+
 async def test_cwd_is_the_same_path_and_mounted(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()

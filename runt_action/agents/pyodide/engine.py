@@ -352,7 +352,10 @@ class PyodideEngine:
         async for raw in self._proc.stderr:
             line = raw.decode(errors="replace").rstrip()
             self._stderr.append(line)
-            log.debug("deno: %s", line)
+            if line.startswith("[runt-pyodide] warning: "):  # e.g. a file not copied back
+                log.warning("%s", line.removeprefix("[runt-pyodide] warning: "))
+            else:
+                log.debug("deno: %s", line)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("ev")

@@ -418,11 +418,12 @@ self.onmessage = (event) => {
       log(`could not cancel the awaiting cell: ${err}`);
     }
   } else if (msg.op === "shutdown") {
-    // Last copy of the writable mounts and the output dir (a cell's background task may have written since), then goodbye.
+    // Last copy of the writable mounts and the output dir (a cell's background task may
+    // have written since), then goodbye.
     // First let the event loop run until the cells' background tasks are done (bounded: a
     // task that never ends must not hold the shutdown), so their files are in the copy.
     queue = queue.then(settleTasks).then(() => {
-      for (const problem of syncBack()) log(problem);
+      for (const problem of syncBack()) log(`warning: ${problem}`); // shown, not debug
       post({ ev: "bye" });
     });
   }
