@@ -209,7 +209,8 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "--cwd",
         type=Path,
         metavar="DIR",
-        help="working directory of the notebook's code (default: the workspace)",
+        help="working directory of the notebook's code, at the same path on both runtimes "
+        "(pyodide: copied in and back); default: the workspace (pyodide: its own home)",
     )
     g = p.add_argument_group("timeouts (seconds, 0 = no limit)")
     g.add_argument("--timeout", type=_positive_seconds, help="whole notebook (default none)")
@@ -263,12 +264,21 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "--mount",
         dest="mounts",
         action="append",
-        metavar="PATH",
-        help="make a host directory available to the runtime (repeatable)",
+        metavar="HOST[:TARGET]",
+        help="make a host directory available to the runtime, at the same absolute path by "
+        "default (repeatable; pyodide copies writes back after each cell; TARGET: pyodide only)",
     )
-    g.add_argument("--mount-readonly", action="store_true", default=None, help="mount read-only")
     g.add_argument(
-        "--output-dir", type=Path, metavar="DIR", help="directory the runtime may write files into"
+        "--mount-readonly",
+        action="store_true",
+        default=None,
+        help="mount read-only (enforced on pyodide; the python runtime refuses it)",
+    )
+    g.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="directory the runtime may write files into, at the same path on both runtimes",
     )
     g.add_argument(
         "--html",

@@ -57,6 +57,9 @@ class CellResult:
     source: str
     status: CellStatus
     line: int | None = None  # line of the cell in the YAML file (for annotations)
+    # YAML line of the source's first line (a literal block), so a traceback's line in the
+    # cell maps to the file: report.annotations.error_line. None: lines do not map.
+    source_line: int | None = None
     duration_ms: float = 0.0
     attempts: int = 0
     execution_count: int | None = None

@@ -490,7 +490,9 @@ class RuntimeAgent:
         t0 = time.perf_counter()
         run.engine_running = True
         try:
-            task = asyncio.ensure_future(self.engine.execute(cell.source, sink))
+            task = asyncio.ensure_future(
+                self.engine.execute(cell.source, sink, cell_id=run.cell_id)
+            )
             try:
                 await asyncio.sleep(0)  # the engine's first step sends the cell
             except asyncio.CancelledError:

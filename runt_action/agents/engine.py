@@ -59,8 +59,13 @@ class Engine(Protocol):
     async def start(self) -> None:
         """Boot; raise errors.RuntimeAgentError on failure."""
 
-    async def execute(self, code: str, sink: OutputSink) -> ExecOutcome:
+    async def execute(
+        self, code: str, sink: OutputSink, *, cell_id: str | None = None
+    ) -> ExecOutcome:
         """Run one cell; stream outputs into ``sink`` while it runs.
+
+        ``cell_id`` (the notebook cell's id) names the code in tracebacks, on every engine:
+        ``File "<cell ID>", line N`` (report/annotations.py maps N to the YAML line).
 
         Raises errors.RuntimeDied if the process goes away (within 2 s of it dying).
         """

@@ -46,6 +46,53 @@ _IOPUB_PROBE_S = 0.25  # after a kernel_info reply, how long its iopub status ma
 _EXIT_WAIT_S = 2.5  # per stage of a polite shutdown (jupyter_client: shutdown_wait_time / 2)
 _KERNEL_ARGS = ("-m", "ipykernel_launcher", "-f")
 _KERNEL_OPTS = ("--InteractiveShell.colors=NoColor",)
+_V = sys.version_info
+_PYTHON_NAMES = {"python", f"python{_V[0]}", f"python{_V[0]}.{_V[1]}"}  # as jupyter_client
+_TEMPLATE = re.compile(r"\{([A-Za-z0-9_]+)\}")
+
+# Sent once per kernel (silently, before its first cell): IPython names a cell's code
+# "<cell ID>" when the execute_request's metadata carries cellId (ipykernel passes it to
+# run_cell, pre_run_cell sees it), so tracebacks read ``File "<cell ID>", line N`` as on
+# Pyodide. A kernel that is not IPython ignores it (the silent request's error is not ours).
+_NAME_CELLS = """
+def __runt_name_cells():
+    ip = get_ipython()
+    comp = ip.compile
+    if getattr(comp, "_runt_named", False):
+        return
+    state = {"id": None}
+
+    def pre(info):
+        state["id"] = getattr(info, "cell_id", None)
+
+    def post(result):
+        state["id"] = None
+
+    get_name, fmt = comp.get_code_name, comp.format_code_name
+
+    def get_code_name(raw_code, transformed_code, number):
+        cid = state["id"]
+        return f"<cell {cid}>" if cid else get_name(raw_code, transformed_code, number)
+
+    def format_code_name(name):
+        if name.startswith("<cell ") and name.endswith(">"):
+            return "File", f'"{name}"'
+        return fmt(name)
+
+    ip.events.register("pre_run_cell", pre)
+    ip.events.register("post_run_cell", post)
+    comp.get_code_name = get_code_name
+    comp.format_code_name = format_code_name
+    comp._runt_named = True
+
+
+try:
+    __runt_name_cells()
+except Exception:
+    pass
+finally:
+    del __runt_name_cells
+"""
 
 
 def strip_ansi(text: str) -> str:
@@ -79,13 +126,18 @@ class NativeEngine:
         *,
         startup_timeout: float = 60.0,
         environ: Mapping[str, str] | None = None,
+        kernel: str | None = None,
     ) -> None:
+        """``cwd``: the kernel's working directory (default ours); ``kernel``: an installed
+        Jupyter kernelspec to start instead of this interpreter's ipykernel (``-k``)."""
         # env: extra variables for the kernel, on top of ``environ`` (the base environment,
         # default this process's: the orchestrator passes its own minus every token).
         self._env = dict(env or {})
         # The base environment, as given here or to prestart (a restart reuses it).
         self._environ: Mapping[str, str] | None = dict(environ) if environ is not None else None
         self._cwd = str(cwd) if cwd is not None else None
+        self._kernel = kernel
+        self._named = False  # the cell-naming hook was sent to this kernel
         self._startup_timeout = startup_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: dict[str, Any] = {}
@@ -135,7 +187,12 @@ class NativeEngine:
         fd = os.open(conn_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(self._conn, f)
-        env = {**(os.environ if environ is None else environ), **self._env}
+        try:
+            argv, spec_env = self._argv(conn_file)
+        except RuntimeAgentError:
+            self._release()
+            raise
+        env = {**(os.environ if environ is None else environ), **spec_env, **self._env}
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's frozen-modules noise
         env["JPY_PARENT_PID"] = str(os.getpid())  # the kernel exits if we die (ParentPoller)
         self._log = open(os.path.join(self._tmp, "kernel.log"), "wb")  # noqa: SIM115
@@ -143,7 +200,7 @@ class NativeEngine:
             # As jupyter_client launches kernels: own session (interrupts go to the group),
             # stdin a pipe nobody writes to.
             self._proc = subprocess.Popen(
-                [sys.executable, *_KERNEL_ARGS, conn_file, *_KERNEL_OPTS],
+                argv,
                 stdin=subprocess.PIPE,
                 stdout=self._log,
                 stderr=self._log,
@@ -154,6 +211,24 @@ class NativeEngine:
         except OSError as exc:
             self._release()
             raise RuntimeAgentError(f"could not start the Python kernel: {exc}") from exc
+
+    def _argv(self, conn_file: str) -> tuple[list[str], dict[str, str]]:
+        """The kernel's command line and extra environment: this interpreter's ipykernel, or
+        the kernelspec's argv templated as jupyter_client does (``python`` = sys.executable)."""
+        if self._kernel is None:
+            return [sys.executable, *_KERNEL_ARGS, conn_file, *_KERNEL_OPTS], {}
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+        try:
+            spec = KernelSpecManager().get_kernel_spec(self._kernel)
+        except NoSuchKernel as exc:
+            raise RuntimeAgentError(f"kernel {self._kernel!r} is not installed") from exc
+        ns = {"connection_file": conn_file, "prefix": sys.prefix}
+        ns["resource_dir"] = spec.resource_dir
+        argv = [_TEMPLATE.sub(lambda m: ns.get(m.group(1), m.group()), a) for a in spec.argv]
+        if argv and argv[0] in _PYTHON_NAMES:
+            argv[0] = sys.executable
+        return argv, {str(k): str(v) for k, v in (spec.env or {}).items()}
 
     async def start(self) -> None:
         if self._closing:
@@ -264,7 +339,7 @@ class NativeEngine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(exited), _EXIT_WAIT_S)
         self._release()
-        self._proc, self._exited, self._conn = None, None, {}
+        self._proc, self._exited, self._conn, self._named = None, None, {}, False
         self._running = self._interrupted = self._closing = False
         await self.start()
 
@@ -315,7 +390,11 @@ class NativeEngine:
 
     # -- execution -------------------------------------------------------------------------
 
-    async def execute(self, code: str, sink: OutputSink) -> ExecOutcome:
+    async def execute(
+        self, code: str, sink: OutputSink, *, cell_id: str | None = None
+    ) -> ExecOutcome:
+        """``cell_id`` travels in the request's metadata (``cellId``, as JupyterLab sends it);
+        the hook sent first (_NAME_CELLS) makes IPython name the code ``<cell ID>``."""
         if self._kc is None or self._exited is None or self._closing:
             raise RuntimeAgentError("the Python kernel is not running")
         exited = self._exited  # this kernel's: a restart replaces the attribute
@@ -325,7 +404,22 @@ class NativeEngine:
         self._running = True
         try:
             kc = self._kc
-            msg_id = kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+            if not self._named:  # queued before the cell: the kernel runs them in order
+                kc.execute(_NAME_CELLS, silent=True, store_history=False, stop_on_error=False)
+                self._named = True
+            fields = {
+                "code": code,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": False,
+            }
+            request = kc.session.msg(
+                "execute_request", fields, metadata={"cellId": cell_id} if cell_id else None
+            )
+            kc.shell_channel.send(request)
+            msg_id = request["header"]["msg_id"]
             pump = asyncio.ensure_future(self._pump_iopub(kc, msg_id, sink))
             reply = asyncio.ensure_future(self._shell_reply(kc, msg_id))
             both = asyncio.gather(pump, reply)

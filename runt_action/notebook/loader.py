@@ -24,7 +24,7 @@ __all__ = ["describe_validation_error", "load_notebook", "parse_notebook"]
 
 # Keys the loader fills in itself; a user writing them is making a mistake.
 _RESERVED_TOP = {"path", "ipynb_metadata", "parameters_after"}
-_RESERVED_CELL = {"line"}
+_RESERVED_CELL = {"line", "source_line"}
 
 
 def load_notebook(path: str | Path) -> Notebook:
@@ -66,8 +66,15 @@ def parse_notebook(text: str, path: str | Path = "<string>") -> Notebook:
         k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))
     }
     if isinstance(cells, list):
+        lines = text.splitlines()
         prepared["cells"] = [
-            {**cell, "line": located.mark(("cells", i)).line} if isinstance(cell, dict) else cell
+            {
+                **cell,
+                "line": located.mark(("cells", i)).line,
+                "source_line": _source_line(located, lines, i),
+            }
+            if isinstance(cell, dict)
+            else cell
             for i, cell in enumerate(cells)
         ]
     prepared["path"] = path
@@ -78,6 +85,16 @@ def parse_notebook(text: str, path: str | Path = "<string>") -> Notebook:
         raise fail(message, loc, key=key) from None
     _check_conditions(notebook, located, path)
     return notebook
+
+
+def _source_line(located: Located, lines: list[str], index: int) -> int:
+    """The file line of the source's first line when the source is a literal block
+    (``source: |``: its lines are the file's lines, from the next one on); else 0."""
+    mark = located.values.get(("cells", index, "source"))
+    if mark is None or not 0 < mark.line <= len(lines):
+        return 0
+    line = lines[mark.line - 1]
+    return mark.line + 1 if line[mark.column - 1 : mark.column] == "|" else 0
 
 
 def _check_conditions(notebook: Notebook, located: Located, path: Path) -> None:

@@ -83,6 +83,9 @@ class NotebookCell(_Strict):
     result: bool = False  # a sweep's comparison table shows its last expression's text
     skip: bool = False  # never executed (nbmake's `skip-execution` tag); reported as skipped
     line: int = 0  # 1-based line of the cell's mapping in the YAML (0 = not from a file)
+    # 1-based YAML line of the source's first line, when each source line is a file line (a
+    # literal block, ``source: |``); 0 otherwise. Maps a traceback's line to the file.
+    source_line: int = Field(default=0, exclude=True)  # a position, not content
 
     @field_validator("id")
     @classmethod

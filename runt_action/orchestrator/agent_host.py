@@ -33,9 +33,9 @@ def make_host_engine(spec: EngineSpec) -> Engine:
     """The engine for ``spec`` (creating it starts nothing)."""
     from runt_action.agents.registry import make_engine
 
-    opts: dict[str, Any] = {"env": dict(spec.env)}
+    opts: dict[str, Any] = {"env": dict(spec.env), "cwd": spec.cwd}
     if spec.runtime == "python":
-        opts["environ"] = spec.environ
+        opts.update(environ=spec.environ, kernel=spec.kernel)
     if spec.runtime == "pyodide":
         opts.update(
             mounts=spec.mounts,
@@ -85,8 +85,10 @@ class _HostedEngine:
     async def start(self) -> None:
         await self.engine.start()
 
-    async def execute(self, code: str, sink: OutputSink) -> ExecOutcome:
-        return await self.engine.execute(code, sink)
+    async def execute(
+        self, code: str, sink: OutputSink, *, cell_id: str | None = None
+    ) -> ExecOutcome:
+        return await self.engine.execute(code, sink, cell_id=cell_id)
 
     async def interrupt(self) -> None:
         await self.engine.interrupt()

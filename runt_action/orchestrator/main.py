@@ -77,7 +77,11 @@ async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
     shutdown = Shutdown(plan.timeouts.shutdown)
     print(f"runt-action: {plan.where()}", file=sys.stderr, flush=True)  # always the first line
     # The live log masks the secrets before anything else is printed.
-    live = report.live_log(github_actions=plan.github_actions, secrets=list(plan.secrets))
+    live = report.live_log(
+        github_actions=plan.github_actions,
+        secrets=list(plan.secrets),
+        log_output=plan.log_output,
+    )
     for note in plan.package_notes:
         print(f"runt-action: {note}", file=sys.stderr, flush=True)
     # With --view the server (and its viewer page) outlives the run, until Ctrl-C.

@@ -52,6 +52,8 @@ class EngineSpec:
     output_dir: Path | None = None
     packages: tuple[str, ...] = ()  # the notebook's metadata.packages + the packages input
     wheelhouse: Path | None = None
+    cwd: Path | None = None  # the cells' working directory (--cwd); None = the engine's default
+    kernel: str | None = None  # a Jupyter kernelspec (-k), python runtime only
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,8 +214,12 @@ def make_plan(
             output_dir=s.output_dir,
             packages=packages,
             wheelhouse=s.wheelhouse,
+            cwd=cwd,
+            kernel=s.kernel,
         )
     )
+    if engine is not None and engine.runtime == "python":
+        _check_native_mounts(engine)
     package_notes = _check_packages(engine)
     graph = build_graph([(c.id, c.source) for c in cells if c.cell_type == "code"])
     out_dir = _output_dir(s)
@@ -297,6 +303,27 @@ def _check_kernel(name: str | None) -> None:
         raise UsageError(
             f"kernel {name!r} is not installed (installed: {', '.join(installed) or 'none'})"
         )
+
+
+def _check_native_mounts(engine: EngineSpec) -> None:
+    """The python runtime's kernel sees host paths as they are: a mount can't be moved to
+    another path, and a read-only one can't be enforced, so both are refused (exit 2), never
+    ignored. A plain ``--mount HOST`` is where it is on both runtimes (README: Files)."""
+    if engine.mount_readonly and (engine.mounts or engine.cwd is not None):
+        raise UsageError(
+            "--mount-readonly cannot be enforced on the python runtime (the kernel sees the "
+            "host's files as they are); use --runtime pyodide, or drop --mount-readonly"
+        )
+    for spec in engine.mounts:
+        host, sep, target = spec.partition(":")
+        if not sep:
+            continue
+        resolved = Path(host).expanduser().resolve()
+        if Path(target) != resolved:
+            raise UsageError(
+                f"--mount {spec}: the python runtime cannot mount {host} at another path "
+                f"({target}); use --mount {host} (it is at {resolved} on both runtimes)"
+            )
 
 
 def _cwd(given: Path | None) -> Path | None:

@@ -56,6 +56,7 @@ class PlannedCell:
     cell_type: str
     source: str
     line: int | None = None
+    source_line: int | None = None  # YAML line of the source's first line (literal blocks)
     timeout: float | None = None  # None = the run's default cell timeout
     retries: int = 0
     allow_error: bool = False
@@ -82,6 +83,7 @@ def plan_cells(notebook: Any, parameters_source: str | None) -> list[PlannedCell
                 cell_type=str(getattr(cell, "celltype", "code") or "code"),
                 source=str(cell.source or ""),
                 line=line,
+                source_line=getattr(cell, "source_line", None) or None,
                 timeout=getattr(cell, "timeout", None),
                 retries=int(getattr(cell, "retries", 0) or 0),
                 allow_error=bool(getattr(cell, "allow_error", False)),
@@ -145,6 +147,7 @@ class Runner:
                 source=c.source,
                 status=CellStatus.SKIPPED,
                 line=c.line,
+                source_line=c.source_line,
                 reason="not reached",
             )
             for c in self.cells

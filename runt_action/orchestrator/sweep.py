@@ -93,7 +93,11 @@ class _Sweep:
             live: LiveHooks = _Quiet()
             if self.jobs == 1:
                 print(f"── sweep set {index}/{len(self.plans)}: {plan.label}", flush=True)
-                live = report.live_log(github_actions=plan.github_actions, secrets=plan.secrets)
+                live = report.live_log(
+                    github_actions=plan.github_actions,
+                    secrets=plan.secrets,
+                    log_output=plan.log_output,
+                )
             engine = prestart_engine(plan.engine)
             execution = RunExecution(plan, engine, self.shutdown, shared_server=server)
             self.running.append(execution)

@@ -188,7 +188,9 @@ class _Watch:
 
         return plan.runner(
             session.store,
-            report.live_log(github_actions=False, secrets=list(plan.secrets)),
+            report.live_log(
+                github_actions=False, secrets=list(plan.secrets), log_output=plan.log_output
+            ),
             selected=selected,
             unselected_reason=UNCHANGED,
             execution_count=self.execution_count,

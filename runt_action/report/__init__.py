@@ -78,12 +78,14 @@ def live_log(
     secrets: Sequence[str] = (),
     stream: TextIO | None = None,
     tty: bool | None = None,
+    log_output: bool = True,
 ) -> LiveLog:
-    """The live log for a run; the secrets are ``::add-mask::``ed before anything else."""
+    """The live log for a run; the secrets are ``::add-mask::``ed before anything else.
+    ``log_output=False`` keeps cell outputs out of it (``--no-log-output``)."""
     commands = WorkflowCommands(
         stream, github_actions=github_actions, masks=secrets, scrubber=Scrubber(secrets)
     )
-    return LiveLog(commands, tty=tty)
+    return LiveLog(commands, tty=tty, log_output=log_output)
 
 
 def _env_path(name: str) -> Path | None:

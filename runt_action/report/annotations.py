@@ -6,12 +6,36 @@ GitHub shows at most 10 error annotations per step, so we emit the first
 
 from __future__ import annotations
 
+import re
+
 from runt_action.report.commands import WorkflowCommands
 from runt_action.results import NO_CAPABLE_RUNTIME, CellResult, CellStatus, RunResult
 
-__all__ = ["MAX_ANNOTATIONS", "annotate", "cell_error_message"]
+__all__ = ["MAX_ANNOTATIONS", "annotate", "cell_error_message", "error_line", "traceback_line"]
 
 MAX_ANNOTATIONS = 10
+
+# Both runtimes compile a cell as "<cell ID>": Python's and IPython's tracebacks then say
+# ``File "<cell ID>", line N`` (a SyntaxError too).
+_FRAME = re.compile(r'File "<cell ([^>"]+)>", line (\d+)')
+
+
+def traceback_line(cell_id: str, traceback: list[str] | str) -> int | None:
+    """The line, inside cell ``cell_id``, of the innermost traceback frame in that cell."""
+    text = traceback if isinstance(traceback, str) else "\n".join(traceback)
+    found = [int(n) for cid, n in _FRAME.findall(text) if cid == cell_id]
+    return found[-1] if found else None
+
+
+def error_line(cell: CellResult) -> int | None:
+    """The YAML line that raised: the cell's source line plus the traceback's line in the
+    cell, when the source is a literal block; else the cell's own line."""
+    if cell.source_line:
+        error = next((o for o in cell.outputs if o.output_type == "error"), None)
+        n = traceback_line(cell.id, error.traceback or []) if error is not None else None
+        if n is not None and 0 < n <= cell.source.count("\n") + 1:
+            return cell.source_line + n - 1
+    return cell.line
 
 
 def cell_error_message(cell: CellResult) -> str:
@@ -33,7 +57,7 @@ def annotate(commands: WorkflowCommands, result: RunResult, *, limit: int = MAX_
         commands.error(
             cell_error_message(cell),
             file=result.source_file,
-            line=cell.line,
+            line=error_line(cell),
             title=f"Cell {cell.id} {verb}",
         )
         emitted += 1

@@ -41,6 +41,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from runt_action.errors import OutputWriteError
+from runt_action.report.annotations import error_line
 from runt_action.report.files import write_text_atomic
 from runt_action.report.scrub import Scrubber, scrub_result
 from runt_action.results import CellOutput, CellResult, CellStatus, RunResult
@@ -350,6 +351,7 @@ def render_html(result: RunResult, *, secrets: Sequence[str] = ()) -> str:
             csp=REPORT_CSP,
             cells=[render_cell(c, index=i) for i, c in enumerate(clean.cells)],
             first_error=first_error,
+            first_error_line=error_line(first_error) if first_error is not None else None,
             error_output=error_output,
             counts=counts,
             parameters=[(k, _parameter_text(v)) for k, v in clean.parameters.items()],

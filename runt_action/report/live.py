@@ -109,8 +109,12 @@ class LiveLog:
         tty: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
         tick_interval: float = 1.0,
+        log_output: bool = True,
     ) -> None:
+        """``log_output=False`` (``--no-log-output``): cell outputs are not echoed; cell start
+        and end lines and notices still are."""
         self.commands = commands
+        self.log_output = log_output
         if tty is None:
             isatty = getattr(commands.stream, "isatty", None)
             tty = bool(isatty and isatty()) and not os.environ.get("CI")
@@ -147,6 +151,11 @@ class LiveLog:
             cmd.line(f"{self._label}{kind}: running")
 
     def on_output(self, cell_id: str, output: CellOutput) -> None:
+        notice = output_notice(output)
+        if not self.log_output:
+            if notice is not None:
+                self._warn(Notice(cell_id, *notice))
+            return
         if cell_id != self._current:
             self._flush_pending()
             self._echo(f"[{cell_id}]\n")
@@ -161,7 +170,6 @@ class LiveLog:
         else:
             self._flush_pending()
             self._echo(output_text(output))
-        notice = output_notice(output)
         if notice is not None:
             self._warn(Notice(cell_id, *notice))
 

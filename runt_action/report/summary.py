@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from markupsafe import Markup
 
+from runt_action.report.annotations import error_line
 from runt_action.report.escape import (
     code_block,
     code_span,
@@ -209,7 +210,7 @@ def first_error(result: RunResult) -> FirstError | None:
         cell=cell,
         heading="Cell timed out" if cell.status is CellStatus.TIMEOUT else "First error",
         message=" ".join(message.split()),
-        location=f"{result.source_file}:{cell.line}" if cell.line else "",
+        location=f"{result.source_file}:{line}" if (line := error_line(cell)) else "",
         traceback=traceback,
     )
 

@@ -88,7 +88,9 @@ class RecordingEngine:
     async def start(self) -> None:
         return None
 
-    async def execute(self, code: str, sink: OutputSink) -> ExecOutcome:
+    async def execute(
+        self, code: str, sink: OutputSink, *, cell_id: str | None = None
+    ) -> ExecOutcome:
         self.ran.append(code)
         return ExecOutcome(ExecStatus.OK)
 
@@ -226,7 +228,9 @@ async def test_rows_run_in_request_order(setup: Any) -> None:
 class EagerEngine(RecordingEngine):
     """Reports output in its very first step, before it ever yields to the loop."""
 
-    async def execute(self, code: str, sink: OutputSink) -> ExecOutcome:
+    async def execute(
+        self, code: str, sink: OutputSink, *, cell_id: str | None = None
+    ) -> ExecOutcome:
         sink.result({"text/plain": "2"})
         return await super().execute(code, sink)
 

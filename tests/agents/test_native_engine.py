@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -180,3 +181,55 @@ async def test_a_prestarted_kernel_never_started_is_reaped(tmp_path: Path) -> No
         os.kill(other_pid, 0)
     with pytest.raises(RuntimeAgentError):
         await other.start()
+
+
+async def test_tracebacks_name_the_cell_id(engine: NativeEngine) -> None:
+    """IPython compiles the cell as "<cell ID>" (the id travels in the request's metadata)."""
+    sink = RecordingSink()
+    outcome = await engine.execute("def f():\n    return 1 / 0\nf()", sink, cell_id="setup")
+    assert outcome.status is ExecStatus.ERROR
+    traceback = "\n".join(sink.of("error")[0][2])
+    assert 'File "<cell setup>", line 3' in traceback
+    assert 'File "<cell setup>", line 2, in f' in traceback
+    sink = RecordingSink()
+    await engine.execute("x = (\n", sink, cell_id="syntax")
+    assert 'File "<cell syntax>", line 1' in "\n".join(sink.of("error")[0][2])
+    sink = RecordingSink()  # without an id, IPython's own naming
+    await engine.execute("1 / 0", sink)
+    assert "Cell In[" in "\n".join(sink.of("error")[0][2])
+
+
+async def test_kernel_name_starts_that_kernelspec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-k NAME``: the kernelspec's argv (``python`` = this interpreter) and env, as
+    jupyter_client launches it; cwd and cell naming still apply."""
+    spec = tmp_path / "share" / "kernels" / "runt-test-kernel"
+    spec.mkdir(parents=True)
+    argv = ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": argv,
+                "display_name": "t",
+                "language": "python",
+                "env": {"RUNT_FROM_SPEC": "yes"},
+            }
+        )
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "share"))
+    work = tmp_path / "work"
+    work.mkdir()
+    eng = NativeEngine(cwd=work, kernel="runt-test-kernel")
+    await eng.start()
+    try:
+        sink = RecordingSink()
+        code = "import os\nprint(os.environ['RUNT_FROM_SPEC'], os.getcwd())\n1 / 0"
+        outcome = await eng.execute(code, sink, cell_id="k")
+        assert outcome.status is ExecStatus.ERROR
+        assert sink.text("stdout") == f"yes {work}\n"
+        assert 'File "<cell k>", line 3' in "\n".join(sink.of("error")[0][2])
+    finally:
+        await eng.shutdown()
+    with pytest.raises(RuntimeAgentError, match="not installed"):
+        NativeEngine(kernel="no-such-kernel-here").prestart()

@@ -183,21 +183,81 @@ def data_dir(tmp_path: Path) -> Path:
     return root
 
 
-async def test_mounts_copy_directories_in(data_dir: Path) -> None:
+async def test_mounts_sit_at_the_host_path_and_writes_reach_the_host(data_dir: Path) -> None:
+    """As on the native runtime: the same absolute path, and what a cell writes, changes or
+    deletes there is on the host after the cell (not only at shutdown)."""
+    (data_dir / "gone.txt").write_text("bye")
     eng = PyodideEngine(mounts=[str(data_dir), f"{data_dir}:/data"])
     await eng.start()
     try:
-        default = "/mnt/" + "".join(c if c.isalnum() or c in "_-" else "_" for c in str(data_dir))
+        here = str(data_dir)
         code = (
-            f"open({default + '/a.txt'!r}).read(), open('/data/sub/b.bin', 'rb').read(), "
-            "open('/data/new.txt', 'w').write('ok')"
+            f"open({here + '/a.txt'!r}).read(), open('/data/sub/b.bin', 'rb').read(), "
+            f"open({here + '/new.txt'!r}, 'w').write('ok')"
         )
         status, sink = await run(eng, code)
         assert status is ExecStatus.OK, sink.calls
         assert sink.of("result") == [{"text/plain": "('alpha', b'\\x00\\x01beta', 2)"}]
+        assert (data_dir / "new.txt").read_text() == "ok"
+        code = (
+            f"import os\nos.chdir({here!r})\nopen('a.txt', 'w').write('changed')\n"
+            "os.remove('gone.txt')\nos.makedirs('deep/er')\n"
+            "open('deep/er/c.txt', 'w').write('c')"
+        )
+        status, sink = await run(eng, code)
+        assert status is ExecStatus.OK, sink.calls
+        assert (data_dir / "a.txt").read_text() == "changed"
+        assert not (data_dir / "gone.txt").exists()
+        assert (data_dir / "deep" / "er" / "c.txt").read_text() == "c"
     finally:
         await eng.shutdown()
-    assert not (data_dir / "new.txt").exists()  # a copy: the host directory is untouched
+    assert (data_dir / "sub" / "b.bin").read_bytes() == b"\x00\x01beta"  # unchanged stays
+
+
+async def test_a_failed_copy_back_is_shown_in_the_cell(data_dir: Path) -> None:
+    """Never silent: a file that cannot reach the host says so on the cell's stderr."""
+    eng = PyodideEngine(mounts=[str(data_dir)])
+    await eng.start()
+    try:
+        (data_dir / "clash").write_text("a file on the host")  # after the copy in
+        code = f"import os\nos.makedirs({str(data_dir / 'clash')!r})\n"
+        code += f"open({str(data_dir / 'clash' / 'f.txt')!r}, 'w').write('x')"
+        status, sink = await run(eng, code)
+        assert status is ExecStatus.OK, sink.calls
+        assert f"could not copy {data_dir} back to the host" in sink.text("stderr")
+    finally:
+        await eng.shutdown()
+
+
+async def test_cwd_is_the_same_path_and_mounted(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "in.csv").write_text("a,b\n1,2\n")
+    eng = PyodideEngine(cwd=work)
+    await eng.start()
+    try:
+        code = (
+            f"import os\nopen('out.txt', 'w').write('w')\n"
+            f"os.getcwd() == {str(work)!r} and open('in.csv').read() == 'a,b\\n1,2\\n'"
+        )
+        status, sink = await run(eng, code)
+        assert status is ExecStatus.OK, sink.calls
+        assert sink.of("result") == [{"text/plain": "True"}]
+    finally:
+        await eng.shutdown()
+    assert (work / "out.txt").read_text() == "w"
+
+
+async def test_tracebacks_name_the_cell_id(engine: PyodideEngine) -> None:
+    sink = RecordingSink()
+    outcome = await engine.execute("def f():\n    return 1 / 0\nf()", sink, cell_id="setup")
+    assert outcome.status is ExecStatus.ERROR
+    traceback = "\n".join(sink.of("error")[0][2])
+    assert 'File "<cell setup>", line 3' in traceback
+    assert 'File "<cell setup>", line 2, in f' in traceback
+    sink = RecordingSink()
+    await engine.execute("x = (\n", sink, cell_id="syntax")
+    assert 'File "<cell syntax>", line 1' in "\n".join(sink.of("error")[0][2])
 
 
 async def test_readonly_mount_refuses_writes(data_dir: Path) -> None:
@@ -221,24 +281,24 @@ async def test_output_dir_is_copied_back_after_each_cell(tmp_path: Path) -> None
     await eng.start()
     try:
         code = (
-            "import os\nos.makedirs('/outputs/deep', exist_ok=True)\n"
-            "open('/outputs/report.txt', 'w').write('v1')\n"
-            "open('/outputs/deep/raw.bin', 'wb').write(bytes(range(256)))"
+            f"import os\nout = {str(out)!r}\nos.makedirs(out + '/deep', exist_ok=True)\n"
+            "open(out + '/report.txt', 'w').write('v1')\n"
+            "open(out + '/deep/raw.bin', 'wb').write(bytes(range(256)))"
         )
         status, _ = await run(eng, code)
         assert status is ExecStatus.OK
         assert (out / "report.txt").read_text() == "v1"
         assert (out / "deep" / "raw.bin").read_bytes() == bytes(range(256))
-        status, _ = await run(eng, "open('/outputs/report.txt', 'w').write('version 2')")
+        status, _ = await run(eng, "open(out + '/report.txt', 'w').write('version 2')")
         assert (out / "report.txt").read_text() == "version 2"
-        status, _ = await run(eng, "open('/outputs/late.txt', 'w').write('x'); 1 / 0")
+        status, _ = await run(eng, "open(out + '/late.txt', 'w').write('x'); 1 / 0")
         assert status is ExecStatus.ERROR and (out / "late.txt").read_text() == "x"
         # Written by a task after its cell ended: only the copy at shutdown can catch it.
         code = (
             "import asyncio\n"
             "async def later():\n"
             "    await asyncio.sleep(0)\n"
-            "    open('/outputs/background.txt', 'w').write('bg')\n"
+            "    open(out + '/background.txt', 'w').write('bg')\n"
             "background = asyncio.ensure_future(later())"
         )
         status, _ = await run(eng, code)

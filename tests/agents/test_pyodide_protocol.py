@@ -105,9 +105,13 @@ def test_outcome_of_done(event: dict[str, Any], status: ExecStatus, count: int |
     assert (outcome.status, outcome.execution_count) == (status, count)
 
 
-def test_default_mount_target_matches_the_reference_agent() -> None:
-    assert default_target("/tmp/runt-demo-data") == "/mnt/_tmp_runt-demo-data"
-    assert default_target("./data") == "/mnt/__data"
+def test_default_mount_target_is_the_host_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same absolute path on both runtimes (the native kernel sees host paths)."""
+    assert default_target("/tmp/runt-demo-data") == "/tmp/runt-demo-data"
+    monkeypatch.chdir(tmp_path)
+    assert default_target("./data") == str(tmp_path.resolve() / "data")
 
 
 def test_parse_mounts(tmp_path: Path) -> None:

@@ -34,8 +34,8 @@ async def test_failing_cell_stops_with_exit_1(
     assert run.status_of("never") == "skipped"
     assert run.status_of("notes") == "not-executed"
     assert "NEVER-RUNS" not in run.stdout
-    # The annotation points at the cell's line in the YAML.
-    line = nb.read_text().splitlines().index("  - id: boom") + 1
+    # The annotation points at the YAML line that raised (issue 13), not at the cell's line.
+    line = nb.read_text().splitlines().index('      raise ValueError("boom from cell")') + 1
     annotations = [c for c in run.workflow_commands() if c.startswith("::error ")]
     assert any(f"line={line}" in a and "Cell boom failed" in a for a in annotations), annotations
     assert any("ValueError" in a and "boom from cell" in a for a in annotations)

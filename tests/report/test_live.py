@@ -192,3 +192,19 @@ def test_plain_mode_outside_actions(make: Any) -> None:
     text = out.getvalue()
     assert "[1/2] c1 (code): running\n::add-mask::x\n" in text
     assert "\x1b[K" not in text
+
+
+def test_no_log_output_keeps_outputs_but_not_lines_or_notices(make: Any) -> None:
+    """--no-log-output: the cell's start and end lines and its notices, no output text."""
+    out = io.StringIO()
+    log = live_log(github_actions=False, stream=out, tty=False, log_output=False)
+    log.on_cell_start(make.cell("c"), 0, 1)
+    log.on_output("c", CellOutput("stream", name="stdout", text="SECRET-ISH OUTPUT\n"))
+    log.on_output("other", CellOutput("stream", name="stdout", text="LATE OUTPUT\n"))
+    log.on_output("c", _notice("truncated", "stdout cut at 64 MB"))
+    log.on_cell_end(make.cell("c"))
+    text = out.getvalue()
+    assert "OUTPUT" not in text and "[other]" not in text
+    assert "[1/1] c (code): running" in text
+    assert "warning: Output truncated: Cell c: stdout cut at 64 MB" in text
+    assert [n.kind for n in log.notices] == ["truncated"]

@@ -61,11 +61,15 @@ class PyodideEngine:
         packages: Sequence[str] = (),
         wheelhouse: str | os.PathLike[str] | None = None,
     ) -> None:
-        """``mounts`` are ``host`` or ``host:target`` directories copied into Pyodide's FS;
-        ``output_dir`` receives /outputs after every cell; ``env`` appears in os.environ
-        only; ``package_cdn`` lets Pyodide fetch missing packages from its CDN and PyPI
-        (default: $RUNT_PYODIDE_CDN, else off); ``cwd`` is accepted for parity with the
-        native engine and ignored (Pyodide's file system is virtual: mount a directory).
+        """``mounts`` are ``host`` or ``host:target`` directories copied into Pyodide's FS,
+        by default at the host's own absolute path (as the native runtime sees them); a
+        writable one is copied back to the host after every cell (new, changed and deleted
+        files), a read-only one (``mount_readonly``) refuses writes with PermissionError.
+        ``output_dir`` is at its host path too and copied back after every cell. ``cwd`` is
+        the cells' working directory, at the same path: mounted (like ``mounts``) unless a
+        mount already holds it. ``env`` appears in os.environ only; ``package_cdn`` lets
+        Pyodide fetch missing packages from its CDN and PyPI (default: $RUNT_PYODIDE_CDN,
+        else off).
 
         ``packages`` (PEP 508 requirements: the notebook's metadata.packages + the packages
         input) are installed before the first cell, from ``wheelhouse``, the local
@@ -73,9 +77,11 @@ class PyodideEngine:
         be had raises MissingPackageError from ``start()`` (exit 2); ``package_notes`` then
         says where each one came from.
         """
-        del cwd
         self._env = {str(k): str(v) for k, v in (env or {}).items()}
         self._mounts = parse_mounts(mounts, mount_readonly)
+        self._cwd = str(Path(cwd).resolve()) if cwd is not None else None
+        if self._cwd is not None and not any(_under(self._cwd, m.target) for m in self._mounts):
+            self._mounts.extend(parse_mounts([self._cwd], mount_readonly))
         self._output_dir = Path(output_dir).resolve() if output_dir is not None else None
         self._snapshot = snapshot
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
@@ -189,6 +195,7 @@ class PyodideEngine:
         if self._output_dir is not None:
             self._output_dir.mkdir(parents=True, exist_ok=True)
             write.append(self._output_dir)
+        write.extend(Path(m.host) for m in self._mounts if not m.readonly)  # copied back
         argv = [paths.find_deno(), "run", "--no-prompt", "--no-config", "--no-lock", "--quiet"]
         argv.append("--allow-read=" + ",".join(str(p) for p in read))
         if write:
@@ -212,6 +219,7 @@ class PyodideEngine:
                 {"host": m.host, "target": m.target, "readonly": m.readonly} for m in self._mounts
             ],
             "outputDir": str(self._output_dir) if self._output_dir is not None else None,
+            "cwd": self._cwd,
             "stdlib": str(stdlib.path) if stdlib is not None else None,
             "snapshot": str(snapshot) if snapshot is not None else None,
             "makeSnapshot": str(make) if make is not None else None,
@@ -287,7 +295,10 @@ class PyodideEngine:
 
     # ------------------------------------------------------------------------------ execution
 
-    async def execute(self, code: str, sink: OutputSink) -> ExecOutcome:
+    async def execute(
+        self, code: str, sink: OutputSink, *, cell_id: str | None = None
+    ) -> ExecOutcome:
+        """``cell_id`` names the cell in tracebacks: ``File "<cell ID>", line N``."""
         async with self._lock:
             if self._dead is not None:
                 raise self._dead
@@ -297,7 +308,7 @@ class PyodideEngine:
             done: asyncio.Future[ExecOutcome] = asyncio.get_running_loop().create_future()
             self._current = (self._next_id, sink, done)
             try:
-                await self._send(encode("exec", id=self._next_id, code=code))
+                await self._send(encode("exec", id=self._next_id, code=code, cellId=cell_id))
                 return await done
             finally:
                 self._current = None
@@ -341,7 +352,10 @@ class PyodideEngine:
         async for raw in self._proc.stderr:
             line = raw.decode(errors="replace").rstrip()
             self._stderr.append(line)
-            log.debug("deno: %s", line)
+            if line.startswith("[runt-pyodide] warning: "):  # e.g. a file not copied back
+                log.warning("%s", line.removeprefix("[runt-pyodide] warning: "))
+            else:
+                log.debug("deno: %s", line)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("ev")
@@ -379,6 +393,10 @@ class PyodideEngine:
     def _tail(self) -> str:
         lines = [line for line in self._stderr if line.strip()]
         return (":\n" + "\n".join(lines[-15:])) if lines else ""
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def snapshot_looks_whole(path: Path) -> bool:

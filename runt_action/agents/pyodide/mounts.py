@@ -1,9 +1,10 @@
-"""Mount specs (``host`` or ``host:target``) as the reference agent reads them."""
+"""Mount specs, ``HOST`` or ``HOST:TARGET``: by default the target is the host's own absolute
+path, so a notebook that reads /data/x.csv runs unchanged on both runtimes (the native kernel
+sees host paths as they are)."""
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,12 +13,10 @@ from runt_action.errors import UsageError
 
 __all__ = ["default_target", "parse_mounts"]
 
-_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
-
 
 def default_target(host: str) -> str:
-    """``/mnt/<host path with every [^a-zA-Z0-9_-] replaced by _>``, e.g. /mnt/_tmp_data."""
-    return "/mnt/" + _UNSAFE.sub("_", host)
+    """The host directory's own absolute path (resolved), e.g. /home/me/data."""
+    return str(Path(host).expanduser().resolve())
 
 
 def parse_mounts(specs: Iterable[str | os.PathLike[str]], readonly: bool = False) -> list[Mount]:

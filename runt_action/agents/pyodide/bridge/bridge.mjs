@@ -114,6 +114,7 @@ function startWorker(init) {
     env: init.env,
     mounts: init.mounts,
     outputDir: init.outputDir,
+    cwd: init.cwd,
     stdlib: init.stdlib,
     snapshot: init.snapshot,
     makeSnapshot: init.makeSnapshot,
@@ -129,7 +130,12 @@ function handle(cmd) {
       break;
     case "exec":
       interruptBuffer[0] = 0;
-      worker.postMessage({ op: "exec", id: cmd.id, code: cmd.code });
+      worker.postMessage({
+        op: "exec",
+        id: cmd.id,
+        code: cmd.code,
+        cellId: cmd.cellId ?? null,
+      });
       break;
     case "interrupt":
       interruptBuffer[0] = 2; // SIGINT: Python raises KeyboardInterrupt at its next check

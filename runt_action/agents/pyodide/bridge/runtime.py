@@ -462,11 +462,9 @@ class _Cell:
     machinery would escape the loop instead of reaching the cell.
     """
 
-    def __init__(self, code: str, load_problem: str) -> None:
-        global _count
-        _count += 1
+    def __init__(self, code: str, load_problem: str, filename: str) -> None:
         self.count = _count
-        self.filename = f"<cell-{_count}>"
+        self.filename = filename
         self.load_problem = load_problem
         linecache.cache[self.filename] = (len(code), None, code.splitlines(True), self.filename)
         self.body: types.CodeType | None = None
@@ -506,15 +504,24 @@ class _Cell:
 _CO_COROUTINE = 0x80
 
 
-def run_cell(code: str, load_problem: str = "") -> Any:
+def cell_filename(cell_id: str | None, count: int) -> str:
+    """``<cell ID>`` as tracebacks name the cell (the native kernel says the same), so an
+    error points at the notebook's cell, not at a retry-shifted execution count."""
+    return f"<cell {cell_id}>" if cell_id else f"<cell-{count}>"
+
+
+def run_cell(code: str, load_problem: str = "", cell_id: str | None = None) -> Any:
     """Run one cell in the shared namespace; the last expression becomes execute_result.
 
     Returns the outcome dict, or for a cell with top-level await a coroutine resolving to it.
     """
+    global _count
+    _count += 1
+    filename = cell_filename(cell_id, _count)
     try:
-        cell = _Cell(code, load_problem)
+        cell = _Cell(code, load_problem, filename)
     except BaseException as exc:  # SyntaxError, or an interrupt while parsing (count is taken)
-        _error(exc, f"<cell-{_count}>", "")
+        _error(exc, filename, "")
         return {"status": "error", "execution_count": _count}
     if cell.is_async:
         return asyncio.ensure_future(_run_async(cell))  # a Task, so an interrupt can cancel it

@@ -10,8 +10,8 @@ console.log =
 let pyodide = null;
 let runtime = null;
 let outputDir = null;
+const writable = []; // {fsDir, hostDir, seen}: copied back to the host after every cell
 const SETTLE_MS = 500; // longest wait at shutdown for background tasks to finish
-const outputSeen = new Map();
 const decoder = { stdout: new TextDecoder(), stderr: new TextDecoder() };
 let currentId = null;
 let pendingTask = null; // the asyncio Task of a running cell with top-level await
@@ -147,11 +147,23 @@ async function boot(init) {
   runtime = module.setup(emit, waitInterrupt, pyodide.toPy(init.env ?? {}));
   module.destroy();
 
+  // Mounts sit at the same absolute path as on the host (the native runtime sees host paths
+  // as they are), so a notebook runs unchanged on both. Writable ones are copied back after
+  // every cell (syncBack); read-only ones are chmod'ed so a write raises PermissionError.
   for (const mount of init.mounts ?? []) {
-    copyIn(mount.host, mount.target, mount.readonly);
+    const seen = mount.readonly ? null : new Map();
+    copyIn(mount.host, mount.target, mount.readonly, seen);
+    if (seen) writable.push({ fsDir: mount.target, hostDir: mount.host, seen });
   }
   outputDir = init.outputDir ?? null;
-  pyodide.FS.mkdirTree("/outputs");
+  if (outputDir) {
+    pyodide.FS.mkdirTree(outputDir);
+    writable.push({ fsDir: outputDir, hostDir: outputDir, seen: new Map() });
+  }
+  if (init.cwd) {
+    pyodide.FS.mkdirTree(init.cwd);
+    pyodide.FS.chdir(init.cwd);
+  }
   mark("setup");
   if (init.packages) {
     await installPackages(init.packages);
@@ -245,49 +257,78 @@ async function loadImports(code) {
     .join("\n");
 }
 
-function copyIn(host, target, readonly) {
+function stampOf(stat) {
+  return `${stat.mtime?.getTime?.() ?? stat.mtime}:${stat.size}`;
+}
+
+function copyIn(host, target, readonly, seen) {
   const FS = pyodide.FS;
   FS.mkdirTree(target);
   for (const entry of Deno.readDirSync(host)) {
     const src = `${host}/${entry.name}`;
     const dst = `${target}/${entry.name}`;
     if (entry.isDirectory) {
-      copyIn(src, dst, readonly);
+      copyIn(src, dst, readonly, seen);
     } else if (entry.isFile) {
       FS.writeFile(dst, Deno.readFileSync(src));
       if (readonly) FS.chmod(dst, 0o444);
+      seen?.set(dst, stampOf(FS.stat(dst)));
     }
   }
   if (readonly) FS.chmod(target, 0o555);
 }
 
-function syncOutputs(dir = "/outputs", hostDir = outputDir) {
-  // Copy new or changed files from Pyodide's /outputs back to the host directory.
-  if (!outputDir) return;
+function syncDir(dir, hostDir, seen, visited) {
+  // Copy new or changed files from Pyodide's file system back to the host directory.
   const FS = pyodide.FS;
   Deno.mkdirSync(hostDir, { recursive: true });
   for (const name of FS.readdir(dir)) {
     if (name === "." || name === "..") continue;
     const path = `${dir}/${name}`;
-    const stat = FS.stat(path);
+    const stat = FS.lstat(path);
     const hostPath = `${hostDir}/${name}`;
     if (FS.isDir(stat.mode)) {
-      syncOutputs(path, hostPath);
+      syncDir(path, hostPath, seen, visited);
     } else if (FS.isFile(stat.mode)) {
-      const stamp = `${stat.mtime.getTime?.() ?? stat.mtime}:${stat.size}`;
-      if (outputSeen.get(path) === stamp) continue;
+      visited.add(path);
+      const stamp = stampOf(stat);
+      if (seen.get(path) === stamp) continue;
       Deno.writeFileSync(hostPath, FS.readFile(path));
-      outputSeen.set(path, stamp);
+      seen.set(path, stamp);
     }
   }
 }
 
-async function execute(id, code) {
+function syncBack() {
+  // Writable mounts and the output directory: new and changed files reach the host, and a
+  // file the notebook deleted (one that was there or that we copied) is deleted there too.
+  const problems = [];
+  for (const { fsDir, hostDir, seen } of writable) {
+    try {
+      const visited = new Set();
+      syncDir(fsDir, hostDir, seen, visited);
+      for (const path of [...seen.keys()]) {
+        if (visited.has(path)) continue;
+        seen.delete(path);
+        try {
+          Deno.removeSync(hostDir + path.slice(fsDir.length));
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) throw err;
+        }
+      }
+    } catch (err) {
+      problems.push(`could not copy ${fsDir} back to the host: ${err}`);
+    }
+  }
+  return problems;
+}
+
+async function execute(id, code, cellId) {
   currentId = id;
   let reply;
   try {
     const problem = await loadImports(code);
-    let outcome = runtime.run_cell(code, problem);
+    let outcome = runtime.run_cell(code, problem, cellId);
     if (!outcome) {
       throw new Error("the cell returned nothing (a Pyodide fatal error?)");
     }
@@ -331,15 +372,8 @@ async function execute(id, code) {
     const rest = decoder[name].decode();
     if (rest) post({ ev: "stream", id, name, text: rest });
   }
-  try {
-    syncOutputs();
-  } catch (err) {
-    post({
-      ev: "stream",
-      id,
-      name: "stderr",
-      text: `could not copy /outputs: ${err}\n`,
-    });
+  for (const problem of syncBack()) {
+    post({ ev: "stream", id, name: "stderr", text: `${problem}\n` });
   }
   post({
     ev: "done",
@@ -373,7 +407,7 @@ self.onmessage = (event) => {
       (err) => post({ ev: "fatal", message: String(err?.stack ?? err) }),
     );
   } else if (msg.op === "exec") {
-    queue = queue.then(() => execute(msg.id, msg.code));
+    queue = queue.then(() => execute(msg.id, msg.code, msg.cellId));
   } else if (msg.op === "interrupt") {
     try {
       if (pendingTask) {
@@ -384,15 +418,12 @@ self.onmessage = (event) => {
       log(`could not cancel the awaiting cell: ${err}`);
     }
   } else if (msg.op === "shutdown") {
-    // Last copy of /outputs (a cell's background task may have written since), then goodbye.
+    // Last copy of the writable mounts and the output dir (a cell's background task may
+    // have written since), then goodbye.
     // First let the event loop run until the cells' background tasks are done (bounded: a
     // task that never ends must not hold the shutdown), so their files are in the copy.
     queue = queue.then(settleTasks).then(() => {
-      try {
-        syncOutputs();
-      } catch (err) {
-        log(`could not copy /outputs: ${err}`);
-      }
+      for (const problem of syncBack()) log(`warning: ${problem}`); // shown, not debug
       post({ ev: "bye" });
     });
   }
