@@ -11,8 +11,10 @@ STAMP  := $(VENV)/.installed
 UV_DIR := .cache/uv
 UV     := $(UV_DIR)/bin/uv
 # uv installs into our venv, with the machine's interpreter, never a downloaded one.
+# --compile-bytecode: as pip does; without it (and with PYTHONDONTWRITEBYTECODE set, as on
+# these machines) every run compiles aiohttp, pydantic, ... from source: ~0.5 s per start.
 UV_SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(UV) sync --locked \
-           --python $(PYTHON)
+           --compile-bytecode --python $(PYTHON)
 NOTEBOOK ?= notebooks/example-stdlib.yml
 ARGS ?=
 

@@ -19,7 +19,6 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runt_action.errors import UsageError
-from runt_action.packages import parse_requirement, split_requirements
 from runt_action.timeouts import Timeouts
 
 __all__ = ["INPUTS", "Runtime", "Settings", "load_settings"]
@@ -184,8 +183,11 @@ class Settings(BaseSettings):
     def _split_packages(cls, value: Any) -> Any:
         """One requirement per line or comma-separated; each must parse (PEP 508)."""
         items = value if isinstance(value, list) else [value] if isinstance(value, str) else None
-        if items is None:
+        if items is None or not any(str(i).strip() for i in items):
             return value
+        # Only when packages are given: packaging + importlib.metadata cost ~25 ms to import.
+        from runt_action.packages import parse_requirement, split_requirements
+
         found = [req for item in items for req in split_requirements(str(item))]
         for text in found:
             parse_requirement(text)  # ValueError -> "invalid input 'packages' ...: reason"

@@ -86,12 +86,24 @@ def __runt_name_cells():
     comp._runt_named = True
 
 
+def __runt_fast_exit():
+    # Registered first, so it runs after every atexit handler of the user's: the final
+    # teardown then skips a full collection of everything IPython imported (measured: the
+    # kernel's exit 0.40 s -> 0.08 s median, ~25% of a short run end to end). Only garbage in
+    # reference cycles still alive at exit loses its __del__, which Python never guarantees.
+    import atexit
+    import gc
+
+    atexit.register(gc.freeze)
+
+
 try:
     __runt_name_cells()
+    __runt_fast_exit()
 except Exception:
     pass
 finally:
-    del __runt_name_cells
+    del __runt_name_cells, __runt_fast_exit
 """
 
 

@@ -22,7 +22,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from runt_action.notebook.literals import BadValue, check_name, check_value, shown
-from runt_action.packages import parse_requirement
 
 __all__ = [
     "CELL_ID_PATTERN",
@@ -52,6 +51,8 @@ class _Strict(BaseModel):
 def _requirement(text: str) -> str:
     """Each metadata.packages item parses as a PEP 508 requirement (pointed at by index)."""
     try:
+        from runt_action.packages import parse_requirement  # only when packages are given
+
         parse_requirement(text)
     except ValueError as exc:
         raise PydanticCustomError("bad_package", "{message}", {"message": str(exc)}) from None

@@ -30,7 +30,9 @@ class Checkpoint:
         self._write = write
         self._interval = interval
         self._share = share
-        self._next = float("-inf")  # monotonic time the next write may start
+        # The first write waits ``interval`` too: a run shorter than that has nothing worth
+        # saving early, and pays none of the writers' imports and rendering during its cells.
+        self._next = time.monotonic() + interval
         self._timer: asyncio.TimerHandle | None = None
         self._warned = False
 

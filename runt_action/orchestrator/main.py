@@ -87,6 +87,10 @@ async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
     # With --view the server (and its viewer page) outlives the run, until Ctrl-C.
     viewing = await embedded_server(plan) if plan.view_port is not None else None
     execution = RunExecution(plan, engine, shutdown, started=started, shared_server=viewing)
+    if os.environ.get("RUNT_NO_PREWARM") != "1":  # the benchmark's A/B switch
+        from runt_action.report.prewarm import prewarm
+
+        prewarm(html=plan.html_path is not None)
     shutdown.install(execution.cancel)
     try:
         result = await execution.execute(live)

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from runt_action.results import CellOutput
-from runt_action.schema import notices
 
 __all__ = ["NOTICE_KEY", "merge_streams", "notice_of", "output_from_event", "outputs_from_state"]
 
@@ -42,6 +41,8 @@ def _field(row: Any, name: str, default: Any = None) -> Any:
 def _notice_metadata(*medias: Any) -> dict[str, Any]:
     """The agent's notice metadata when any of the Media carries one (schema.notices parses
     it, in one place), so the CellOutput keeps it; else ``{}``."""
+    from runt_action.schema import notices  # the schema package is imported after prestart
+
     for media in medias:
         found = notices.notice_of(media) if media is not None else None
         if found is not None:
@@ -51,7 +52,11 @@ def _notice_metadata(*medias: Any) -> dict[str, Any]:
 
 def notice_of(output: CellOutput) -> tuple[str, str] | None:
     """``(kind, text)`` when ``output`` is an agent notice (placeholder, truncation, restart)."""
-    return notices.notice_of(output.metadata) if output.metadata else None
+    if not output.metadata:
+        return None
+    from runt_action.schema import notices
+
+    return notices.notice_of(output.metadata)
 
 
 def _representation_medias(representations: Any) -> list[Any]:
