@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from runt_action.cli import main
+from runt_action.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

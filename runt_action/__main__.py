@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from runt_action.cli import run
 
-from runt_action.cli import main
-
-sys.exit(main())
+run()

@@ -52,18 +52,23 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SYNC_URL", "RunExecution", "publish_run", "run"]
 
 
-def run(settings: Settings, *, notebook: Notebook | None = None) -> int:
+def run(
+    settings: Settings, *, notebook: Notebook | None = None, engine: Engine | None = None
+) -> int:
     """Run the notebook named by ``settings``; InputError propagates (the CLI prints it).
 
     ``notebook``: the already loaded notebook of ``settings.notebook`` (saves a second parse).
+    ``engine``: launched by the CLI from the same settings (see cli._early_kernel); adopted,
+    or killed by the caller when the plan says otherwise (bad input, a sweep).
     """
     started = time.monotonic()
     plan = make_plan(settings, notebook)
     if plan.sweep:
         from runt_action.orchestrator.sweep import run_sweep
 
+        kill_engine(engine)
         return run_sweep(settings, plan)
-    engine = prestart_engine(plan.engine)
+    engine = engine or prestart_engine(plan.engine)
     try:
         return asyncio.run(_run_one(plan, engine, started))
     finally:
@@ -87,10 +92,6 @@ async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
     # With --view the server (and its viewer page) outlives the run, until Ctrl-C.
     viewing = await embedded_server(plan) if plan.view_port is not None else None
     execution = RunExecution(plan, engine, shutdown, started=started, shared_server=viewing)
-    if os.environ.get("RUNT_NO_PREWARM") != "1":  # the benchmark's A/B switch
-        from runt_action.report.prewarm import prewarm
-
-        prewarm(html=plan.html_path is not None)
     shutdown.install(execution.cancel)
     try:
         result = await execution.execute(live)
@@ -300,9 +301,7 @@ class RunExecution:
         )
         # Only into regular files: a FIFO or device gets the final notebook once, at the end.
         if _checkpointable(plan.ipynb_path):
-            write_notebook(
-                plan.ipynb_path, snapshot, scrubber=Scrubber(plan.secrets), validate=False
-            )
+            write_notebook(plan.ipynb_path, snapshot, scrubber=Scrubber(plan.secrets))
         if plan.html_path is not None and _checkpointable(plan.html_path):
             write_html(snapshot, plan.html_path, secrets=plan.secrets)
 

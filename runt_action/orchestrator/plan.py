@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     from runt_action.schema.state import NotebookState
     from runt_action.settings import Settings
 
-__all__ = ["DEFAULT_SYNC_URL", "TOKEN_VARIABLES", "EngineSpec", "RunPlan", "make_plan"]
+__all__ = [
+    "DEFAULT_SYNC_URL",
+    "TOKEN_VARIABLES",
+    "EngineSpec",
+    "RunPlan",
+    "engine_spec",
+    "make_plan",
+]
 
 DEFAULT_SYNC_URL = "wss://app.runt.run/livestore"
 STRAY_AUTH_TOKEN_WARNING = (
@@ -192,8 +199,6 @@ def make_plan(
     if s.stray_auth_token:
         print(f"warning: {STRAY_AUTH_TOKEN_WARNING}", file=sys.stderr)
     sync_url = _sync_url(s.sync_url, token)
-    cwd = _cwd(s.cwd)
-    _check_kernel(s.kernel)
     if s.runtime == "none" and sync_url is None:
         raise UsageError(
             "runtime 'none' needs a sync URL (--sync-url or input 'sync-url'): with the "
@@ -201,25 +206,8 @@ def make_plan(
         )
     from runt_action.packages import merge_requirements
 
-    packages = tuple(merge_requirements(notebook.metadata.packages, s.packages))
-    engine = (
-        None
-        if s.runtime == "none"
-        else EngineSpec(
-            runtime=s.runtime,
-            environ={k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES},
-            env=env,
-            mounts=tuple(s.mounts),
-            mount_readonly=s.mount_readonly,
-            output_dir=s.output_dir,
-            packages=packages,
-            wheelhouse=s.wheelhouse,
-            cwd=cwd,
-            kernel=s.kernel,
-        )
-    )
-    if engine is not None and engine.runtime == "python":
-        _check_native_mounts(engine)
+    engine = engine_spec(s, tuple(merge_requirements(notebook.metadata.packages, s.packages)))
+    cwd = engine.cwd if engine is not None else _cwd(s.cwd)
     package_notes = _check_packages(engine)
     graph = build_graph([(c.id, c.source) for c in cells if c.cell_type == "code"])
     out_dir = _output_dir(s)
@@ -272,6 +260,34 @@ def make_plan(
         kernel=s.kernel,
         log_output=s.log_output,
     )
+
+
+def engine_spec(s: Settings, packages: tuple[str, ...] = ()) -> EngineSpec | None:
+    """The in-process runtime the settings ask for (None for runtime "none"), checked.
+
+    Depends on the settings alone (plus the notebook's packages, which only Pyodide's
+    engine takes), so the CLI can launch a native kernel before the notebook is even read.
+    """
+    from runt_action.notebook.params import secret_env
+
+    if s.runtime == "none":
+        return None
+    _check_kernel(s.kernel)
+    spec = EngineSpec(
+        runtime=s.runtime,
+        environ={k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES},
+        env=secret_env(s),
+        mounts=tuple(s.mounts),
+        mount_readonly=s.mount_readonly,
+        output_dir=s.output_dir,
+        packages=packages,
+        wheelhouse=s.wheelhouse,
+        cwd=_cwd(s.cwd),
+        kernel=s.kernel,
+    )
+    if spec.runtime == "python":
+        _check_native_mounts(spec)
+    return spec
 
 
 def _check_packages(engine: EngineSpec | None) -> tuple[str, ...]:

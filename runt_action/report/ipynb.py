@@ -6,8 +6,8 @@ parameters cell is tagged ``parameters`` and ``injected-parameters`` so papermil
 recognise it. Written atomically.
 
 Built from plain dicts coerced to what the nbformat 4.5 schema allows (cell ids, MIME values,
-output types), then validated once and written by nbformat. The first checkpoint (after the
-first cell) pays nbformat's import and schema compile, so the final write does not.
+output types) and written exactly as nbformat writes it, without importing nbformat at run
+time (see ``_nbformat_text``); the tests validate with nbformat.
 """
 
 from __future__ import annotations
@@ -220,34 +220,56 @@ def validate_notebook(nb: Notebook) -> None:
     nbformat.validate(nbformat.from_dict(nb))  # type: ignore[no-untyped-call]
 
 
-def notebook_json(
-    result: RunResult, *, scrubber: Scrubber | None = None, validate: bool = True
-) -> str:
-    """The file's text, byte for byte as ``nbformat.writes`` writes it.
+# What nbformat's v4 writer does before json.dumps (nbformat.v4.rwbase: split_lines, then
+# strip_transient), mirrored so that a run never imports nbformat: its import and schema
+# compile cost ~0.17 s of every run (measured, docs/benchmarks.md). The bytes are nbformat's:
+# tests/report/test_ipynb.py compares them with nbformat.writes and validates every shape.
+_SPLIT_MIMES = frozenset({"image/svg+xml", "application/javascript"})
 
-    ``validate``: check it against nbformat 4.5 (raises ``nbformat.ValidationError``). The
-    final write validates; a checkpoint while cells run does not (the same builder). nbformat's
-    own ``writes`` would validate a second time and deep-copy the whole notebook: for 2000
-    cells that doubled the publishing peak, so its writer's steps are called directly.
-    """
-    import nbformat
-    from nbformat.v4.nbjson import BytesEncoder
-    from nbformat.v4.rwbase import split_lines, strip_transient
 
-    scrubber = scrubber or Scrubber()
-    built = scrubber.deep(build_notebook(scrub_result(result, scrubber)))
-    nb = nbformat.from_dict(built)  # type: ignore[no-untyped-call]
-    if validate:
-        nbformat.validate(nb)
-    nb = strip_transient(split_lines(nb))  # type: ignore[no-untyped-call]
-    text = json.dumps(
-        nb, cls=BytesEncoder, indent=1, sort_keys=True, separators=(",", ": "), ensure_ascii=False
-    )
+def _split_bundle(data: dict[str, Any]) -> None:
+    for key, value in list(data.items()):
+        if isinstance(value, str) and (key.startswith("text/") or key in _SPLIT_MIMES):
+            data[key] = value.splitlines(True)
+
+
+def _nbformat_text(nb: dict[str, Any]) -> str:
+    """``nb`` (ours, mutated) as ``nbformat.writes`` would write it."""
+    for key in ("orig_nbformat", "orig_nbformat_minor", "signature"):
+        nb["metadata"].pop(key, None)
+    for cell in nb["cells"]:
+        cell.get("metadata", {}).pop("trusted", None)
+        if isinstance(cell.get("source"), str):
+            cell["source"] = cell["source"].splitlines(True)
+        for attachment in cell.get("attachments", {}).values():
+            _split_bundle(attachment)
+        if cell.get("cell_type") == "code":
+            for out in cell.get("outputs", []):
+                if out.get("output_type") in ("execute_result", "display_data"):
+                    _split_bundle(out.get("data", {}))
+                elif out.get("output_type") == "stream" and isinstance(out.get("text"), str):
+                    out["text"] = out["text"].splitlines(True)
+    text = json.dumps(nb, indent=1, sort_keys=True, separators=(",", ": "), ensure_ascii=False)
     return text + "\n"
 
 
+def notebook_json(
+    result: RunResult, *, scrubber: Scrubber | None = None, validate: bool = False
+) -> str:
+    """The file's text, byte for byte as ``nbformat.writes`` writes it.
+
+    Valid nbformat 4.5 by construction (the builder coerces every value to what the schema
+    allows); ``validate=True`` also checks it with nbformat (tests, debugging).
+    """
+    scrubber = scrubber or Scrubber()
+    built = scrubber.deep(build_notebook(scrub_result(result, scrubber)))
+    if validate:
+        validate_notebook(built)
+    return _nbformat_text(built)
+
+
 def write_notebook(
-    path: Path, result: RunResult, *, scrubber: Scrubber | None = None, validate: bool = True
+    path: Path, result: RunResult, *, scrubber: Scrubber | None = None, validate: bool = False
 ) -> None:
     """Replace ``path`` atomically."""
     write_text_atomic(path, notebook_json(result, scrubber=scrubber, validate=validate))

@@ -214,13 +214,31 @@ def test_any_result_makes_a_valid_notebook_that_reads_back_unchanged(
     text = notebook_json(result)
     assert nbformat.reads(text, as_version=4) == nbformat.from_dict(nb)
     validate_notebook(json.loads(text))
+    # Written without nbformat at run time, yet exactly nbformat's bytes, for any shape.
+    assert text == nbformat.writes(nbformat.from_dict(nb)) + "\n"
 
 
 def test_the_text_is_byte_for_byte_what_nbformat_writes(sample_result: Any) -> None:
-    """Calling nbformat's writer steps directly (no second validation, no deep copy) must
-    not change a byte of the file; a checkpoint (validate=False) writes the same text."""
+    """The run writes the file without importing nbformat; not a byte may differ from
+    nbformat's own writer, and it validates."""
     from runt_action.report.ipynb import build_notebook
 
     expected = nbformat.writes(nbformat.from_dict(build_notebook(sample_result))) + "\n"
     assert notebook_json(sample_result) == expected
-    assert notebook_json(sample_result, validate=False) == expected
+    assert notebook_json(sample_result, validate=True) == expected
+
+
+def test_a_run_does_not_import_nbformat(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pathlib\n"
+        "from runt_action.report.ipynb import write_notebook\n"
+        "from runt_action.results import RunResult, RunStatus\n"
+        "r = RunResult('n', None, 't', 'f', RunStatus.SUCCESS, [], {}, 1.0, 'python', 'x')\n"
+        f"write_notebook(pathlib.Path({str(tmp_path / 'o.ipynb')!r}), r)\n"
+        "print('nbformat' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
