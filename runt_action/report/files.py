@@ -19,9 +19,12 @@ import errno
 import os
 import stat
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 __all__ = ["write_file", "write_text_atomic"]
+
+_BATCH = 1 << 16  # streamed text is written in chunks of about this many characters
 
 
 def _describe(mode: int) -> str:
@@ -32,9 +35,12 @@ def _describe(mode: int) -> str:
     return "not a regular file"
 
 
-def write_file(path: Path, data: str | bytes) -> None:
-    """Write ``data`` (text is UTF-8) to ``path``: atomically when it is, or will be, regular."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+def write_file(path: Path, data: str | bytes | Iterable[str]) -> None:
+    """Write ``data`` (text is UTF-8) to ``path``: atomically when it is, or will be, regular.
+
+    ``data`` may be an iterable of text pieces (``json.JSONEncoder.iterencode``): written as
+    it comes, so a large document never exists whole in memory as one string."""
+    payload = _chunks(data)
     target = Path(os.path.realpath(path))  # follows every symlink; a dangling one too
     try:
         st = os.stat(target)
@@ -51,25 +57,46 @@ def write_file(path: Path, data: str | bytes) -> None:
         raise OSError(code, f"{kind}, not replaced", str(path))
 
 
-def _write_through(path: Path, payload: bytes) -> None:
+def _chunks(data: str | bytes | Iterable[str]) -> Iterator[bytes]:
+    if isinstance(data, bytes):
+        yield data
+        return
+    if isinstance(data, str):
+        yield data.encode("utf-8")
+        return
+    batch: list[str] = []
+    size = 0
+    for piece in data:
+        batch.append(piece)
+        size += len(piece)
+        if size >= _BATCH:
+            yield "".join(batch).encode("utf-8")
+            batch, size = [], 0
+    if batch:
+        yield "".join(batch).encode("utf-8")
+
+
+def _write_through(path: Path, payload: Iterable[bytes]) -> None:
     """Open, truncate where that applies (O_TRUNC is ignored by FIFOs and ttys), write all."""
     fd = os.open(path, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0))
     try:
-        view = memoryview(payload)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        for chunk in payload:
+            view = memoryview(chunk)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
     finally:
         os.close(fd)
 
 
-def _replace_atomically(path: Path, payload: bytes, *, mode: int) -> None:
+def _replace_atomically(path: Path, payload: Iterable[bytes], *, mode: int) -> None:
     """Temporary file next to ``path``, fsync, rename over it; nothing half-written is seen."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            for chunk in payload:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)

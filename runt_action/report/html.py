@@ -31,7 +31,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -42,7 +42,7 @@ from markupsafe import Markup, escape
 
 from runt_action.errors import OutputWriteError
 from runt_action.report.annotations import error_line
-from runt_action.report.files import write_text_atomic
+from runt_action.report.files import write_file
 from runt_action.report.scrub import Scrubber, scrub_result
 from runt_action.results import CellOutput, CellResult, CellStatus, RunResult
 
@@ -332,6 +332,14 @@ def _parameter_text(value: Any) -> str:
 def render_html(result: RunResult, *, secrets: Sequence[str] = ()) -> str:
     """The whole report as one HTML document that needs nothing but itself."""
     scrubber = Scrubber(secrets)
+    page = "".join(_page_pieces(result, scrubber))
+    return scrubber.text(page) if scrubber else page
+
+
+def _page_pieces(result: RunResult, scrubber: Scrubber) -> Iterator[str]:
+    """The page in pieces, each cell rendered as the template reaches it: a 2000-cell report
+    never has every fragment (or the whole page) in memory at once unless it must be scrubbed
+    as a whole."""
     clean = _scrubbed(result, scrubber)
     first_error = next(
         (c for c in clean.cells if c.status in (CellStatus.FAILED, CellStatus.TIMEOUT)), None
@@ -343,13 +351,13 @@ def render_html(result: RunResult, *, secrets: Sequence[str] = ()) -> str:
     for cell in clean.cells:
         if cell.cell_type == "code" or cell.status != CellStatus.NOT_EXECUTED:
             counts[cell.status.value] = counts.get(cell.status.value, 0) + 1
-    page = (
+    return (
         template_environment()
         .get_template("report.html.j2")
-        .render(
+        .generate(
             result=clean,
             csp=REPORT_CSP,
-            cells=[render_cell(c, index=i) for i, c in enumerate(clean.cells)],
+            cells=(render_cell(c, index=i) for i, c in enumerate(clean.cells)),
             first_error=first_error,
             first_error_line=error_line(first_error) if first_error is not None else None,
             error_output=error_output,
@@ -357,13 +365,14 @@ def render_html(result: RunResult, *, secrets: Sequence[str] = ()) -> str:
             parameters=[(k, _parameter_text(v)) for k, v in clean.parameters.items()],
         )
     )
-    return scrubber.text(page) if scrubber else page
 
 
 def write_html(result: RunResult, path: Path, *, secrets: Sequence[str] = ()) -> None:
     """Render and write the report atomically; a failure is an :class:`OutputWriteError`."""
-    text = render_html(result, secrets=secrets)
+    scrubber = Scrubber(secrets)
+    pieces = _page_pieces(result, scrubber)
+    data: str | Iterator[str] = scrubber.text("".join(pieces)) if scrubber else pieces
     try:
-        write_text_atomic(path, text)
+        write_file(path, data)
     except OSError as exc:
         raise OutputWriteError(f"could not write the HTML report {path}: {exc}") from exc

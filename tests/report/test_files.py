@@ -77,3 +77,14 @@ def test_device_node_is_written_through_not_replaced(tmp_path: Path) -> None:
     link.symlink_to(device)
     write_file(link, "again")
     assert stat.S_ISCHR(device.lstat().st_mode) and link.is_symlink()
+
+
+def test_streamed_text_is_written_whole_and_atomically(tmp_path: Path) -> None:
+    from runt_action.report.files import write_file
+
+    target = tmp_path / "big.txt"
+    pieces = (f"{i:06d}é\n" for i in range(50_000))  # more than one batch, non-ASCII
+    write_file(target, pieces)
+    text = target.read_text(encoding="utf-8")
+    assert text.splitlines() == [f"{i:06d}é" for i in range(50_000)]
+    assert [p.name for p in tmp_path.iterdir()] == ["big.txt"]  # no temporary file left

@@ -242,3 +242,9 @@ def test_a_run_does_not_import_nbformat(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_written_file_is_the_same_text_streamed(sample_result: Any, tmp_path: Path) -> None:
+    path = tmp_path / "out.ipynb"
+    write_notebook(path, sample_result)
+    assert path.read_text(encoding="utf-8") == notebook_json(sample_result)
