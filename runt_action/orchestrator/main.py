@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from runt_action.agents.engine import Engine
     from runt_action.notebook import Notebook
     from runt_action.orchestrator.session import EmbeddedServer
+    from runt_action.report.html import FragmentCache
     from runt_action.settings import Settings
 
 __all__ = ["DEFAULT_SYNC_URL", "RunExecution", "publish_run", "run"]
@@ -99,7 +100,7 @@ async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
         shutdown.uninstall()
     live.close()
     try:
-        code = publish_run(plan, result)
+        code = publish_run(plan, result, html_fragments=execution.html_fragments)
     finally:
         await execution.engine_down()
     if viewing is not None:
@@ -125,7 +126,9 @@ async def _keep_viewing(viewing: EmbeddedServer, notebook_id: str) -> None:
             await asyncio.wait_for(viewing.stop(), 5.0)
 
 
-def publish_run(plan: RunPlan, result: RunResult) -> int:
+def publish_run(
+    plan: RunPlan, result: RunResult, *, html_fragments: FragmentCache | None = None
+) -> int:
     """Write everything (.ipynb, HTML report, outputs, summary, annotations); a file that
     could not be written is exit 3, after all the others were written."""
     from runt_action import report
@@ -136,7 +139,9 @@ def publish_run(plan: RunPlan, result: RunResult) -> int:
 
         extra["html"] = (
             plan.html_path,
-            lambda path: write_html(result, path, secrets=plan.secrets),
+            lambda path: write_html(
+                result, path, secrets=plan.secrets, fragment_cache=html_fragments
+            ),
         )
     if plan.summary_copy is not None:
         from runt_action.report.files import write_file
@@ -214,6 +219,7 @@ class RunExecution:
     located: list[Session] = field(default_factory=list)
     runner: Runner | None = None
     work: asyncio.Task[None] | None = None
+    html_fragments: FragmentCache = field(default_factory=dict)  # checkpoints + final report
 
     async def execute(self, live: LiveHooks) -> RunResult:
         """Run; whatever happens, the result (errors are in it, never raised)."""
@@ -303,7 +309,9 @@ class RunExecution:
         if _checkpointable(plan.ipynb_path):
             write_notebook(plan.ipynb_path, snapshot, scrubber=Scrubber(plan.secrets))
         if plan.html_path is not None and _checkpointable(plan.html_path):
-            write_html(snapshot, plan.html_path, secrets=plan.secrets)
+            write_html(
+                snapshot, plan.html_path, secrets=plan.secrets, fragment_cache=self.html_fragments
+            )
 
     # -- the result -----------------------------------------------------------------------
 

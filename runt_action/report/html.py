@@ -336,10 +336,42 @@ def render_html(result: RunResult, *, secrets: Sequence[str] = ()) -> str:
     return scrubber.text(page) if scrubber else page
 
 
-def _page_pieces(result: RunResult, scrubber: Scrubber) -> Iterator[str]:
+# Fragments of a report written again and again while its cells run (checkpoints), keyed by
+# everything that could change a finished cell's fragment: each cell is rendered once.
+FragmentCache = dict[tuple[Any, ...], Markup]
+
+
+def _fragment_key(index: int, cell: CellResult) -> tuple[Any, ...]:
+    return (
+        index,
+        cell.id,
+        cell.source,
+        cell.status,
+        cell.attempts,
+        cell.duration_ms,
+        cell.reason,
+        len(cell.outputs),
+        tuple(cell.notes),
+    )
+
+
+def _fragments(cells: Sequence[CellResult], cache: FragmentCache | None) -> Iterator[Markup]:
+    for i, cell in enumerate(cells):
+        if cache is None:
+            yield render_cell(cell, index=i)
+            continue
+        key = _fragment_key(i, cell)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = render_cell(cell, index=i)
+        yield found
+
+
+def _page_pieces(
+    result: RunResult, scrubber: Scrubber, cache: FragmentCache | None = None
+) -> Iterator[str]:
     """The page in pieces, each cell rendered as the template reaches it: a 2000-cell report
-    never has every fragment (or the whole page) in memory at once unless it must be scrubbed
-    as a whole."""
+    never has the whole page in memory at once unless it must be scrubbed as a whole."""
     clean = _scrubbed(result, scrubber)
     first_error = next(
         (c for c in clean.cells if c.status in (CellStatus.FAILED, CellStatus.TIMEOUT)), None
@@ -357,7 +389,7 @@ def _page_pieces(result: RunResult, scrubber: Scrubber) -> Iterator[str]:
         .generate(
             result=clean,
             csp=REPORT_CSP,
-            cells=(render_cell(c, index=i) for i, c in enumerate(clean.cells)),
+            cells=_fragments(clean.cells, cache),
             first_error=first_error,
             first_error_line=error_line(first_error) if first_error is not None else None,
             error_output=error_output,
@@ -367,10 +399,18 @@ def _page_pieces(result: RunResult, scrubber: Scrubber) -> Iterator[str]:
     )
 
 
-def write_html(result: RunResult, path: Path, *, secrets: Sequence[str] = ()) -> None:
-    """Render and write the report atomically; a failure is an :class:`OutputWriteError`."""
+def write_html(
+    result: RunResult,
+    path: Path,
+    *,
+    secrets: Sequence[str] = (),
+    fragment_cache: FragmentCache | None = None,
+) -> None:
+    """Render and write the report atomically; a failure is an :class:`OutputWriteError`.
+
+    ``fragment_cache``: shared by the writes of one run, so a finished cell is rendered once."""
     scrubber = Scrubber(secrets)
-    pieces = _page_pieces(result, scrubber)
+    pieces = _page_pieces(result, scrubber, fragment_cache)
     data: str | Iterator[str] = scrubber.text("".join(pieces)) if scrubber else pieces
     try:
         write_file(path, data)

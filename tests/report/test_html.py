@@ -278,3 +278,27 @@ def test_write_html_is_atomic_and_reports_failures(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(OutputWriteError, match="could not write the HTML report"):
         write_html(sample_result(), blocker / "report.html")
+
+
+def test_a_fragment_cache_renders_each_finished_cell_once(monkeypatch: Any) -> None:
+    """Checkpoints rewrite the report many times; a cell whose result did not change is not
+    rendered again, and the page is the same as without the cache."""
+    from runt_action.report import html as report_html
+    from runt_action.results import CellResult, CellStatus, RunResult, RunStatus
+
+    cells = [CellResult(f"c{i}", "code", f"x = {i}", CellStatus.SUCCESS) for i in range(3)]
+    result = RunResult("n", None, "t", "f.yml", RunStatus.RUNNING, cells, {}, 1.0, "python", "s")
+    calls: list[str] = []
+    real = report_html.render_cell
+
+    def counting(cell: CellResult, **kw: Any) -> Any:
+        calls.append(cell.id)
+        return real(cell, **kw)
+
+    monkeypatch.setattr(report_html, "render_cell", counting)
+    cache: report_html.FragmentCache = {}
+    first = "".join(report_html._page_pieces(result, report_html.Scrubber(), cache))
+    cells[1].status, cells[1].duration_ms = CellStatus.FAILED, 5.0  # one cell changes
+    second = "".join(report_html._page_pieces(result, report_html.Scrubber(), cache))
+    assert calls == ["c0", "c1", "c2", "c1"]
+    assert second == report_html.render_html(result) and first != second
