@@ -123,6 +123,7 @@ class _Sweep:
         from runt_action.report.ipynb import write_notebook
         from runt_action.report.outputs import format_outputs
         from runt_action.report.scrub import Scrubber
+        from runt_action.report.summary import write_summary
         from runt_action.report.sweep import (
             SweepRow,
             render_sweep_summary,
@@ -149,13 +150,14 @@ class _Sweep:
         title = base.notebook.title
         try:
             summary = base.summary_path
-            if base.github_actions and summary is not None:
-                with summary.open("a", encoding="utf-8") as fh:
-                    fh.write(render_sweep_summary(title, rows, scrubber=scrubber))
-            elif summary is not None:
-                summary.write_text(render_sweep_summary(title, rows, scrubber=scrubber))
-            else:
-                print(scrubber.text(render_sweep_text(title, rows)), end="", flush=True)
+            text = (
+                render_sweep_summary(title, rows, scrubber=scrubber)
+                if summary is not None
+                else scrubber.text(render_sweep_text(title, rows))
+            )
+            # The same writer as a single run's summary: appended under Actions, never
+            # replacing a device or FIFO, printed when there is no file.
+            write_summary(text, summary, append=base.github_actions)
             if base.github_output is not None:
                 values = {k: scrubber.text(v) for k, v in sweep_outputs(rows).items()}
                 with base.github_output.open("a", encoding="utf-8", newline="") as fh:

@@ -64,3 +64,34 @@ async def test_sweep_file_and_jobs(cli: Any, notebooks: Path, tmp_path: Path) ->
 
 def _names(folder: Path, pattern: str) -> list[str]:
     return sorted(p.name for p in folder.glob(pattern))
+
+
+async def test_sweep_summary_never_replaces_a_device(
+    cli: Any, notebooks: Path, tmp_path: Path
+) -> None:
+    """The sweep's summary goes through the same writer as a run's: a device stays one."""
+    import os
+    import stat
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    device = tmp_path / "null"
+    os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    sets = tmp_path / "sets.yml"
+    sets.write_text("- {n: 1}\n- {n: 2}\n")
+    run = await cli(
+        tmp_path,
+        notebooks / "sweep.yml",
+        "--runtime",
+        "python",
+        "--sweep",
+        str(sets),
+        "--summary",
+        str(device),
+        env={"GITHUB_ACTIONS": ""},
+        limit=240,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert stat.S_ISCHR(device.stat().st_mode)
