@@ -189,9 +189,10 @@ def _checkpointable(path: Path) -> bool:
 
 
 def _scrub(plan: RunPlan, text: str) -> str:
-    for secret in plan.secrets:
-        text = text.replace(secret, "***")
-    return text
+    """Every secret masked, in every escaped form the reports know (report.scrub)."""
+    from runt_action.report.scrub import Scrubber
+
+    return Scrubber(plan.secrets).text(text)
 
 
 @dataclass(slots=True)
