@@ -407,15 +407,12 @@ def _report_input_error(error: InputError) -> None:
         return
     from runt_action.report import publish_input_error
 
-    def path(name: str) -> Path | None:
-        value = os.environ.get(name, "").strip()
-        return Path(value) if value else None
-
+    # Under Actions publish_input_error finds GITHUB_STEP_SUMMARY / GITHUB_OUTPUT itself.
     publish_input_error(
         error,
         notebook=os.environ.get("INPUT_NOTEBOOK") or None,
-        summary_path=path("GITHUB_STEP_SUMMARY"),
-        output_path=path("GITHUB_OUTPUT"),
+        summary_path=None,
+        output_path=None,
         github_actions=True,
     )
 
