@@ -289,9 +289,7 @@ class RunExecution:
 
     def _save_checkpoint(self) -> None:
         """The notebook so far (status "running"), written where the final one will be."""
-        from runt_action.report.html import write_html
-        from runt_action.report.ipynb import write_notebook
-        from runt_action.report.scrub import Scrubber
+        from runt_action import report
 
         plan, runner = self.plan, self.runner
         if runner is None:
@@ -307,12 +305,14 @@ class RunExecution:
             location_note=session.note if session is not None else None,
         )
         # Only into regular files: a FIFO or device gets the final notebook once, at the end.
-        if _checkpointable(plan.ipynb_path):
-            write_notebook(plan.ipynb_path, snapshot, scrubber=Scrubber(plan.secrets))
-        if plan.html_path is not None and _checkpointable(plan.html_path):
-            write_html(
-                snapshot, plan.html_path, secrets=plan.secrets, fragment_cache=self.html_fragments
-            )
+        html = plan.html_path
+        report.write_documents(
+            snapshot,
+            ipynb=plan.ipynb_path if _checkpointable(plan.ipynb_path) else None,
+            html=html if html is not None and _checkpointable(html) else None,
+            secrets=plan.secrets,
+            fragment_cache=self.html_fragments,
+        )
 
     # -- the result -----------------------------------------------------------------------
 

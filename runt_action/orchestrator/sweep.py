@@ -119,8 +119,6 @@ class _Sweep:
 
     def _publish(self, results: list[RunResult]) -> int:
         from runt_action import report
-        from runt_action.report.html import write_html
-        from runt_action.report.ipynb import write_notebook
         from runt_action.report.outputs import format_outputs
         from runt_action.report.scrub import Scrubber
         from runt_action.report.summary import write_summary
@@ -138,9 +136,9 @@ class _Sweep:
         code = 0
         for params_set, plan, result in zip(base.sweep, self.plans, results, strict=True):
             try:
-                write_notebook(plan.ipynb_path, result, scrubber=scrubber)
-                if plan.html_path is not None:
-                    write_html(result, plan.html_path, secrets=plan.secrets)
+                report.write_documents(
+                    result, ipynb=plan.ipynb_path, html=plan.html_path, secrets=plan.secrets
+                )
             except (OSError, OutputWriteError) as exc:
                 print(f"runt-action: could not write a report: {exc}", file=sys.stderr)
                 code = 3

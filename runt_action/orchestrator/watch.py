@@ -218,18 +218,16 @@ class _Watch:
         self._write_ipynb(plan, session, merged)
 
     def _write_ipynb(self, plan: RunPlan, session: Session, cells: list[CellResult]) -> None:
-        from runt_action.report.html import write_html
-        from runt_action.report.ipynb import write_notebook
-        from runt_action.report.scrub import Scrubber
+        from runt_action import report
         from runt_action.results import RunStatus
 
         result = plan.result(
             cells, RunStatus.SUCCESS, notebook_id=session.notebook_id, notebook_url=session.link
         )
         try:
-            write_notebook(plan.ipynb_path, result, scrubber=Scrubber(plan.secrets))
-            if plan.html_path is not None:
-                write_html(result, plan.html_path, secrets=plan.secrets)
+            report.write_documents(
+                result, ipynb=plan.ipynb_path, html=plan.html_path, secrets=plan.secrets
+            )
         except (OSError, OutputWriteError) as exc:
             _say(f"warning: could not write a report: {exc}")
 

@@ -28,6 +28,7 @@ from runt_action.report.scrub import Scrubber
 from runt_action.results import RunResult
 
 if TYPE_CHECKING:
+    from runt_action.report.html import FragmentCache
     from runt_action.report.ipynb import build_notebook, write_notebook
     from runt_action.report.summary import SUMMARY_LIMIT, render_summary, write_summary
 
@@ -55,6 +56,7 @@ __all__ = [
     "publish_input_error",
     "render_summary",
     "step_outputs",
+    "write_documents",
     "write_notebook",
     "write_outputs",
     "write_summary",
@@ -70,6 +72,27 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def write_documents(
+    result: RunResult,
+    *,
+    ipynb: Path | None,
+    html: Path | None,
+    secrets: Sequence[str],
+    fragment_cache: FragmentCache | None = None,
+) -> None:
+    """The .ipynb and the HTML report of ``result`` (either path None: not that one).
+
+    For the writes outside :func:`publish` (checkpoints, sweep sets, watch rounds); errors
+    propagate (OSError, OutputWriteError) for the caller to report its own way."""
+    from runt_action.report.html import write_html
+    from runt_action.report.ipynb import write_notebook
+
+    if ipynb is not None:
+        write_notebook(ipynb, result, scrubber=Scrubber(secrets))
+    if html is not None:
+        write_html(result, html, secrets=secrets, fragment_cache=fragment_cache)
 
 
 def live_log(
