@@ -111,6 +111,26 @@ def live_log(
     return LiveLog(commands, tty=tty, log_output=log_output)
 
 
+def _reporters(
+    stream: TextIO | None,
+    secrets: Sequence[str],
+    github_actions: bool,
+    summary_path: Path | None,
+    output_path: Path | None,
+) -> tuple[TextIO, Scrubber, WorkflowCommands, Path | None, Path | None]:
+    """What every publishing entry point starts from: the stream, the scrubber, the workflow
+    commands (secrets masked first) and, under Actions, the runner's summary/output files."""
+    out = stream if stream is not None else sys.stdout
+    scrubber = Scrubber(secrets)
+    commands = WorkflowCommands(
+        out, github_actions=github_actions, masks=secrets, scrubber=scrubber
+    )
+    if github_actions:
+        summary_path = summary_path or _env_path("GITHUB_STEP_SUMMARY")
+        output_path = output_path or _env_path("GITHUB_OUTPUT")
+    return out, scrubber, commands, summary_path, output_path
+
+
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
@@ -158,14 +178,9 @@ def publish(
     from runt_action.report.summary import SUMMARY_LIMIT, render_summary, write_summary
     from runt_action.report.terminal import render_terminal
 
-    stream = stream if stream is not None else sys.stdout
-    scrubber = Scrubber(secrets)
-    commands = WorkflowCommands(
-        stream, github_actions=github_actions, masks=secrets, scrubber=scrubber
+    stream, scrubber, commands, summary_path, output_path = _reporters(
+        stream, secrets, github_actions, summary_path, output_path
     )
-    if github_actions:
-        summary_path = summary_path or _env_path("GITHUB_STEP_SUMMARY")
-        output_path = output_path or _env_path("GITHUB_OUTPUT")
     artifacts = dict(result.artifacts)
     problems: list[str] = []
 
@@ -258,14 +273,9 @@ def publish_input_error(
     from runt_action.report.escape import code_block, escape_md
     from runt_action.report.summary import write_summary
 
-    stream = stream if stream is not None else sys.stdout
-    scrubber = Scrubber(secrets)
-    commands = WorkflowCommands(
-        stream, github_actions=github_actions, masks=secrets, scrubber=scrubber
+    stream, scrubber, commands, summary_path, output_path = _reporters(
+        stream, secrets, github_actions, summary_path, output_path
     )
-    if github_actions:
-        summary_path = summary_path or _env_path("GITHUB_STEP_SUMMARY")
-        output_path = output_path or _env_path("GITHUB_OUTPUT")
     line = scrubber.text(str(error))
     file = getattr(error, "file", None) or notebook
     row = getattr(error, "line", 0) or None
