@@ -12,32 +12,10 @@ from typing import Any
 
 import pytest
 
+from tests.faults.faultlib import parse_github_output
+
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = Path(__file__).parent / "notebooks"
-
-
-def parse_github_output(text: str) -> dict[str, str]:
-    """GitHub's GITHUB_OUTPUT format: ``name=value`` or ``name<<DELIM`` ... ``DELIM``."""
-    out: dict[str, str] = {}
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        i += 1
-        if not line:
-            continue
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delim = line.split("<<", 1)
-            body: list[str] = []
-            while lines[i] != delim:
-                body.append(lines[i])
-                i += 1
-            i += 1
-            out[name] = "\n".join(body)
-        else:
-            name, value = line.split("=", 1)
-            out[name] = value
-    return out
 
 
 @dataclass
