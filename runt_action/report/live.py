@@ -28,7 +28,6 @@ from runt_action.report.media import output_as_text
 from runt_action.results import CellOutput, CellResult, CellStatus
 
 __all__ = [
-    "NOTICE_KINDS",
     "STATUS_SYMBOLS",
     "LiveLog",
     "Notice",
@@ -36,9 +35,6 @@ __all__ = [
     "output_notice",
     "output_text",
 ]
-
-#: The kinds of ``metadata["runt_action"]`` notice an agent attaches to an output.
-NOTICE_KINDS = frozenset({"dropped", "truncated", "restarted"})
 
 STATUS_SYMBOLS: dict[CellStatus, str] = {
     CellStatus.SUCCESS: "✓",
@@ -78,19 +74,21 @@ class Notice:
     """A visible note an agent attached to an output (something dropped, cut or restarted)."""
 
     cell_id: str
-    kind: str  # one of NOTICE_KINDS
+    kind: str  # one of schema.notices.NOTICE_KINDS
     text: str
 
 
 def output_notice(output: CellOutput) -> tuple[str, str] | None:
-    """``(kind, text)`` of the output's ``metadata["runt_action"]`` notice, if it has one."""
-    meta = output.metadata.get("runt_action") if isinstance(output.metadata, dict) else None
-    if not isinstance(meta, dict):
+    """``(kind, text)`` of the output's ``metadata["runt_action"]`` notice, if it has one,
+    parsed by schema.notices (the one parser of the contract), the text on one line."""
+    if not output.metadata:
         return None
-    kind, text = meta.get("kind"), meta.get("notice")
-    if kind not in NOTICE_KINDS or not isinstance(text, str) or not text.strip():
+    from runt_action.schema.notices import notice_of  # imported on the first output with one
+
+    found = notice_of(output.metadata)
+    if found is None or not found[1].strip():
         return None
-    return str(kind), " ".join(text.split())
+    return found[0], " ".join(found[1].split())
 
 
 class LiveLog:
