@@ -98,5 +98,6 @@ def describe() -> dict[str, Any]:
         "jupyter_client": _version("jupyter_client"),
         "papermill": _version("papermill"),
         "aiohttp": _version("aiohttp"),
+        "uvloop": _version("uvloop"),
         "git_head": _git_head(),
     }

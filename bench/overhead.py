@@ -68,9 +68,31 @@ def bench_overhead(
                 vals = [float(r[key]) for r in good]
                 entry[f"median_{key}"] = round(median(vals), 3) if vals else None
             result[runtime] = entry
+        if "python" in runtimes:
+            # The same runs on asyncio's own loop: what uvloop buys (runt_action/eventloop.py).
+            runs = [_one(nb, "python", {"RUNT_EVENT_LOOP": "asyncio"}) for _ in range(repeats)]
+            log(f"  overhead python on asyncio's loop: {runs}")
+            good = [r for r in runs if r is not None and "error" not in r]
+            alt: dict[str, Any] = {"runs": runs}
+            for key in ("overhead_per_cell_ms", "wall_per_cell_ms", "compute_per_cell_ms"):
+                vals = [float(r[key]) for r in good]
+                alt[f"median_{key}"] = round(median(vals), 3) if vals else None
+            result["python_asyncio_loop"] = alt
     if "python" in runtimes:
-        result["raw_kernel_roundtrip"] = asyncio.run(_raw_kernel(min(cells, 200)))
+        n = min(cells, 200)
+        result["raw_kernel_roundtrip"] = asyncio.run(_raw_kernel(n))
+        result["raw_kernel_roundtrip_uvloop"] = _raw_on_uvloop(n)
     return result
+
+
+def _raw_on_uvloop(n: int) -> dict[str, Any] | None:
+    """The floor on the loop our runs use: the fair one to compare their wall time with."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_raw_kernel(n))
 
 
 async def _raw_kernel(n: int) -> dict[str, Any]:

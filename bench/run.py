@@ -204,6 +204,15 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             "lower",
             "ms",
         )
+    wall = _get(r, "overhead", "python", "median_wall_per_cell_ms")
+    raw = _get(r, "overhead", "raw_kernel_roundtrip_uvloop", "median_ms")
+    add(
+        "native wall per cell / raw round trip (uvloop)",
+        round(wall / raw, 3) if isinstance(wall, float) and isinstance(raw, float) else None,
+        1.2,
+        "lower",
+        "x",
+    )
     for variant in ("runt_pyodide_snapshot", "runt_pyodide_cold"):
         add(
             f"pyodide e2e wall, {variant.rsplit('_', 1)[1]} boot",
@@ -258,7 +267,8 @@ def render(results: dict[str, Any]) -> str:
     m = r["machine"]
     lines.append(
         f"machine: {m['nproc']} x {m['cpu_model']}, {m['memory_mb']} MB, Python {m['python']}, "
-        f"{m['deno']}, Pyodide {m['pyodide']}, ipykernel {m['ipykernel']}; "
+        f"{m['deno']}, Pyodide {m['pyodide']}, ipykernel {m['ipykernel']}, "
+        f"uvloop {m.get('uvloop')}; "
         f"load average {m['load_average_at_start']} -> {m.get('load_average_at_end')}"
     )
     lines.append("")
@@ -304,7 +314,7 @@ def render(results: dict[str, Any]) -> str:
     if ovh:
         lines.append("")
         lines.append(f"overhead, {ovh['cells']} x `{ovh['source']}` (medians, ms per cell):")
-        for rt in ("python", "pyodide"):
+        for rt in ("python", "python_asyncio_loop", "pyodide"):
             if rt in ovh:
                 o = ovh[rt]
                 lines.append(
@@ -312,11 +322,16 @@ def render(results: dict[str, Any]) -> str:
                     f"runtime {_fmt(o['median_compute_per_cell_ms'])}  "
                     f"overhead {_fmt(o['median_overhead_per_cell_ms'])}"
                 )
-        raw = ovh.get("raw_kernel_roundtrip")
-        if raw:
-            lines.append(
-                f"  raw jupyter_client round trip of the same cell: median {raw['median_ms']} ms"
-            )
+        for key, loop in (
+            ("raw_kernel_roundtrip", "asyncio"),
+            ("raw_kernel_roundtrip_uvloop", "uvloop"),
+        ):
+            raw = ovh.get(key)
+            if raw:
+                lines.append(
+                    f"  raw jupyter_client round trip of the same cell on {loop}: "
+                    f"median {raw['median_ms']} ms"
+                )
     boot = r.get("pyodide_boot")
     if boot and boot.get("report"):
         lines.append("")

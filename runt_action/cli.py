@@ -634,8 +634,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import asyncio
-
+    from runt_action import eventloop
     from runt_action.livestore.server import serve_forever
 
     def attach(server: Any) -> Callable[[], str]:
@@ -645,13 +644,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         hint = " (open it once with ?token=<your token>)" if args.token else ""
         return lambda: f"viewer: {viewer.index_url}{hint}"
 
-    asyncio.run(serve_forever(args.host, args.port, args.db, args.token, attach=attach))
+    eventloop.run(serve_forever(args.host, args.port, args.db, args.token, attach=attach))
     return EXIT_OK
 
 
 def _cmd_agent(args: argparse.Namespace) -> int:
-    import asyncio
-
+    from runt_action import eventloop
     from runt_action.agents.standalone import run_agent
     from runt_action.settings import load_settings
 
@@ -663,7 +661,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     if settings.runtime == "none":
         raise UsageError(f"{PROG} agent: runtime 'none' starts no agent; use pyodide or python")
     token = settings.token
-    asyncio.run(
+    eventloop.run(
         run_agent(
             notebook_id=args.notebook_id,
             sync_url=settings.sync_url,

@@ -12,7 +12,9 @@ costs O(its events), not a scan of the whole queue.
 
 Latency per cell (issue #7): when this is the only active runtime session of the notebook
 (always so in the embedded run), a pending row starts at once; nobody else can take it, so
-its ``ExecutionAssigned`` needs no confirmation first. The engine gets the cell before the
+its ``ExecutionAssigned`` needs no confirmation first. On the orchestrator's own Store (the
+in-process agent) a request starts even before it is confirmed (``_on_local``), unless an
+unconfirmed event redefines the cell or cancels work. The engine gets the cell before the
 claim, ``ExecutionStarted`` and the clear are committed, so they cost nothing on the critical
 path; outputs are held until then, so the log order is the canonical one. With other sessions
 present ``ExecutionAssigned`` is last-writer-wins, so the agent waits for its claim to be
@@ -42,10 +44,14 @@ from runt_action.errors import RuntimeDied
 from runt_action.livestore.events import Event
 from runt_action.livestore.store import Store
 from runt_action.schema.events import (
+    CELL_DEFINITION_EVENTS,
     ActorProfileSet,
+    AllExecutionsCancelled,
     CellOutputsCleared,
     ExecutionAssigned,
+    ExecutionCancelled,
     ExecutionCompleted,
+    ExecutionRequested,
     ExecutionStarted,
     ExecutionStatus,
     PresenceSet,
@@ -82,6 +88,7 @@ INTERRUPT_GRACE_S = 5.0  # default: an interrupted cell still running this long 
 _ERROR_TEXT_CAP = 16 * 1024  # chars of ExecutionCompleted.error (the error output has it all)
 # Queue events whose names do not start with "v1.Execution" (the others all do).
 _QUEUE_EVENTS = frozenset({"v1.MultipleExecutionRequested", "v1.AllExecutionsCancelled"})
+_CANCEL_EVENTS = frozenset({ExecutionCancelled.NAME, AllExecutionsCancelled.NAME})
 
 
 def _now() -> datetime:
@@ -172,7 +179,7 @@ class RuntimeAgent:
         reason: TerminationReason | None = "shutdown"
         renew: asyncio.Task[None] | None = None
         try:
-            with self.store.subscribe(self._on_change):
+            with self.store.subscribe(self._on_change), self.store.on_commit(self._on_local):
                 self._seed(self.store.state)
                 watch = asyncio.create_task(self._watch_store())
                 try:
@@ -330,6 +337,38 @@ class RuntimeAgent:
                 self._request_cancel(run)
         if self._active:
             self._advance(state)
+
+    def _on_local(self, name: str, args: Any) -> None:
+        """A request committed on our own Store (the orchestrator in this process): start it
+        before the server confirms it, as LiveStore clients sharing a store see each other's
+        writes at once. Measured: 0.45 ms less per cell (docs/benchmarks.md, 2026-12-01).
+
+        Only when nothing could make the confirmed log disagree: we are idle and the only
+        runtime session, and no unconfirmed event of ours redefines the cell or cancels work
+        (a pending source change must run, so that request waits for confirmation). The
+        claim, ExecutionStarted and the clear follow the request in our commit order, so the
+        log reads exactly as on the confirmed path. Anything else takes the confirmed path.
+        """
+        if name != ExecutionRequested.NAME or not isinstance(args, dict):
+            return
+        qid, cell_id, count = args.get("queueId"), args.get("cellId"), args.get("executionCount")
+        if not (isinstance(qid, str) and isinstance(cell_id, str)) or qid in self._claimed:
+            return
+        if not self._active or self._current is not None or self._mine or self._requested:
+            return
+        state = self.store.state
+        if cell_id not in state.cells or self._should_end(state) or not self._alone(state):
+            return
+        for pending_name, pending_args in self.store.pending():
+            if pending_name in _CANCEL_EVENTS or (
+                pending_name in CELL_DEFINITION_EVENTS
+                and isinstance(pending_args, dict)
+                and pending_args.get("id") == cell_id
+            ):
+                return
+        self._claimed.add(qid)
+        self._unconfirmed.add(qid)
+        self._start(qid, cell_id, count if isinstance(count, int) else None, claim=True)
 
     def _request_cancel(self, run: _Run) -> None:
         if run.cancel_requested:

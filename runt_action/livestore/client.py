@@ -67,6 +67,7 @@ class SyncClient:
         timeouts: Timeouts,
         on_confirmed: Callable[[list[Event]], None],
         on_failure: Callable[[SyncError], None] | None = None,
+        on_committed: Callable[[str, Any], None] | None = None,
         ping_interval: float = 25.0,
         pong_timeout: float = 5.0,
         backoff_initial: float = 0.1,
@@ -78,6 +79,7 @@ class SyncClient:
         self._timeouts = timeouts
         self._on_confirmed = on_confirmed
         self._on_failure = on_failure
+        self._on_committed = on_committed
         self._ping_interval = ping_interval
         self._pong_timeout = pong_timeout
         self._backoff_initial = backoff_initial
@@ -122,6 +124,7 @@ class SyncClient:
             raise
 
     def commit(self, name: str, args: Any = None) -> asyncio.Future[Event]:
+        """Queue an event for push; the future resolves with the confirmed Event."""
         fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         if self.failure is not None:
             fut.set_exception(self.failure)
@@ -135,6 +138,8 @@ class SyncClient:
             fut.set_exception(SyncProtocolError(f"cannot push event {name!r}: {exc}"))
             return fut
         self._futures[token] = fut
+        if self._on_committed is not None:
+            self._on_committed(*self.machine.last_committed())
         # Commits made in the same loop step (claim + start + clear, say) go out as one push
         # instead of one push each, saving a round trip per event on the hot path.
         if self._flush_handle is None:
@@ -157,6 +162,10 @@ class SyncClient:
 
     def unconfirmed(self) -> list[asyncio.Future[Event]]:
         return [f for f in self._futures.values() if not f.done()]
+
+    def pending(self) -> list[tuple[str, Any]]:
+        """(name, args) of our commits the server has not confirmed yet, in commit order."""
+        return self.machine.pending()
 
     async def close(self) -> None:
         self._closing = True

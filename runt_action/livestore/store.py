@@ -4,6 +4,12 @@ State reflects the *confirmed* log only (server order), so every client computes
 state and a rebase never has to roll anything back here. The log itself is not kept unless
 asked for (``keep_events=True``): a run only needs the state, and payloads add up.
 
+Writers sharing one Store (the orchestrator and its in-process agent) also see each other's
+commits at once, before confirmation, as LiveStore clients sharing a store do: through
+``on_commit`` listeners and ``wait_for(committed=...)``. That never moves the state; each
+reader decides when a local commit is as good as a confirmed one (agents/core.py,
+orchestrator/runner.py say when).
+
 Callbacks are isolated: a materializer or subscriber that raises on an event is logged with
 the event's seqNum and name and skipped for that event only; the socket, the other callbacks
 and the commit futures are unaffected. ``failure`` is only ever a sync failure.
@@ -38,17 +44,28 @@ class Materializer(Protocol[S]):
 
 
 class _Waiter(Generic[S, T]):
-    __slots__ = ("future", "predicate")
+    __slots__ = ("committed", "future", "predicate")
 
-    def __init__(self, predicate: Callable[[S], T | Literal[False] | None]) -> None:
+    def __init__(
+        self,
+        predicate: Callable[[S], T | Literal[False] | None],
+        committed: Callable[[str, Any], T | Literal[False] | None] | None,
+    ) -> None:
         self.predicate = predicate
+        self.committed = committed
         self.future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
 
     def check(self, state: S) -> None:
-        if self.future.done():
-            return
+        if not self.future.done():
+            self._settle(self.predicate, state)
+
+    def check_commit(self, name: str, args: Any) -> None:
+        if self.committed is not None and not self.future.done():
+            self._settle(self.committed, name, args)
+
+    def _settle(self, fn: Callable[..., T | Literal[False] | None], *args: Any) -> None:
         try:
-            value = self.predicate(state)
+            value = fn(*args)
         except Exception as exc:
             self.future.set_exception(exc)
             return
@@ -122,6 +139,7 @@ class Store(Generic[S]):
         self._events: list[Event] | None = [] if keep_events else None
         self._waiters: list[_Waiter[S, Any]] = []
         self._subscribers: list[Callable[[S, Sequence[Event]], None]] = []
+        self._local_listeners: list[Callable[[str, Any], None]] = []
         self._client: SyncClient | None = None
         self._failure: BaseException | None = None
 
@@ -182,14 +200,21 @@ class Store(Generic[S]):
         self,
         predicate: Callable[[S], T | Literal[False] | None],
         timeout: float | None = None,  # noqa: ASYNC109 (the contract's signature)
+        *,
+        committed: Callable[[str, Any], T | Literal[False] | None] | None = None,
     ) -> T:
-        """The first truthy value of ``predicate``, checked now and after every event."""
+        """The first truthy value of ``predicate``, checked now and after every event.
+
+        ``committed(name, args)``, if given, is also checked on every event committed on
+        this Store meanwhile: a writer sharing the Store can report what is awaited before
+        the server confirms it (see :meth:`on_commit`).
+        """
         if self._failure is not None:
             raise self._failure
         value = predicate(self.state)
         if value:
             return value
-        waiter: _Waiter[S, T] = _Waiter(predicate)
+        waiter: _Waiter[S, T] = _Waiter(predicate, committed)
         self._waiters.append(waiter)
         try:
             async with asyncio.timeout(timeout):
@@ -215,6 +240,32 @@ class Store(Generic[S]):
                 self._subscribers.remove(callback)
 
         return scope()
+
+    def on_commit(self, callback: Callable[[str, Any], None]) -> AbstractContextManager[None]:
+        """Call ``callback(name, args)`` for each event committed on this Store, inside the
+        block, before the server confirms it.
+
+        This is how LiveStore clients sharing a store see each other's writes at once; the
+        materialized state still moves only on confirmation. The callback runs inside
+        :meth:`commit`, right after the event is queued and before it is sent, so work it
+        schedules goes ahead of the push (the agent hands a cell to its engine first). It
+        must not block; an event it commits is queued after this one. A callback that
+        raises is logged and skipped for that event.
+        """
+
+        @contextlib.contextmanager
+        def scope() -> Iterator[None]:
+            self._local_listeners.append(callback)
+            try:
+                yield
+            finally:
+                self._local_listeners.remove(callback)
+
+        return scope()
+
+    def pending(self) -> list[tuple[str, Any]]:
+        """(name, args) of this Store's commits the server has not confirmed yet, in order."""
+        return [] if self._client is None else self._client.pending()
 
     async def close(self) -> None:
         if self._client is not None:
@@ -276,6 +327,20 @@ class Store(Generic[S]):
                     exc_info=True,
                 )
 
+    def _committed(self, name: str, args: Any) -> None:
+        for waiter in tuple(self._waiters):
+            waiter.check_commit(name, args)
+        for callback in tuple(self._local_listeners):
+            try:
+                callback(name, args)
+            except Exception:
+                log.warning(
+                    "livestore: commit listener %s failed on %s; skipped for it",
+                    getattr(callback, "__qualname__", repr(callback)),
+                    name,
+                    exc_info=True,
+                )
+
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
             self._failure = exc
@@ -310,6 +375,7 @@ async def connect_store(
         timeouts=timeouts,
         on_confirmed=store._apply,
         on_failure=store._fail,
+        on_committed=store._committed,
     )
     store._client = client
     await client.start()

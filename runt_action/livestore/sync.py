@@ -135,6 +135,15 @@ class SyncMachine:
     def unconfirmed(self) -> int:
         return len(self._pending)
 
+    def pending(self) -> list[tuple[str, Any]]:
+        """(name, args) of the local events not confirmed yet, in commit order."""
+        return [(p.name, p.args) for p in self._pending]
+
+    def last_committed(self) -> tuple[str, Any]:
+        """(name, args) of the newest local commit, args normalised as the echo will be."""
+        newest = self._pending[-1]
+        return newest.name, newest.args
+
     @property
     def inflight_request_id(self) -> str | None:
         return self._inflight.request_id if self._inflight else None

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runt_action import eventloop
 from runt_action.errors import (
     Cancelled,
     InputError,
@@ -71,7 +72,7 @@ def run(
         return run_sweep(settings, plan)
     engine = engine or prestart_engine(plan.engine)
     try:
-        return asyncio.run(_run_one(plan, engine, started))
+        return eventloop.run(_run_one(plan, engine, started))
     finally:
         kill_engine(engine)  # a no-op after a clean shutdown; never leave a process behind
 

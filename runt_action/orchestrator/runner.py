@@ -50,6 +50,15 @@ OnError = Literal["stop", "skip-dependents", "continue"]
 ON_ERROR_MODES: tuple[OnError, ...] = ("stop", "skip-dependents", "continue")
 
 
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    """How an execution ended: the row's terminal status (or "lost"), as reported."""
+
+    status: str
+    duration_ms: float | None
+    completed_at: str | None
+
+
 @dataclass(slots=True)
 class PlannedCell:
     id: str
@@ -333,16 +342,18 @@ class Runner:
                     ).wire()
                 )
                 self.store.push_now()  # the agent waits for exactly this: no extra loop step
-                status, reason, outputs = await self._wait_terminal(queue_id, cell.id, timeout)
+                status, reason, outputs, ended = await self._wait_terminal(
+                    queue_id, cell.id, timeout
+                )
             self._running = None
             if status == CellStatus.TIMEOUT:  # the cancel may have brought outputs since
                 outputs = outputs_from_state(self.store.state, cell.id)
             row = self.store.state.queue.get(queue_id)
-            duration = row.execution_duration_ms if row is not None else None
+            duration = ended.duration_ms if ended is not None else None
             res.duration_ms = float(duration or (time.monotonic() - t0) * 1000)
             if row is not None:
                 res.started_at = _iso(row.started_at) or res.started_at
-            res.completed_at = (_iso(row.completed_at) if row is not None else None) or _now_iso()
+            res.completed_at = (ended.completed_at if ended is not None else None) or _now_iso()
             res.outputs = outputs
             res.status, res.reason = status, reason
             for output in outputs:  # placeholders, truncations, restarts: never silent
@@ -358,39 +369,54 @@ class Runner:
 
     async def _wait_terminal(
         self, queue_id: str, cell_id: str, limit: float | None
-    ) -> tuple[CellStatus, str | None, list[CellOutput]]:
-        """The cell's verdict and its outputs, read once the row reached a terminal state."""
+    ) -> tuple[CellStatus, str | None, list[CellOutput], _Ended | None]:
+        """The cell's verdict, outputs and end, read once the row reached a terminal state.
 
-        def terminal(state: NotebookState) -> str | None:
+        That is the confirmed state, or the ExecutionCompleted an agent sharing our Store
+        commits (the in-process runtime), once nothing else of the cell is unconfirmed: its
+        outputs are then final in the confirmed state, and the row ends as that event says
+        (a completion is applied unconditionally). Measured: 0.3-0.4 ms less per cell.
+        """
+        from runt_action.schema.events import ExecutionCompleted
+
+        def terminal(state: NotebookState) -> _Ended | None:
             # Checked after every applied event: plain attribute reads, no scans.
             row = state.queue.get(queue_id)
             if row is None:
                 return None
             status = row.status
             if status in _TERMINAL:
-                return status
+                return _Ended(status, row.execution_duration_ms, _iso(row.completed_at))
             if status == "executing" and row.assigned_runtime_session:
                 sess = state.sessions.get(row.assigned_runtime_session)
                 if sess is not None and not sess.is_active:
-                    return "lost"
+                    return _Ended("lost", None, None)
             return None
 
+        def reported(name: str, args: Any) -> _Ended | None:
+            if name != ExecutionCompleted.NAME or not isinstance(args, dict):
+                return None
+            if args.get("queueId") != queue_id:
+                return None
+            for other, more in self.store.pending():
+                if (
+                    isinstance(more, dict)
+                    and more.get("cellId") == cell_id
+                    and (other != name or more.get("queueId") != queue_id)
+                ):
+                    return None  # an output of the cell is unconfirmed: wait for the server
+            done = ExecutionCompleted.model_validate(args)
+            status = "completed" if done.status == "success" else "failed"
+            return _Ended(status, done.executionDurationMs, _iso(done.completedAt))
+
         try:
-            status = await self.store.wait_for(terminal, timeout=limit)
+            ended = await self.store.wait_for(terminal, timeout=limit, committed=reported)
         except TimeoutError:
             await self._cancel_after_timeout(queue_id, cell_id, limit)
-            return CellStatus.TIMEOUT, f"exceeded the {_secs(limit)} cell timeout", []
+            return CellStatus.TIMEOUT, f"exceeded the {_secs(limit)} cell timeout", [], None
+        status = ended.status
         outputs = outputs_from_state(self.store.state, cell_id)
-        if status == "lost":
-            return CellStatus.FAILED, "the runtime session ended during the execution", outputs
-        if status == "cancelled":
-            return CellStatus.FAILED, "the execution was cancelled by someone else", outputs
-        errors = [o for o in outputs if o.output_type == "error"]
-        if errors:
-            return CellStatus.FAILED, f"{errors[0].ename}: {errors[0].evalue}", outputs
-        if status == "failed":
-            return CellStatus.FAILED, "the runtime reported the execution as failed", outputs
-        return CellStatus.SUCCESS, None, outputs
+        return (*_verdict(status, outputs), outputs, ended)
 
     async def _cancel_after_timeout(self, queue_id: str, cell_id: str, limit: float | None) -> None:
         """Cancel so the runtime interrupts; then wait (bounded) until it has let go."""
@@ -431,6 +457,20 @@ class Runner:
                     hooks.on_output(cell_id, found[1])
 
         return on_events
+
+
+def _verdict(status: str, outputs: Sequence[CellOutput]) -> tuple[CellStatus, str | None]:
+    """A terminal row status (or "lost") and the cell's outputs -> our status and why."""
+    if status == "lost":
+        return CellStatus.FAILED, "the runtime session ended during the execution"
+    if status == "cancelled":
+        return CellStatus.FAILED, "the execution was cancelled by someone else"
+    errors = [o for o in outputs if o.output_type == "error"]
+    if errors:
+        return CellStatus.FAILED, f"{errors[0].ename}: {errors[0].evalue}"
+    if status == "failed":
+        return CellStatus.FAILED, "the runtime reported the execution as failed"
+    return CellStatus.SUCCESS, None
 
 
 def _live_session(state: NotebookState) -> Any:

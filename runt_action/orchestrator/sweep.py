@@ -13,6 +13,7 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING
 
+from runt_action import eventloop
 from runt_action.errors import OutputWriteError
 from runt_action.orchestrator.agent_host import kill_engine, prestart_engine
 from runt_action.orchestrator.main import RunExecution
@@ -38,7 +39,7 @@ def run_sweep(settings: Settings, base: RunPlan) -> int:
         make_plan(settings, base.notebook, overrides=params, label=set_label(i, params))
         for i, params in enumerate(base.sweep, start=1)
     ]
-    return asyncio.run(_Sweep(base, plans, max(1, settings.jobs)).main())
+    return eventloop.run(_Sweep(base, plans, max(1, settings.jobs)).main())
 
 
 class _Quiet:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runt_action import eventloop
 from runt_action.errors import InputError, OutputWriteError, RuntActionError
 from runt_action.orchestrator.agent_host import kill_engine, prestart_engine
 from runt_action.orchestrator.plan import RunPlan, make_plan
@@ -43,7 +44,7 @@ def watch(settings: Settings) -> int:
     path = Path(plan.source_file).resolve()
     engine = prestart_engine(plan.engine)
     try:
-        return asyncio.run(_Watch(settings, plan, engine, path).main())
+        return eventloop.run(_Watch(settings, plan, engine, path).main())
     finally:
         kill_engine(engine)
 

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "CELL_DEFINITION_EVENTS",
     "EVENT_TYPES",
     "ActorProfileSet",
     "ActorType",
@@ -486,6 +487,11 @@ class AllOutputsCleared(RuntEvent):
     NAME: ClassVar[str] = "v1.AllOutputsCleared"
     clearedBy: str
 
+
+# Events that change what a cell would run (its existence, type or source), keyed by ``id``.
+CELL_DEFINITION_EVENTS: Final[frozenset[str]] = frozenset(
+    cls.NAME for cls in (CellCreated, CellCreated2, CellSourceChanged, CellTypeChanged, CellDeleted)
+)
 
 EVENT_TYPES: Final[dict[str, type[RuntEvent]]] = {
     cls.NAME: cls

@@ -32,12 +32,26 @@ class HeldStore:
         self.events: list[Event] = []
         self.held: list[tuple[str, Any, asyncio.Future[Event]]] = []
         self._subscribers: list[Callback] = []
+        self._listeners: list[Callable[[str, Any], None]] = []
         self._seq = itertools.count(1)
 
     def commit(self, name: str, args: Any = None) -> asyncio.Future[Event]:
         fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self.held.append((name, args, fut))
+        for listener in list(self._listeners):
+            listener(name, args)
         return fut
+
+    def pending(self) -> list[tuple[str, Any]]:
+        return [(name, args) for name, args, _ in self.held]
+
+    @contextlib.contextmanager
+    def on_commit(self, callback: Callable[[str, Any], None]) -> Iterator[None]:
+        self._listeners.append(callback)
+        try:
+            yield
+        finally:
+            self._listeners.remove(callback)
 
     def push_now(self) -> None:
         """Commits are held until :meth:`confirm` either way."""
@@ -112,6 +126,7 @@ async def setup() -> Any:
     agent = RuntimeAgent(cast(Store[NotebookState], store), engine, runtime_id="rt")
     task = asyncio.create_task(agent.run())
     while not agent.ready.is_set():
+        assert not task.done(), task  # an agent that died would never become ready
         await _settle()
         store.confirm()
     store.confirm()

@@ -2,17 +2,25 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "livestore"))
+
+from gate import GateProxy
+
 from runt_action.notebook.conditions import compile_condition
 from runt_action.orchestrator.agent_host import AgentHost, prestart_engine
 from runt_action.orchestrator.plan import EngineSpec
-from runt_action.orchestrator.runner import PlannedCell, Runner
+from runt_action.orchestrator.runner import ACTOR, PlannedCell, Runner
 from runt_action.results import CellOutput, CellResult
+from runt_action.schema import events as ev
+from runt_action.schema.fractional import key_between
 from runt_action.timeouts import Timeouts
 
 TIMEOUTS = Timeouts(cell=30, startup=30, connect=10, request=10, shutdown=10)
@@ -70,10 +78,10 @@ class Harness:
 
     def event_names(self, cell_id: str) -> list[str]:
         out = []
-        for ev in self.store.events:
-            args = ev.args if isinstance(ev.args, dict) else {}
+        for event in self.store.events:
+            args = event.args if isinstance(event.args, dict) else {}
             if args.get("cellId") == cell_id or args.get("id") == cell_id:
-                out.append(ev.name)
+                out.append(event.name)
         return out
 
 
@@ -157,3 +165,68 @@ async def bare(server: Any) -> AsyncIterator[Harness]:
         yield Harness(server.url, notebook_id, store, None)
     finally:
         await store.close()
+
+
+# -- one Store shared by a runner and the in-process agent, behind a gate -----------------
+
+GATED_WAIT_S = 30.0
+
+
+@dataclass
+class Gated:
+    """A Store shared by a test (as the runner) and the in-process agent, behind a gate."""
+
+    gate: GateProxy
+    store: Any
+    agent: AgentHost
+    key: str | None = None
+
+    def add_cell(self, cell_id: str, source: str) -> None:
+        self.key = key_between(self.key, None)
+        self.store.commit(
+            *ev.CellCreated2(
+                id=cell_id, fractionalIndex=self.key, cellType="code", createdBy=ACTOR
+            ).wire()
+        )
+        self.store.commit(*ev.CellSourceChanged(id=cell_id, source=source, modifiedBy=ACTOR).wire())
+
+    def request(self, cell_id: str) -> str:
+        queue_id = f"{cell_id}-{secrets.token_hex(3)}"
+        self.store.commit(
+            *ev.ExecutionRequested(
+                queueId=queue_id, cellId=cell_id, executionCount=1, requestedBy=ACTOR
+            ).wire()
+        )
+        return queue_id
+
+    async def committed(self, name: str, value: str, key: str = "queueId") -> dict[str, Any]:
+        """The args of ``name`` with ``args[key] == value``, as soon as it is committed on
+        our Store (confirmed or not)."""
+        args: dict[str, Any] = await self.store.wait_for(
+            lambda s: None,
+            timeout=GATED_WAIT_S,
+            committed=lambda n, a: a if n == name and a.get(key) == value else None,
+        )
+        return args
+
+    async def ready(self) -> None:
+        await self.store.wait_for(
+            lambda s: any(x.status == "ready" and x.is_active for x in s.sessions.values()),
+            timeout=GATED_WAIT_S,
+        )
+
+
+@pytest.fixture
+async def gated(server: Any) -> AsyncIterator[Gated]:
+    async with GateProxy(server.port) as gate:
+        store = await _store(gate.url(server.url), f"test_{secrets.token_hex(5)}")
+        agent = host_agent(store)
+        g = Gated(gate, store, agent)
+        try:
+            await g.ready()
+            yield g
+        finally:
+            gate.release()
+            await agent.stop(10)
+            await agent.engine_closed()
+            await store.close()

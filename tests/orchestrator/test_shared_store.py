@@ -1,0 +1,167 @@
+"""The runner and the in-process agent share one Store: each reacts to the other's commits
+before the server confirms them, and only when the confirmed log cannot disagree.
+
+A gate proxy between the Store and the real embedded server holds the client's frames, so
+"nothing was confirmed yet" is a fact of each test, never a race. Real kernel, real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from runt_action.orchestrator.runner import ACTOR, Runner
+from runt_action.results import CellStatus
+from runt_action.schema import events as ev
+
+WAIT_S = 30.0
+
+
+def _stdout(outputs: Any) -> str:
+    return "".join(o.text or "" for o in outputs if o.output_type == "stream")
+
+
+async def test_agent_runs_a_request_of_its_own_store_before_confirmation(gated: Any) -> None:
+    seen_rows: list[Any] = []
+
+    def on_commit(name: str, args: Any) -> None:
+        if name == ev.ExecutionAssigned.NAME:
+            seen_rows.append(gated.store.state.queue.get(args["queueId"]))
+
+    gated.add_cell("c1", "print('ran')")
+    await gated.store.flush(timeout=WAIT_S)
+    with gated.store.on_commit(on_commit):
+        gated.gate.hold()
+        queue_id = gated.request("c1")
+        done = await gated.committed(ev.ExecutionCompleted.NAME, queue_id)
+    assert done["status"] == "success"
+    # The kernel ran it with nothing confirmed: the request row is not in the state yet.
+    assert seen_rows == [None]
+    assert gated.store.state.queue.get(queue_id) is None
+    gated.gate.release()
+    await gated.store.flush(timeout=WAIT_S)
+    names = [
+        e.name
+        for e in gated.store.events
+        if isinstance(e.args, dict) and e.args.get("queueId") == queue_id
+    ]
+    # The confirmed log reads as on the confirmed path: request, claim, start, completion.
+    assert names == [
+        "v1.ExecutionRequested",
+        "v1.ExecutionAssigned",
+        "v1.ExecutionStarted",
+        "v1.ExecutionCompleted",
+    ]
+    assert gated.store.state.queue[queue_id].status == "completed"
+
+
+async def test_agent_waits_for_a_pending_source_change_of_the_cell(gated: Any) -> None:
+    gated.add_cell("c1", "print('old source')")
+    await gated.store.flush(timeout=WAIT_S)
+    gated.gate.hold()
+    # Committed together, unconfirmed: running the confirmed (old) source now would be wrong.
+    gated.store.commit(
+        *ev.CellSourceChanged(id="c1", source="print('new source')", modifiedBy=ACTOR).wire()
+    )
+    queue_id = gated.request("c1")
+    gated.gate.release()
+    await gated.committed(ev.ExecutionCompleted.NAME, queue_id)
+    await gated.store.flush(timeout=WAIT_S)
+    text = "".join(
+        gated.store.state.final_content(o)
+        for o in gated.store.state.cell_outputs("c1")
+        if o.output_type == "terminal"
+    )
+    assert text == "new source\n"
+
+
+async def test_agent_waits_for_confirmation_when_another_runtime_is_active(
+    gated: Any,
+) -> None:
+    # Another live session could claim the same row: claims are last-writer-wins, so the
+    # agent must see the request (and its claim) confirmed before it runs anything.
+    gated.store.commit(
+        *ev.RuntimeSessionStarted(
+            sessionId="other-session",
+            runtimeId="other",
+            runtimeType="python3",
+            capabilities=ev.RuntimeCapabilities(
+                canExecuteCode=True, canExecuteSql=False, canExecuteAi=False
+            ),
+        ).wire()
+    )
+    gated.add_cell("c1", "x = 1")
+    await gated.store.flush(timeout=WAIT_S)
+    seen_rows: list[Any] = []
+
+    def on_commit(name: str, args: Any) -> None:
+        if name == ev.ExecutionAssigned.NAME:
+            seen_rows.append(gated.store.state.queue.get(args["queueId"]))
+
+    with gated.store.on_commit(on_commit):
+        gated.gate.hold()
+        queue_id = gated.request("c1")
+        gated.gate.release()
+        await gated.committed(ev.ExecutionCompleted.NAME, queue_id)
+    assert len(seen_rows) == 1 and seen_rows[0] is not None  # claimed a confirmed row
+
+
+async def _blocked_cell_running(gated: Any, runner: Runner, fifo: Path) -> asyncio.Task[None]:
+    """Start ``runner`` on a cell that blocks on ``fifo``; return once its start, claim and
+    clear are all confirmed and the gate holds: what the cell commits next stays local."""
+    os.mkfifo(fifo)
+    await runner.prefill()
+    run = asyncio.create_task(runner.execute())
+    await gated.store.wait_for(lambda s: s.cells["a"].execution_state == "running", WAIT_S)
+    await gated.store.flush(timeout=WAIT_S)
+    gated.gate.hold()
+    await asyncio.to_thread(fifo.write_text, "go")  # unblocks the cell
+    return run
+
+
+async def test_runner_concludes_from_its_agents_completion_before_confirmation(
+    gated: Any, make_cells: Any, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "go"
+    runner = Runner(
+        store=gated.store,
+        cells=make_cells({"id": "a", "source": f"x = open({str(fifo)!r}).read()"}),
+        title="t",
+        cell_timeout=WAIT_S,
+        startup_timeout=WAIT_S,
+    )
+    run = await _blocked_cell_running(gated, runner, fifo)
+    await asyncio.wait_for(run, WAIT_S)  # with the gate still held
+    (res,) = runner.results
+    assert res.status == CellStatus.SUCCESS
+    # Concluded before the completion was confirmed; duration and end are the agent's.
+    assert gated.store.state.queue[res.queue_id].status == "executing"
+    (completion,) = [a for n, a in gated.store.pending() if n == ev.ExecutionCompleted.NAME]
+    assert res.duration_ms == completion["executionDurationMs"] > 0
+    assert res.completed_at == completion["completedAt"]
+    gated.gate.release()
+    await gated.store.flush(timeout=WAIT_S)
+    assert gated.store.state.queue[res.queue_id].status == "completed"
+
+
+async def test_runner_waits_for_unconfirmed_outputs_of_the_cell(
+    gated: Any, make_cells: Any, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "go"
+    runner = Runner(
+        store=gated.store,
+        cells=make_cells({"id": "a", "source": f"x = open({str(fifo)!r}).read()\nprint('hello')"}),
+        title="t",
+        cell_timeout=WAIT_S,
+        startup_timeout=WAIT_S,
+    )
+    run = await _blocked_cell_running(gated, runner, fifo)
+    await gated.committed(ev.ExecutionCompleted.NAME, "a", key="cellId")
+    # Its stdout is still unconfirmed: concluding now would leave it out of the result.
+    gated.gate.release()
+    await asyncio.wait_for(run, WAIT_S)
+    (res,) = runner.results
+    assert res.status == CellStatus.SUCCESS
+    assert _stdout(res.outputs) == "hello\n"
