@@ -3,9 +3,9 @@
 Why uvloop: a cell's critical path is socket hops (the sync round trips) and ZeroMQ reads
 (the kernel), all loop work. Measured on 200 trivial cells (docs/benchmarks.md, 2026-12-01):
 per-cell wall time 7.9 -> 5.8 ms, the kernel round trip 6.0 -> 4.3 ms. It is a locked
-dependency on Linux; ``RUNT_EVENT_LOOP=asyncio`` selects the standard loop (to rule uvloop
-out when debugging), and a platform without a uvloop wheel gets asyncio's loop silently
-only because nothing is lost: the two loops give the same results, one is slower.
+dependency wherever it has wheels; ``RUNT_EVENT_LOOP=asyncio`` selects the standard loop (to
+rule uvloop out when debugging). Either way the results are the same; a run on asyncio's
+loop says so in its first line (:func:`note`), since it is the slower one.
 """
 
 from __future__ import annotations
@@ -15,16 +15,20 @@ import os
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["loop_factory", "loop_name", "run"]
+__all__ = ["loop_factory", "note", "run"]
 
 T = TypeVar("T")
 
-_ENV = "RUNT_EVENT_LOOP"
+ENV = "RUNT_EVENT_LOOP"
+
+
+def _asked_for_asyncio() -> bool:
+    return os.environ.get(ENV, "").strip().lower() == "asyncio"
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop factory, or None for asyncio's default (``RUNT_EVENT_LOOP=asyncio``)."""
-    if os.environ.get(_ENV, "").strip().lower() == "asyncio":
+    """uvloop's loop factory, or None for asyncio's default."""
+    if _asked_for_asyncio():
         return None
     try:
         import uvloop
@@ -34,8 +38,13 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def loop_name() -> str:
-    return "asyncio" if loop_factory() is None else "uvloop"
+def note() -> str | None:
+    """Why a run is on asyncio's loop instead of uvloop; None when it is on uvloop."""
+    if _asked_for_asyncio():
+        return f"on asyncio's event loop ({ENV}=asyncio)"
+    if loop_factory() is None:
+        return "on asyncio's event loop: uvloop is not installed here (same results, slower)"
+    return None
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

@@ -82,7 +82,9 @@ async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
     from runt_action.orchestrator.session import embedded_server
 
     shutdown = Shutdown(plan.timeouts.shutdown)
-    print(f"runt-action: {plan.where()}", file=sys.stderr, flush=True)  # always the first line
+    loop_note = eventloop.note()
+    where = plan.where() + (f", {loop_note}" if loop_note else "")
+    print(f"runt-action: {where}", file=sys.stderr, flush=True)  # always the first line
     # The live log masks the secrets before anything else is printed.
     live = report.live_log(
         github_actions=plan.github_actions,
