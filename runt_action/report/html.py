@@ -399,6 +399,19 @@ def _page_pieces(
     )
 
 
+def prewarm() -> None:
+    """Pay the report's one-time costs now: imports, template compiles, the Python lexer's
+    regexes, the Markdown parser (about 0.13 s). The orchestrator calls it in a worker
+    thread while it waits for a runtime that is still booting, when the GIL is idle."""
+    env = template_environment()
+    env.get_template("report.html.j2")
+    env.get_template("cell.html.j2")
+    _markdown()
+    highlight_code("x = 1\n")
+    stylesheet()
+    _ansi()
+
+
 def write_html(
     result: RunResult,
     path: Path,

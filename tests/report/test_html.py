@@ -302,3 +302,27 @@ def test_a_fragment_cache_renders_each_finished_cell_once(monkeypatch: Any) -> N
     second = "".join(report_html._page_pieces(result, report_html.Scrubber(), cache))
     assert calls == ["c0", "c1", "c2", "c1"]
     assert second == report_html.render_html(result) and first != second
+
+
+def test_prewarm_pays_the_one_time_costs_in_a_fresh_process() -> None:
+    """What the orchestrator runs in a thread while a runtime boots: afterwards rendering
+    needs no import, no template compile and no lexer set-up."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from runt_action.report import html\n"
+        "assert 'markdown_it' not in sys.modules and 'pygments.lexers.python' not in sys.modules\n"
+        "html.prewarm()\n"
+        "assert 'markdown_it' in sys.modules and 'pygments.lexers.python' in sys.modules\n"
+        "assert html._markdown.cache_info().currsize == 1\n"
+        "env = html.template_environment()\n"
+        "names = sorted(key[1] for key in env.cache.keys())\n"
+        "assert names == ['cell.html.j2', 'report.html.j2'], names\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
