@@ -71,7 +71,7 @@ def _plan(quick: bool) -> dict[str, int]:
         "cells": 200,
         "ovh_repeats": 5,
         "ovh_pyodide_repeats": 3,
-        "e2e_rounds": 5,
+        "e2e_rounds": 9,
         "events": 20000,
         "latency": 1000,
         "event_repeats": 3,
