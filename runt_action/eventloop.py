@@ -1,11 +1,13 @@
 """The event loop every entry point runs on: uvloop when installed, asyncio's otherwise.
 
-Why uvloop: a cell's critical path is socket hops (the sync round trips) and ZeroMQ reads
-(the kernel), all loop work. Measured on 200 trivial cells (docs/benchmarks.md, 2026-12-01):
-per-cell wall time 7.9 -> 5.8 ms, the kernel round trip 6.0 -> 4.3 ms. It is a locked
-dependency wherever it has wheels; ``RUNT_EVENT_LOOP=asyncio`` selects the standard loop (to
-rule uvloop out when debugging). Either way the results are the same; a run on asyncio's
-loop says so in its first line (:func:`note`), since it is the slower one.
+Why uvloop: a cell's critical path is loop work, ZeroMQ reads from the kernel and what is
+left of the sync round trips. Measured on 200 trivial cells, 10 interleaved pairs
+(docs/benchmarks.md, 2026-12-01): per-cell wall time 4.85 -> 4.56 ms (-6%), overhead 0.53 ->
+0.46 ms; before the shared-Store fast paths it was 7.9 -> 5.8 ms. End to end on the 7-cell
+example it is within noise. It is a locked dependency wherever it has wheels;
+``RUNT_EVENT_LOOP=asyncio`` selects the standard loop (to rule uvloop out when debugging).
+Either way the results are the same; a run on asyncio's loop says so in its first line
+(:func:`note`), since it is the slower one.
 """
 
 from __future__ import annotations
