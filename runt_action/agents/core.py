@@ -14,7 +14,7 @@ Latency per cell (issue #7): when this is the only active runtime session of the
 (always so in the embedded run), a pending row starts at once; nobody else can take it, so
 its ``ExecutionAssigned`` needs no confirmation first. On the orchestrator's own Store (the
 in-process agent) a request starts even before it is confirmed (``_on_local``), unless an
-unconfirmed event redefines the cell or cancels work. The engine gets the cell before the
+unconfirmed event redefines the cell. The engine gets the cell before the
 claim, ``ExecutionStarted`` and the clear are committed, so they cost nothing on the critical
 path; outputs are held until then, so the log order is the canonical one. With other sessions
 present ``ExecutionAssigned`` is last-writer-wins, so the agent waits for its claim to be
@@ -46,10 +46,8 @@ from runt_action.livestore.store import Store
 from runt_action.schema.events import (
     CELL_DEFINITION_EVENTS,
     ActorProfileSet,
-    AllExecutionsCancelled,
     CellOutputsCleared,
     ExecutionAssigned,
-    ExecutionCancelled,
     ExecutionCompleted,
     ExecutionRequested,
     ExecutionStarted,
@@ -88,7 +86,6 @@ INTERRUPT_GRACE_S = 5.0  # default: an interrupted cell still running this long 
 _ERROR_TEXT_CAP = 16 * 1024  # chars of ExecutionCompleted.error (the error output has it all)
 # Queue events whose names do not start with "v1.Execution" (the others all do).
 _QUEUE_EVENTS = frozenset({"v1.MultipleExecutionRequested", "v1.AllExecutionsCancelled"})
-_CANCEL_EVENTS = frozenset({ExecutionCancelled.NAME, AllExecutionsCancelled.NAME})
 
 
 def _now() -> datetime:
@@ -341,11 +338,14 @@ class RuntimeAgent:
     def _on_local(self, name: str, args: Any) -> None:
         """A request committed on our own Store (the orchestrator in this process): start it
         before the server confirms it, as LiveStore clients sharing a store see each other's
-        writes at once. Measured: 0.45 ms less per cell (docs/benchmarks.md, 2026-12-01).
+        writes at once. Measured: request -> engine 0.5 -> 0.05 ms, overhead per cell 1.21 ->
+        1.01 ms (docs/benchmarks.md, 2026-12-01).
 
         Only when nothing could make the confirmed log disagree: we are idle and the only
-        runtime session, and no unconfirmed event of ours redefines the cell or cancels work
-        (a pending source change must run, so that request waits for confirmation). The
+        runtime session, and no unconfirmed event of ours redefines the cell (a pending
+        source change must run, so that request waits for confirmation). A cancel committed
+        before the request precedes it in the log and cannot touch it; one committed after
+        arrives confirmed and interrupts the cell as on the confirmed path. The
         claim, ExecutionStarted and the clear follow the request in our commit order, so the
         log reads exactly as on the confirmed path. Anything else takes the confirmed path.
         """
@@ -360,7 +360,7 @@ class RuntimeAgent:
         if cell_id not in state.cells or self._should_end(state) or not self._alone(state):
             return
         for pending_name, pending_args in self.store.pending():
-            if pending_name in _CANCEL_EVENTS or (
+            if (
                 pending_name in CELL_DEFINITION_EVENTS
                 and isinstance(pending_args, dict)
                 and pending_args.get("id") == cell_id

@@ -204,7 +204,8 @@ class Runner:
         return session
 
     async def execute(self) -> None:
-        """Run every cell in order, honouring `if:`, stop-on-error and capabilities.
+        """Run every cell in order, honouring `if:`, stop-on-error and capabilities; return
+        once the server has confirmed every event (else raise SyncTimeout).
 
         After a failure, ``on_error`` decides (stop: skip the rest; skip-dependents: skip the
         cells that depend on a failed one; continue: run on). It wins over `if:` unless the
@@ -256,6 +257,9 @@ class Runner:
             if res.status in _FAILED:
                 failed = True
                 self._broken[cell.id] = cell.id
+        # A cell may have been concluded from its agent's unconfirmed completion: the run is
+        # over only once the server has every event (SyncTimeout, exit 3, if it never does).
+        await self.store.flush(timeout=self.request_timeout)
         self.timings["cells"] = (time.monotonic() - t0) * 1000
 
     def _skip_reason(

@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from runt_action.errors import SyncTimeout
 from runt_action.orchestrator.runner import ACTOR, Runner
 from runt_action.results import CellStatus
 from runt_action.schema import events as ev
@@ -132,18 +135,56 @@ async def test_runner_concludes_from_its_agents_completion_before_confirmation(
         cell_timeout=WAIT_S,
         startup_timeout=WAIT_S,
     )
+    seen: list[tuple[Any, ...]] = []
+    ended = asyncio.Event()
+
+    class Hooks:
+        def on_cell_start(self, cell: Any, index: int, total: int) -> None:
+            pass
+
+        def on_output(self, cell_id: str, output: Any) -> None:
+            pass
+
+        def on_cell_end(self, cell: Any) -> None:
+            row = gated.store.state.queue.get(cell.queue_id)
+            pending = [a for n, a in gated.store.pending() if n == ev.ExecutionCompleted.NAME]
+            seen.append((cell.status, row.status if row else None, pending, cell))
+            ended.set()
+
+    runner.hooks = Hooks()
     run = await _blocked_cell_running(gated, runner, fifo)
-    await asyncio.wait_for(run, WAIT_S)  # with the gate still held
-    (res,) = runner.results
-    assert res.status == CellStatus.SUCCESS
-    # Concluded before the completion was confirmed; duration and end are the agent's.
-    assert gated.store.state.queue[res.queue_id].status == "executing"
-    (completion,) = [a for n, a in gated.store.pending() if n == ev.ExecutionCompleted.NAME]
-    assert res.duration_ms == completion["executionDurationMs"] > 0
-    assert res.completed_at == completion["completedAt"]
+    # The cell is concluded while the gate still holds its completion...
+    done = await gated.committed(ev.ExecutionCompleted.NAME, "a", key="cellId")
+    await asyncio.wait_for(ended.wait(), WAIT_S)
+    ((status, confirmed_status, pending, res),) = seen
+    assert status == CellStatus.SUCCESS
+    assert confirmed_status == "executing"  # concluded before the completion was confirmed
+    assert pending == [done]
+    assert res.duration_ms == done["executionDurationMs"] > 0  # the agent's, not our clock
+    assert res.completed_at == done["completedAt"]
+    # ...but the run ends only once the server has it.
+    assert not run.done()
     gated.gate.release()
-    await gated.store.flush(timeout=WAIT_S)
+    await asyncio.wait_for(run, WAIT_S)
     assert gated.store.state.queue[res.queue_id].status == "completed"
+
+
+async def test_execute_fails_if_the_server_never_confirms_a_concluded_cell(
+    gated: Any, make_cells: Any, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "go"
+    runner = Runner(
+        store=gated.store,
+        cells=make_cells({"id": "a", "source": f"x = open({str(fifo)!r}).read()"}),
+        title="t",
+        cell_timeout=WAIT_S,
+        startup_timeout=WAIT_S,
+        request_timeout=0.5,
+    )
+    run = await _blocked_cell_running(gated, runner, fifo)
+    with pytest.raises(SyncTimeout, match="not confirmed by the sync server"):
+        await asyncio.wait_for(run, WAIT_S)  # the gate never opens
+    assert runner.results[0].status == CellStatus.SUCCESS  # concluded, and still reported
 
 
 async def test_runner_waits_for_unconfirmed_outputs_of_the_cell(
