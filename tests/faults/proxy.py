@@ -7,6 +7,11 @@ sides of a connection when its timer fires, which a client sees as a dead socket
 
 It is bounded: after ``max_cuts`` cuts, or ``cut_for`` seconds, it forwards without
 cutting, so a run that reconnects correctly always finishes; and ``async with`` stops it.
+
+``hold()`` keeps what clients send from reaching the server until ``release()`` (bytes kept
+in order): nothing a client commits meanwhile can be confirmed, so a test can tell without
+timing what a co-located writer saw before confirmation; ``FaultProxy.gate(port)`` does
+only that.
 """
 
 from __future__ import annotations
@@ -55,7 +60,25 @@ class FaultProxy:
         self._started = 0.0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._upstream_open = asyncio.Event()
+        self._upstream_open.set()
         self.port = 0
+
+    @classmethod
+    def gate(cls, target_port: int) -> FaultProxy:
+        """No cuts, no delays: a forwarder whose client-to-server side can be held."""
+        return cls(target_port, max_cuts=0, delay=(0.0, 0.0))
+
+    def url(self, target_url: str) -> str:
+        """``target_url`` (``ws://127.0.0.1:<target_port>/...``) through this proxy."""
+        return target_url.replace(f":{self.target_port}/", f":{self.port}/", 1)
+
+    def hold(self) -> None:
+        """Keep what clients send until :meth:`release`."""
+        self._upstream_open.clear()
+
+    def release(self) -> None:
+        self._upstream_open.set()
 
     @property
     def cutting(self) -> bool:
@@ -68,6 +91,7 @@ class FaultProxy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        self.release()
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
@@ -106,7 +130,7 @@ class FaultProxy:
         life = self._rng.uniform(*self._cut_every)
         seed = self._rng.random()
         pumps = [
-            asyncio.create_task(self._pump(reader, up_writer, random.Random(seed))),
+            asyncio.create_task(self._pump(reader, up_writer, random.Random(seed), upstream=True)),
             asyncio.create_task(self._pump(up_reader, writer, random.Random(seed + 1))),
         ]
         cut = False
@@ -135,13 +159,21 @@ class FaultProxy:
                         w.close()
 
     async def _pump(
-        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, rng: random.Random
+        self,
+        src: asyncio.StreamReader,
+        dst: asyncio.StreamWriter,
+        rng: random.Random,
+        *,
+        upstream: bool = False,
     ) -> None:
-        """Forward bytes in order, sleeping a seeded random delay before each chunk."""
+        """Forward bytes in order, sleeping a seeded random delay before each chunk (and,
+        towards the server, while held)."""
         while True:
             chunk = await src.read(65536)
             if not chunk:
                 return
+            if upstream:
+                await self._upstream_open.wait()
             pause = rng.uniform(*self._delay)
             if pause > 0:
                 self.stats.delayed_chunks += 1

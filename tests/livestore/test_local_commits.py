@@ -1,17 +1,21 @@
 """Writers sharing one Store see each other's commits at once, before the server confirms
 them (``Store.on_commit``, ``Store.pending``, ``wait_for(committed=...)``); the materialized
-state still moves only on confirmation. A gate proxy holds the client's frames, so "before
-confirmation" is a fact of the test, not a race."""
+state still moves only on confirmation. The fault proxy, as a gate, holds the client's
+frames, so "before confirmation" is a fact of the test, not a race."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
-from gate import GateProxy
 from livestore_helpers import FAST, ListMaterializer, Log
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "faults"))
+from proxy import FaultProxy  # tests/faults/proxy.py
 
 from runt_action.livestore import Store, SyncServer, connect_store
 
@@ -35,7 +39,7 @@ async def test_listeners_see_each_commit_in_order_before_it_is_confirmed(
     server: SyncServer,
 ) -> None:
     seen: list[tuple[str, Any, bool, int]] = []
-    async with GateProxy(server.port) as gate:
+    async with FaultProxy.gate(server.port) as gate:
         st = await _store(gate.url(server.url), "a")
         try:
             gate.hold()
@@ -90,7 +94,7 @@ async def test_a_failing_listener_is_logged_and_skipped(
 async def test_wait_for_resolves_on_a_matching_commit_before_confirmation(
     server: SyncServer,
 ) -> None:
-    async with GateProxy(server.port) as gate:
+    async with FaultProxy.gate(server.port) as gate:
         st = await _store(gate.url(server.url), "a")
         try:
             gate.hold()

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "livestore"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "faults"))
 
-from gate import GateProxy
+from proxy import FaultProxy  # tests/faults/proxy.py
 
 from runt_action.notebook.conditions import compile_condition
 from runt_action.orchestrator.agent_host import AgentHost, prestart_engine
@@ -173,12 +173,10 @@ GATED_WAIT_S = 30.0
 
 
 @dataclass
-class Gated:
-    """A Store shared by a test (as the runner) and the in-process agent, behind a gate."""
+class Gated(Harness):
+    """A Harness whose Store reaches the server through a gate (``gate.hold()``)."""
 
-    gate: GateProxy
-    store: Any
-    agent: AgentHost
+    gate: FaultProxy
     key: str | None = None
 
     def add_cell(self, cell_id: str, source: str) -> None:
@@ -218,10 +216,11 @@ class Gated:
 
 @pytest.fixture
 async def gated(server: Any) -> AsyncIterator[Gated]:
-    async with GateProxy(server.port) as gate:
-        store = await _store(gate.url(server.url), f"test_{secrets.token_hex(5)}")
+    async with FaultProxy.gate(server.port) as gate:
+        url, notebook_id = gate.url(server.url), f"test_{secrets.token_hex(5)}"
+        store = await _store(url, notebook_id)
         agent = host_agent(store)
-        g = Gated(gate, store, agent)
+        g = Gated(url, notebook_id, store, agent, gate)
         try:
             await g.ready()
             yield g

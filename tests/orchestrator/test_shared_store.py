@@ -111,30 +111,26 @@ async def test_agent_waits_for_confirmation_when_another_runtime_is_active(
     assert len(seen_rows) == 1 and seen_rows[0] is not None  # claimed a confirmed row
 
 
-async def _blocked_cell_running(gated: Any, runner: Runner, fifo: Path) -> asyncio.Task[None]:
-    """Start ``runner`` on a cell that blocks on ``fifo``; return once its start, claim and
-    clear are all confirmed and the gate holds: what the cell commits next stays local."""
+async def _blocked_cell_running(
+    gated: Any, make_cells: Any, fifo: Path, then: str = "", **runner_kw: Any
+) -> tuple[Runner, asyncio.Task[None]]:
+    """Run cell "a", which blocks on ``fifo`` and then runs ``then``; return once its start,
+    claim and clear are all confirmed and the gate holds: what it commits next stays local."""
     os.mkfifo(fifo)
+    source = f"x = open({str(fifo)!r}).read()" + (f"\n{then}" if then else "")
+    runner = gated.runner(make_cells({"id": "a", "source": source}), **runner_kw)
     await runner.prefill()
     run = asyncio.create_task(runner.execute())
     await gated.store.wait_for(lambda s: s.cells["a"].execution_state == "running", WAIT_S)
     await gated.store.flush(timeout=WAIT_S)
     gated.gate.hold()
     await asyncio.to_thread(fifo.write_text, "go")  # unblocks the cell
-    return run
+    return runner, run
 
 
 async def test_runner_concludes_from_its_agents_completion_before_confirmation(
     gated: Any, make_cells: Any, tmp_path: Path
 ) -> None:
-    fifo = tmp_path / "go"
-    runner = Runner(
-        store=gated.store,
-        cells=make_cells({"id": "a", "source": f"x = open({str(fifo)!r}).read()"}),
-        title="t",
-        cell_timeout=WAIT_S,
-        startup_timeout=WAIT_S,
-    )
     seen: list[tuple[Any, ...]] = []
     ended = asyncio.Event()
 
@@ -151,8 +147,7 @@ async def test_runner_concludes_from_its_agents_completion_before_confirmation(
             seen.append((cell.status, row.status if row else None, pending, cell))
             ended.set()
 
-    runner.hooks = Hooks()
-    run = await _blocked_cell_running(gated, runner, fifo)
+    _, run = await _blocked_cell_running(gated, make_cells, tmp_path / "go", hooks=Hooks())
     # The cell is concluded while the gate still holds its completion...
     done = await gated.committed(ev.ExecutionCompleted.NAME, "a", key="cellId")
     await asyncio.wait_for(ended.wait(), WAIT_S)
@@ -172,16 +167,9 @@ async def test_runner_concludes_from_its_agents_completion_before_confirmation(
 async def test_execute_fails_if_the_server_never_confirms_a_concluded_cell(
     gated: Any, make_cells: Any, tmp_path: Path
 ) -> None:
-    fifo = tmp_path / "go"
-    runner = Runner(
-        store=gated.store,
-        cells=make_cells({"id": "a", "source": f"x = open({str(fifo)!r}).read()"}),
-        title="t",
-        cell_timeout=WAIT_S,
-        startup_timeout=WAIT_S,
-        request_timeout=0.5,
+    runner, run = await _blocked_cell_running(
+        gated, make_cells, tmp_path / "go", request_timeout=0.5
     )
-    run = await _blocked_cell_running(gated, runner, fifo)
     with pytest.raises(SyncTimeout, match="not confirmed by the sync server"):
         await asyncio.wait_for(run, WAIT_S)  # the gate never opens
     assert runner.results[0].status == CellStatus.SUCCESS  # concluded, and still reported
@@ -190,15 +178,9 @@ async def test_execute_fails_if_the_server_never_confirms_a_concluded_cell(
 async def test_runner_waits_for_unconfirmed_outputs_of_the_cell(
     gated: Any, make_cells: Any, tmp_path: Path
 ) -> None:
-    fifo = tmp_path / "go"
-    runner = Runner(
-        store=gated.store,
-        cells=make_cells({"id": "a", "source": f"x = open({str(fifo)!r}).read()\nprint('hello')"}),
-        title="t",
-        cell_timeout=WAIT_S,
-        startup_timeout=WAIT_S,
+    runner, run = await _blocked_cell_running(
+        gated, make_cells, tmp_path / "go", then="print('hello')"
     )
-    run = await _blocked_cell_running(gated, runner, fifo)
     await gated.committed(ev.ExecutionCompleted.NAME, "a", key="cellId")
     # Its stdout is still unconfirmed: concluding now would leave it out of the result.
     gated.gate.release()
