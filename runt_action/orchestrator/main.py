@@ -274,7 +274,7 @@ class RunExecution:
             try:
                 async with deadline:
                     await session.guard(runner.prefill())
-                    warm = self._prewarm_report(session)
+                    warm = None if runner.runtime_live() else self._prewarm_report()
                     await session.guard(runner.wait_for_runtime())
                     await session.guard(runner.execute())
                     if warm is not None:
@@ -289,14 +289,12 @@ class RunExecution:
                 runner.cancel_running("cancelled by a signal")
                 raise
 
-    def _prewarm_report(self, session: Session) -> asyncio.Future[None] | None:
+    def _prewarm_report(self) -> asyncio.Future[None] | None:
         """While the runtime still boots, the event loop only waits: render the report's
         one-time costs in a thread meanwhile, instead of after the last cell. Measured
         (docs/benchmarks.md, 2026-12-01): Pyodide from its snapshot 0.13 s faster end to
         end; a native kernel is usually ready by then, and then nothing is started."""
         if self.plan.html_path is None:
-            return None
-        if session.store.state.live_session(datetime.now(UTC)) is not None:
             return None
         from runt_action.report.html import prewarm
 

@@ -203,6 +203,10 @@ class Runner:
         self.timings["runtime_wait"] = (time.monotonic() - t0) * 1000
         return session
 
+    def runtime_live(self) -> bool:
+        """A runtime session is live now (what :meth:`wait_for_runtime` waits for)."""
+        return _live_session(self.store.state) is not None
+
     async def execute(self) -> None:
         """Run every cell in order, honouring `if:`, stop-on-error and capabilities; return
         once the server has confirmed every event (else raise SyncTimeout).
