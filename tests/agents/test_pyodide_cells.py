@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from runt_action.agents.pyodide import PyodideEngine, paths
 from runt_action.agents.recording import RecordingSink
 
 pytestmark = [pytest.mark.pyodide, pytest.mark.asyncio(loop_scope="module")]
+WAIT_S = 50.0  # bounds each wait below the 120 s test timeout; never reached when it passes
+IDLE_S = 15.0  # a trivial cell on an idle engine takes milliseconds
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -27,6 +30,24 @@ async def engine() -> AsyncIterator[PyodideEngine]:
         yield eng
     finally:
         await eng.shutdown()
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="module")
+async def idle_engine(engine: PyodideEngine) -> AsyncIterator[None]:
+    """Hands every test an idle engine, even after a test failed with its cell still running.
+
+    Without this, one lost interrupt left ``while True`` spinning and every later test of the
+    module queued behind it until its 120 s timeout (about ten minutes of failures for one).
+    A restart is reported as a warning, never silent.
+    """
+    yield
+    try:
+        await asyncio.wait_for(engine.execute("None", RecordingSink()), IDLE_S)
+    except Exception as exc:  # busy (timed out) or dead: boot a fresh one for the rest
+        warnings.warn(
+            f"Pyodide engine restarted after a test left it unusable: {exc!r}", stacklevel=1
+        )
+        await engine.restart()
 
 
 def proc_files(pid: int) -> tuple[bytes, bytes]:
@@ -115,10 +136,10 @@ async def test_streams_keep_order_with_displays(engine: PyodideEngine) -> None:
 async def test_stdout_arrives_while_the_cell_still_runs(engine: PyodideEngine) -> None:
     sink = RecordingSink(wake_on="started")
     task = asyncio.create_task(engine.execute("print('started')\nwhile True: pass", sink))
-    await asyncio.wait_for(sink.woken.wait(), 30)
+    await asyncio.wait_for(sink.woken.wait(), WAIT_S)
     assert not task.done()  # the text came out of a cell that has not finished
     await engine.interrupt()
-    outcome = await asyncio.wait_for(task, 30)
+    outcome = await asyncio.wait_for(task, WAIT_S)
     assert outcome.status is ExecStatus.INTERRUPTED
 
 
@@ -126,9 +147,9 @@ async def test_interrupt_keeps_the_namespace(engine: PyodideEngine) -> None:
     await engine.execute("kept = 'yes'", RecordingSink())
     sink = RecordingSink(wake_on="spin")
     task = asyncio.create_task(engine.execute("print('spin')\nwhile True:\n    pass", sink))
-    await asyncio.wait_for(sink.woken.wait(), 30)
+    await asyncio.wait_for(sink.woken.wait(), WAIT_S)
     await engine.interrupt()
-    outcome = await asyncio.wait_for(task, 30)
+    outcome = await asyncio.wait_for(task, WAIT_S)
     assert outcome.status is ExecStatus.INTERRUPTED
     [(ename, _, _)] = sink.of("error")
     assert ename == "KeyboardInterrupt"
@@ -147,9 +168,9 @@ async def test_interrupt_keeps_the_namespace(engine: PyodideEngine) -> None:
 async def test_sleeping_cells_are_interruptible(engine: PyodideEngine, code: str) -> None:
     sink = RecordingSink(wake_on="napping")
     task = asyncio.create_task(engine.execute(code, sink))
-    await asyncio.wait_for(sink.woken.wait(), 30)
+    await asyncio.wait_for(sink.woken.wait(), WAIT_S)
     await engine.interrupt()
-    outcome = await asyncio.wait_for(task, 30)
+    outcome = await asyncio.wait_for(task, WAIT_S)
     assert outcome.status is ExecStatus.INTERRUPTED
     assert [e[0] for e in sink.of("error")] == ["KeyboardInterrupt"]
 
