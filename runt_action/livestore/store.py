@@ -43,6 +43,16 @@ class Materializer(Protocol[S]):
     def apply(self, state: S, event: Event) -> None: ...
 
 
+@contextlib.contextmanager
+def _listed(items: list[T], item: T) -> Iterator[None]:
+    """``item`` is in ``items`` for the block (a subscriber or a commit listener)."""
+    items.append(item)
+    try:
+        yield
+    finally:
+        items.remove(item)
+
+
 class _Waiter(Generic[S, T]):
     __slots__ = ("committed", "future", "predicate")
 
@@ -230,16 +240,7 @@ class Store(Generic[S]):
         A callback that raises while at an event is logged, skips that event and gets the
         rest of the batch in a new call; the other subscribers are not affected.
         """
-
-        @contextlib.contextmanager
-        def scope() -> Iterator[None]:
-            self._subscribers.append(callback)
-            try:
-                yield
-            finally:
-                self._subscribers.remove(callback)
-
-        return scope()
+        return _listed(self._subscribers, callback)
 
     def on_commit(self, callback: Callable[[str, Any], None]) -> AbstractContextManager[None]:
         """Call ``callback(name, args)`` for each event committed on this Store, inside the
@@ -252,16 +253,7 @@ class Store(Generic[S]):
         must not block; an event it commits is queued after this one. A callback that
         raises is logged and skipped for that event.
         """
-
-        @contextlib.contextmanager
-        def scope() -> Iterator[None]:
-            self._local_listeners.append(callback)
-            try:
-                yield
-            finally:
-                self._local_listeners.remove(callback)
-
-        return scope()
+        return _listed(self._local_listeners, callback)
 
     def pending(self) -> list[tuple[str, Any]]:
         """(name, args) of this Store's commits the server has not confirmed yet, in order."""
