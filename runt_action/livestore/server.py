@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from runt_action.livestore.auth import OriginPolicy, same_secret
 from runt_action.livestore.events import Event
 from runt_action.livestore.outbox import DEFAULT_MAXSIZE, Frames, Outbox
 from runt_action.livestore.protocol import (
@@ -267,6 +268,11 @@ class _Room:
 class SyncServer:
     """Serve ``/livestore*`` websocket upgrades; ``url`` is the base clients append to.
 
+    ``token``: every client must send it as ``payload.authToken`` (compared in constant time);
+    None only for tests and ``serve --no-auth``. Every upgrade must also pass the
+    Origin/Host rule (:class:`~runt_action.livestore.auth.OriginPolicy`): a browser page of
+    another origin, or a DNS-rebound name, is refused before anything is read.
+
     ``db_path=None`` keeps the log in memory. With a file, ``scrub`` (if given) is applied to
     each event's args JSON before it is written, while live clients still get raw events.
     ``app`` takes extra routes before :meth:`start`; push listeners see every persisted batch
@@ -286,8 +292,13 @@ class SyncServer:
         on_push: PushHook | None = None,
         scrub: Scrubber | None = None,
         outbox_size: int = DEFAULT_MAXSIZE,
+        token: str | None = None,
+        extra_hosts: Sequence[str] = (),
     ) -> None:
         self._db_path = db_path
+        self._token = token
+        self._extra_hosts = tuple(extra_hosts)
+        self.origin_policy = OriginPolicy.for_bind(host, port, extra_hosts)
         self._outbox_size = outbox_size
         self._host = host
         self._port = port
@@ -308,6 +319,20 @@ class SyncServer:
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def token(self) -> str | None:
+        """The token clients must send (None: an unauthenticated server)."""
+        return self._token
+
+    def refusal(self, request: web.Request) -> web.Response | None:
+        """A 403 for a request whose Host or Origin this server does not answer, else None."""
+        reason = self.origin_policy.refusal(
+            request.headers.get("Host"), request.headers.get("Origin")
+        )
+        if reason is None:
+            return None
+        return web.Response(status=403, text=f"403: {reason}\n")
 
     def add_push_listener(self, listener: PushHook) -> None:
         """Call ``listener(store_id, events)`` after each persisted push, in room order.
@@ -353,6 +378,7 @@ class SyncServer:
         sockets = getattr(server, "sockets", None)  # asyncio's or another loop's Server
         assert sockets, "the site did not open a listening socket"
         self._port = int(sockets[0].getsockname()[1])
+        self.origin_policy = OriginPolicy.for_bind(self._host, self._port, self._extra_hosts)
         shown = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
         self.url = f"ws://{shown}:{self._port}/livestore"
 
@@ -387,10 +413,17 @@ class SyncServer:
     # --- HTTP handshake ----------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        refused = self.refusal(request)
+        if refused is not None:
+            return refused
         try:
             store_id, payload = decode_query(request.rel_url.raw_query_string)
         except QueryDecodeError as exc:
             return web.Response(status=500, text=str(exc))
+        if self._token is not None:
+            given = payload.get("authToken") if isinstance(payload, dict) else None
+            if not isinstance(given, str) or not same_secret(given, self._token):
+                return web.Response(status=400, text=_unexpected("Invalid auth token"))
         if self._validate_payload is not None:
             try:
                 result = self._validate_payload(payload)
@@ -618,7 +651,8 @@ def token_validator(token: str | None) -> Callable[[Any], None]:
     def validate(payload: Any) -> None:
         if token is None:
             return
-        if not isinstance(payload, dict) or payload.get("authToken") != token:
+        given = payload.get("authToken") if isinstance(payload, dict) else None
+        if not isinstance(given, str) or not same_secret(given, token):
             raise ValueError("Invalid auth token")
 
     return validate
@@ -638,9 +672,7 @@ async def serve_forever(
     ``attach(server)`` runs before the server starts (to add routes, such as the viewer's);
     the function it returns gives lines printed after the URL once the server listens.
     """
-    server = SyncServer(
-        db_path, host=host, port=port, validate_payload=token_validator(token), scrub=scrub
-    )
+    server = SyncServer(db_path, host=host, port=port, token=token, scrub=scrub)
     announce = attach(server) if attach is not None else None
     await server.start()
     stop = asyncio.Event()
