@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, TypeVar
 
+import markupsafe
+
 from runt_action.report.escape import escape_command_data, escape_html, escape_md
 from runt_action.results import CellResult, RunResult
 
@@ -27,6 +29,7 @@ def _variants(secret: str) -> set[str]:
     found.add(escape_md(secret))
     found.add(escape_md(secret, newline="<br>"))
     found.add(escape_html(secret))
+    found.add(str(markupsafe.escape(secret)))  # jinja's autoescape: " is &#34;, not &quot;
     found.add(escape_command_data(secret))
     found.add(json.dumps(secret)[1:-1])
     found.add(json.dumps(secret, ensure_ascii=False)[1:-1])
