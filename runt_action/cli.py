@@ -342,7 +342,19 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="SQLite event log (default: in memory)",
     )
-    p.add_argument("--token", default=None, help="require this auth token from clients")
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument(
+        "--token",
+        default=None,
+        help="the auth token clients must send (default: RUNT_SERVE_TOKEN, else a new random "
+        "one, printed in the viewer URL); a flag shows in ps, so prefer the variable",
+    )
+    auth.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="accept every client without a token (anyone who can reach the port can read "
+        "and write every notebook and run code in its runtimes)",
+    )
 
 
 def _add_agent(p: argparse.ArgumentParser) -> None:
@@ -633,18 +645,68 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+SERVE_TOKEN_ENV = "RUNT_SERVE_TOKEN"
+SERVE_TOKEN_FLAG_WARNING = (
+    "warning: --token shows in the process list (ps) to every user of this machine; "
+    f"prefer the {SERVE_TOKEN_ENV} variable"
+)
+NO_AUTH_WARNING = (
+    "warning: --no-auth: anyone who can reach this port can read every notebook on this "
+    "server and run code in the runtimes connected to it"
+)
+
+
+def serve_token(args: argparse.Namespace) -> tuple[str | None, bool]:
+    """The token ``serve`` requires and whether it was generated here (so it is printed).
+
+    Like Jupyter Server: a given token (``RUNT_SERVE_TOKEN``, or ``--token`` with a warning)
+    is never printed; without one a random token is made and shown in the viewer URL, the
+    one place its user needs it. ``--no-auth`` is the only way to run without."""
+    if args.no_auth:
+        print(NO_AUTH_WARNING, file=sys.stderr)
+        return None, False
+    if args.token is not None:
+        print(SERVE_TOKEN_FLAG_WARNING, file=sys.stderr)
+        given: str | None = args.token
+    else:
+        given = os.environ.get(SERVE_TOKEN_ENV) or None
+    if given is not None:
+        if not given.strip():
+            raise UsageError(f"{PROG} serve: the token is empty")
+        return given, False
+    from runt_action.livestore.auth import new_secret
+
+    return new_secret(), True
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from runt_action import eventloop
     from runt_action.livestore.server import serve_forever
 
+    token, generated = serve_token(args)
+
     def attach(server: Any) -> Callable[[], str]:
         from runt_action.viewer import attach_viewer
 
-        viewer = attach_viewer(server, token=args.token)
-        hint = " (open it once with ?token=<your token>)" if args.token else ""
-        return lambda: f"viewer: {viewer.index_url}{hint}"
+        viewer = attach_viewer(server, token=token)
 
-    eventloop.run(serve_forever(args.host, args.port, args.db, args.token, attach=attach))
+        def announce() -> str:
+            sync = f"sync:   {server.url}"
+            if token is None:
+                return f"viewer: {viewer.index_url}\n{sync} (no token)"
+            if generated:
+                return (
+                    f"viewer: {viewer.index_url}?token={token}\n"
+                    f"{sync} (clients send the token: RUNT_API_KEY={token})"
+                )
+            return (
+                f"viewer: {viewer.entry_url()} (a one-time link; or open "
+                f"{viewer.index_url}?token=<your token>)\n{sync} (clients send your token)"
+            )
+
+        return announce
+
+    eventloop.run(serve_forever(args.host, args.port, args.db, token, attach=attach))
     return EXIT_OK
 
 
@@ -668,6 +730,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
             runtime=settings.runtime,
             auth_token=token,
             timeouts=settings.timeouts(),
+            secrets=[token] if token else [],  # a cell printing it is masked at the source
         )
     )
     return EXIT_OK

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -268,6 +269,7 @@ def test_serve_and_agent_dispatch(
     async def run_agent(**kwargs: Any) -> None:
         agents.append(kwargs)
 
+    importlib.import_module("runt_action.livestore.auth")  # the real one, before the fake
     server = types.ModuleType("runt_action.livestore.server")
     server.serve_forever = serve_forever  # type: ignore[attr-defined]
     standalone = types.ModuleType("runt_action.agents.standalone")
@@ -275,10 +277,23 @@ def test_serve_and_agent_dispatch(
     monkeypatch.setitem(sys.modules, "runt_action.livestore.server", server)
     monkeypatch.setitem(sys.modules, "runt_action.agents.standalone", standalone)
 
+    monkeypatch.delenv("RUNT_SERVE_TOKEN", raising=False)
     assert main(["serve", "--port", "9999", "--db", "ev.db", "--token", "t"]) == 0
     assert served == [("127.0.0.1", 9999, Path("ev.db"), "t")]
+    assert "--token shows in the process list" in capsys.readouterr().err
+    # No token given: a random one is generated (never an open server by default).
     assert main(["serve"]) == 0
-    assert served[-1] == ("127.0.0.1", 8787, None, None)
+    generated = served[-1][3]
+    assert served[-1][:3] == ("127.0.0.1", 8787, None)
+    assert isinstance(generated, str) and len(generated) >= 32
+    assert main(["serve"]) == 0 and served[-1][3] != generated
+    monkeypatch.setenv("RUNT_SERVE_TOKEN", "from-env")
+    assert main(["serve"]) == 0 and served[-1][3] == "from-env"
+    assert "warning" not in capsys.readouterr().err
+    assert main(["serve", "--no-auth"]) == 0 and served[-1][3] is None
+    assert "--no-auth: anyone who can reach this port" in capsys.readouterr().err
+    assert main(["serve", "--no-auth", "--token", "t"]) == 2  # one or the other
+    capsys.readouterr()
 
     assert main(["agent", "--notebook", "nb1"]) == 2
     assert "--sync-url" in capsys.readouterr().err
@@ -288,6 +303,10 @@ def test_serve_and_agent_dispatch(
     assert kwargs["notebook_id"] == "nb1" and kwargs["runtime"] == "python"
     assert kwargs["sync_url"] == "ws://127.0.0.1:8787/livestore"
     assert kwargs["auth_token"] is None and kwargs["timeouts"].startup == 60.0
+    assert kwargs["secrets"] == []
+    monkeypatch.setenv("RUNT_API_KEY", "key-1")
+    assert main(["agent", "--notebook", "nb1", "--runtime", "python"]) == 0
+    assert agents[-1]["auth_token"] == "key-1" and agents[-1]["secrets"] == ["key-1"]
 
 
 def test_graph_command_prints_text_and_mermaid(capsys: pytest.CaptureFixture[str]) -> None:

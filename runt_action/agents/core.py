@@ -25,6 +25,14 @@ visible notice, schema/notices.py), and an event the store still refuses is logg
 warning and replaced by a "dropped" notice in its cell. A cell that ignores its interrupt for
 ``interrupt_grace`` seconds gets the engine killed and restarted (same session, same actor):
 it completes as "cancelled" with a "restarted" notice, and later cells run on the fresh engine.
+
+Secrets are masked at the source: with ``secrets``, every output an execution produces (its
+text, MIME bundles and their nested JSON, markdown, errors, updates and appends) and the
+completion's error text are masked, in every escaped spelling the :class:`Scrubber` knows,
+before the event is committed, so no sync server, event log or viewer ever receives them.
+One choke point (:meth:`RuntimeAgent._commit_wire`); nothing is done when there are none.
+A secret printed in two pieces that reach the sink in different flushes (50 ms apart) is
+not recognised here; the reporters, which join a cell's stream text, still mask it.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from runt_action.agents.sink import CELL_OUTPUT_CAP, EventSink
 from runt_action.errors import RuntimeDied
 from runt_action.livestore.events import Event
 from runt_action.livestore.store import Store
+from runt_action.masking import Scrubber
 from runt_action.schema.events import (
     CELL_DEFINITION_EVENTS,
     ActorProfileSet,
@@ -86,6 +95,12 @@ INTERRUPT_GRACE_S = 5.0  # default: an interrupted cell still running this long 
 _ERROR_TEXT_CAP = 16 * 1024  # chars of ExecutionCompleted.error (the error output has it all)
 # Queue events whose names do not start with "v1.Execution" (the others all do).
 _QUEUE_EVENTS = frozenset({"v1.MultipleExecutionRequested", "v1.AllExecutionsCancelled"})
+# Args of runt events that carry what a cell produced: an output's media (``content``, each of
+# ``representations``), an append's ``delta``, a completion's ``error``. Ids, positions, MIME
+# types and the media's ``type`` stay exact: masking must never change what an event refers to.
+_MEDIA_KEYS = ("content",)
+_TEXT_KEYS = ("delta", "error")
+_MEDIA_VALUES = ("data", "metadata")
 
 
 def _now() -> datetime:
@@ -128,10 +143,12 @@ class RuntimeAgent:
         valid_for_ms: int = 30000,
         interrupt_grace: float | None = INTERRUPT_GRACE_S,
         output_cap: int = CELL_OUTPUT_CAP,
+        secrets: Sequence[str] = (),
     ) -> None:
         """``interrupt_grace``: seconds an interrupted cell may keep running before the engine
         is killed and restarted (the orchestrator passes ``Timeouts.interrupt``; None: never);
-        ``output_cap``: bytes of output kept per execution (sink.CELL_OUTPUT_CAP)."""
+        ``output_cap``: bytes of output kept per execution (sink.CELL_OUTPUT_CAP);
+        ``secrets``: values masked (as ``***``) in every output before it is committed."""
         self.store = store
         self.engine = engine
         self.runtime_id = runtime_id
@@ -145,6 +162,8 @@ class RuntimeAgent:
         self.valid_for_ms = valid_for_ms
         self.interrupt_grace = interrupt_grace
         self.output_cap = output_cap
+        scrubber = Scrubber(secrets)
+        self._mask: Scrubber | None = scrubber if scrubber else None
         self.cleared_by = self.actor_id  # one identity in presence, as upstream agents
         self.restarts = 0  # engine restarts after ignored interrupts
         self.ready = asyncio.Event()  # set once the session is "ready" and claiming
@@ -206,32 +225,40 @@ class RuntimeAgent:
     # -- session -----------------------------------------------------------------------------
 
     def _commit(self, event: RuntEvent) -> asyncio.Future[Any]:
-        name, args = event.wire()
+        return self._commit_wire(*event.wire())
+
+    def _commit_wire(self, name: str, args: Any, *, notice: bool = True) -> asyncio.Future[Any]:
+        """Every commit of the agent: outputs masked first; an event the store refuses
+        outright is replaced by a visible notice (``notice``) and logged."""
+        if self._mask is not None and isinstance(args, dict):
+            args = _masked(args, self._mask)
         fut: asyncio.Future[Any] = self.store.commit(name, args)
         if fut.done() and not fut.cancelled() and fut.exception() is not None:
-            self._refused(name, args, fut.exception())
+            self._refused(name, args, fut.exception(), notice=notice)
         else:
             fut.add_done_callback(_swallow)
         return fut
 
-    def _refused(self, name: str, args: Any, exc: BaseException | None) -> None:
+    def _refused(
+        self, name: str, args: Any, exc: BaseException | None, *, notice: bool = True
+    ) -> None:
         """The store refused an event outright (it cannot be encoded or sent): say so where
         it would have shown, not only in the log."""
-        log.warning("could not commit %s: %s", name, exc)
+        reason = str(exc) if self._mask is None else self._mask.text(str(exc))
+        log.warning("could not commit %s: %s", name, reason)
         cell_id = args.get("cellId") if isinstance(args, dict) else None
-        if not (name.endswith("OutputAdded") and isinstance(cell_id, str)):
+        if not (notice and name.endswith("OutputAdded") and isinstance(cell_id, str)):
             return
         position = args.get("position")
-        text = f"a {name.removeprefix('v1.')} output was dropped: {exc}"
-        notice = TerminalOutputAdded(
+        text = f"a {name.removeprefix('v1.')} output was dropped: {reason}"
+        dropped = TerminalOutputAdded(
             id=new_output_id(),
             cellId=cell_id,
             position=position if isinstance(position, int | float) else 0,
             content=notice_media(DROPPED, text[:1000]),
             streamName="stderr",
         )
-        fut: asyncio.Future[Any] = self.store.commit(*notice.wire())
-        fut.add_done_callback(_swallow)
+        self._commit_wire(*dropped.wire(), notice=False)
 
     def _terminate(self, session_id: str, reason: TerminationReason) -> None:
         self._commit(RuntimeSessionTerminated(sessionId=session_id, reason=reason))
@@ -647,6 +674,27 @@ class RuntimeAgent:
             )
         )
         self.store.push_now()  # the runner waits for exactly this: no extra loop step
+
+
+def _masked(args: dict[str, Any], mask: Scrubber) -> dict[str, Any]:
+    """A copy of an event's args with what a cell produced masked (see ``_MEDIA_KEYS``)."""
+    out = dict(args)
+    for key in _MEDIA_KEYS:
+        if key in out:
+            out[key] = _masked_media(out[key], mask)
+    reps = out.get("representations")
+    if isinstance(reps, dict):
+        out["representations"] = {mime: _masked_media(m, mask) for mime, m in reps.items()}
+    for key in _TEXT_KEYS:
+        if key in out:
+            out[key] = mask.deep(out[key])
+    return out
+
+
+def _masked_media(media: Any, mask: Scrubber) -> Any:
+    if not isinstance(media, dict):
+        return mask.deep(media)
+    return {k: mask.deep(v) if k in _MEDIA_VALUES else v for k, v in media.items()}
 
 
 def _ms(t0: float) -> float:

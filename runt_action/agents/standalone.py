@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -72,8 +72,11 @@ async def run_agent(
     engine_opts: Mapping[str, Any] | None = None,
     handle_signals: bool = True,
     ready: asyncio.Event | None = None,
+    secrets: Sequence[str] = (),
 ) -> None:
     """Run one runtime agent on ``notebook_id`` until SIGTERM/SIGINT (or task cancellation).
+
+    ``secrets`` are masked in every output before it leaves this process (see agents.core).
 
     Raises errors.RuntimeStartTimeout if the session is not ready within ``timeouts.startup``,
     errors.RuntimeDied if the engine died (after reporting it in the notebook), and the
@@ -111,6 +114,7 @@ async def run_agent(
             runtime_id=runtime_id,
             session_id=session_id,
             interrupt_grace=timeouts.interrupt,
+            secrets=secrets,
         )
         with _stop_on_signals(agent.stop, enabled=handle_signals):
             task = asyncio.create_task(agent.run())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from runt_action.errors import RuntimeAgentError
@@ -119,12 +120,16 @@ class AgentHost:
         session_id: str,
         display_name: str,
         interrupt_grace: float | None = 5.0,
+        secrets: Sequence[str] = (),
     ) -> None:
+        """``secrets``: masked by the agent in every output before it is committed, so neither
+        the sync server nor its log nor a viewer ever receives them (the run's plan.secrets)."""
         self.store = store
         self.runtime_id = runtime_id
         self.session_id = session_id
         self.display_name = display_name
         self.interrupt_grace = interrupt_grace
+        self.secrets = tuple(secrets)
         self.task: asyncio.Task[None] | None = None
         self._hosted = _HostedEngine(engine)
         self._agent: RuntimeAgent | None = None
@@ -148,6 +153,7 @@ class AgentHost:
                 display_name=self.display_name,
                 session_id=self.session_id,
                 interrupt_grace=self.interrupt_grace,
+                secrets=self.secrets,
             )
             await self._agent.run()
         finally:

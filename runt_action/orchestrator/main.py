@@ -114,7 +114,7 @@ async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
 async def _keep_viewing(viewing: EmbeddedServer, notebook_id: str) -> None:
     """The run is over; its page stays up until Ctrl-C (or SIGTERM)."""
     assert viewing.viewer is not None
-    url = viewing.viewer.url(notebook_id)
+    url = viewing.viewer.entry_url(notebook_id)  # a fresh one-time code
     print(f"runt-action: the notebook stays at {url}; Ctrl-C to stop", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -108,7 +108,6 @@ async def open_session(
             note = _embedded_note(plan, notebook_id)
             if server.viewer is not None:
                 link = server.viewer.url(notebook_id)
-                print(f"runt-action: live notebook: {link}", file=sys.stderr, flush=True)
             timings["server_start"] = _ms(t0)
         elif plan.token:
             from runt_action.orchestrator.remote import register_notebook
@@ -131,9 +130,14 @@ async def open_session(
             link = _link(plan, sync_url, notebook_id) if plan.app_url else None
             note = f"Notebook {notebook_id} on {sync_url}"
         print(f"runt-action: notebook {notebook_id}: {link or note}", file=sys.stderr, flush=True)
+        if server is not None and server.viewer is not None:
+            entry = server.viewer.entry_url(notebook_id)  # a one-time code, never the token
+            print(f"runt-action: live notebook: {entry}", file=sys.stderr, flush=True)
 
         # One connection for the runner and the in-process agent. With a token it carries
-        # the runtime payload, since the agent's session lives on it.
+        # the runtime payload, since the agent's session lives on it. The embedded server's
+        # token never leaves this process: it is handed over here, in memory.
+        token = server.token if server is not None else plan.token
         runtime_id = session_id = None
         if engine is not None:
             runtime_id = f"{engine.runtime_type}-runtime-{os.getpid()}"
@@ -142,7 +146,7 @@ async def open_session(
         store: Store[NotebookState] = await connect_store(
             sync_url,
             notebook_id,
-            _payload(plan.token, runtime_id, session_id, user_id),
+            _payload(token, runtime_id, session_id, user_id),
             NotebookMaterializer(),
             client_id=f"automation-{secrets.token_hex(4)}",
             session_id=session_id or secrets.token_hex(8),
@@ -161,6 +165,7 @@ async def open_session(
                 session_id=session_id,
                 display_name=f"runt-action {plan.runtime} runtime",
                 interrupt_grace=plan.timeouts.interrupt,
+                secrets=plan.secrets,
             )
             agent.start()
             stack.push_async_callback(_stop_agent, agent, shutdown)
@@ -171,7 +176,12 @@ async def open_session(
 
 @dataclass(slots=True)
 class EmbeddedServer:
-    """The embedded sync server, and the live viewer mounted on it with ``--view``."""
+    """The embedded sync server, and the live viewer mounted on it with ``--view``.
+
+    It always requires a random token of its own (``token``), so no other local process
+    can pull a run's events or push cells into its runtime; the runner and the in-process
+    agent get it in memory, the viewer's visitors a one-time code.
+    """
 
     server: SyncServer
     viewer: Viewer | None = None
@@ -179,6 +189,12 @@ class EmbeddedServer:
     @property
     def url(self) -> str:
         return str(self.server.url)
+
+    @property
+    def token(self) -> str:
+        token = self.server.token
+        assert token is not None, "an embedded server always has a token"
+        return token
 
     async def stop(self) -> None:
         await self.server.stop()
@@ -188,6 +204,7 @@ async def embedded_server(plan: RunPlan) -> EmbeddedServer:
     """In memory by default: an embedded run leaves no event log (outputs may hold secrets).
     With ``sync-log`` the log is kept in that file, with every secret value scrubbed. With
     ``--view`` the live viewer is mounted on it, on the port asked for, and its URL printed."""
+    from runt_action.livestore.auth import new_secret
     from runt_action.livestore.server import SyncServer
 
     kwargs: dict[str, Any] = {}
@@ -198,7 +215,13 @@ async def embedded_server(plan: RunPlan) -> EmbeddedServer:
         scrubber = Scrubber(plan.secrets)
         if scrubber:
             kwargs["scrub"] = scrubber.text
-    server = SyncServer(plan.sync_log, host="127.0.0.1", port=plan.view_port or 0, **kwargs)
+    server = SyncServer(
+        plan.sync_log,
+        host="127.0.0.1",
+        port=plan.view_port or 0,
+        token=new_secret(),
+        **kwargs,
+    )
     viewer = None
     if plan.view_port is not None:
         from runt_action.viewer import attach_viewer
@@ -219,7 +242,7 @@ def _embedded_note(plan: RunPlan, notebook_id: str) -> str:
     shown = f"the HTML report {plan.html_path}" if plan.html_path else f"{plan.ipynb_path}"
     return (
         f"Embedded run (in-memory sync server): {shown} shows notebook {notebook_id}; "
-        "run with `--view` to watch it live in a browser"
+        "run with --view to watch it live in a browser"
     )
 
 

@@ -2,11 +2,24 @@
 
 Cell output and user input are hostile by default: a notebook must not be able to add
 links, images or HTML to the job summary, nor issue workflow commands through the log.
+The escapes a secret's spellings come from, and the terminal-text neutralising they build on,
+live in :mod:`runt_action.masking` (the runtime agent masks with them too); they are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import re
+
+from runt_action.masking import (
+    escape_command_data,
+    escape_html,
+    escape_md,
+    show_bidi,
+    strip_ansi,
+    strip_controls,
+    terminal_safe,
+)
 
 __all__ = [
     "code_block",
@@ -16,61 +29,13 @@ __all__ = [
     "escape_html",
     "escape_md",
     "longest_backtick_run",
+    "show_bidi",
     "strip_ansi",
     "strip_controls",
+    "terminal_safe",
     "unescape_command_data",
     "unescape_command_property",
 ]
-
-# CSI (colours, cursor moves), OSC (titles, hyperlinks) and lone two-byte escapes.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
-# C0/C1 controls except tab and newline; \r is dropped so "progress\rdone" shows "progressdone"
-# rather than letting a carriage return start a new log or markdown line.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
-# Every other ASCII punctuation character; CommonMark allows a backslash before any of them,
-# so escaping them all neutralises emphasis, links, autolinks, lists, headings and tables.
-_MD_PUNCT = frozenset("!#$%()*+,-./:;=?@[\\]^_`{|}~")
-
-
-def strip_ansi(text: str) -> str:
-    """Terminal colour codes mean nothing in markdown or a notebook viewer."""
-    return _ANSI.sub("", text)
-
-
-def strip_controls(text: str) -> str:
-    """Drop ANSI sequences and control characters (keeping tab and newline)."""
-    return _CONTROLS.sub("", strip_ansi(text))
-
-
-def _md_table(newline: str) -> dict[int, str]:
-    table = {ord(ch): "\\" + ch for ch in _MD_PUNCT}
-    table.update({ord(ch): ent for ch, ent in _HTML.items()})
-    table[ord("\n")] = newline
-    table[ord("\t")] = " "
-    return table
-
-
-_MD_TABLES: dict[str, dict[int, str]] = {}
-_HTML_TABLE = {ord(ch): ent for ch, ent in _HTML.items()} | {ord("\n"): " "}
-
-
-def escape_md(text: str, *, newline: str = " ") -> str:
-    """Inline markdown text that renders literally, also inside a GFM table cell.
-
-    One pass (``str.translate``), so entities produced for ``<>&"'`` are never escaped twice.
-    Newlines become ``newline`` (a space by default: a newline would end a table row).
-    """
-    table = _MD_TABLES.get(newline)
-    if table is None:
-        table = _MD_TABLES[newline] = _md_table(newline)
-    return strip_controls(text).translate(table)
-
-
-def escape_html(text: str) -> str:
-    """Text inside a raw HTML block (e.g. ``<summary>``), where markdown is not parsed."""
-    return strip_controls(text).translate(_HTML_TABLE)
 
 
 def longest_backtick_run(text: str) -> int:
@@ -97,12 +62,8 @@ def code_span(text: str) -> str:
     return f"{fence}{body}{fence}"
 
 
-# GitHub's workflow-command escaping (actions/toolkit command.ts; the runner unescapes in the
-# reverse order, '%' last).
-def escape_command_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
+# GitHub's workflow-command escaping (actions/toolkit command.ts; escape_command_data is in
+# runt_action.masking); the runner unescapes in the reverse order, '%' last.
 def escape_command_property(text: str) -> str:
     return escape_command_data(text).replace(":", "%3A").replace(",", "%2C")
 

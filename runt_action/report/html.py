@@ -21,6 +21,11 @@ elsewhere become links, and ``text/html`` outputs live in ``<iframe sandbox srcd
 scripts, an opaque origin) which inherits that policy. Every string is scrubbed of secrets
 before rendering, and the finished page once more.
 
+Output is shown as what it is: of terminal escapes only SGR colours are rendered, an OSC 8
+hyperlink becomes its text followed by its URL (never an anchor whose target is hidden), and
+bidi controls ("Trojan Source") are visible markers, in the page and in each cell fragment
+(:func:`runt_action.masking.show_bidi`). The .ipynb keeps the raw data.
+
 The cell renderer and stylesheet are shared with the live viewer (``runt_action.viewer``),
 so a live notebook looks exactly like its report.
 """
@@ -42,6 +47,7 @@ from markupsafe import Markup, escape
 
 from runt_action.errors import OutputWriteError
 from runt_action.report.annotations import error_line
+from runt_action.report.escape import show_bidi, terminal_safe
 from runt_action.report.files import write_file
 from runt_action.report.scrub import Scrubber, scrub_result
 from runt_action.results import CellOutput, CellResult, CellStatus, RunResult
@@ -168,7 +174,13 @@ def _ansi() -> Any:
 
 
 def ansi_html(text: str) -> Markup:
-    """Escaped text with its ANSI colours as inline-styled spans."""
+    """Escaped text with its ANSI colours as inline-styled spans. Every other escape and
+    control is dropped first (:func:`terminal_safe`), so an OSC 8 hyperlink shows as
+    ``text <url>`` instead of becoming an anchor; a carriage return starts a new line, as a
+    browser shows it in ``<pre>``."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = terminal_safe(text)
     if "\x1b" not in text:
         return escape(text)
     return Markup(_ansi().convert(text, full=False))
@@ -315,7 +327,8 @@ def render_cell(cell: CellResult, *, index: int | None = None, status: str | Non
     The caller scrubs the cell first when it knows any secrets.
     """
     template = template_environment().get_template("cell.html.j2")
-    return Markup(template.render(cell=cell, index=index, status=status or str(cell.status.value)))
+    html = template.render(cell=cell, index=index, status=status or str(cell.status.value))
+    return Markup(show_bidi(html))
 
 
 def _scrubbed(result: RunResult, scrubber: Scrubber) -> RunResult:
@@ -383,7 +396,7 @@ def _page_pieces(
     for cell in clean.cells:
         if cell.cell_type == "code" or cell.status != CellStatus.NOT_EXECUTED:
             counts[cell.status.value] = counts.get(cell.status.value, 0) + 1
-    return (
+    pieces = (
         template_environment()
         .get_template("report.html.j2")
         .generate(
@@ -397,6 +410,7 @@ def _page_pieces(
             parameters=[(k, _parameter_text(v)) for k, v in clean.parameters.items()],
         )
     )
+    return map(show_bidi, pieces)  # a piece never ends inside a character
 
 
 def prewarm() -> None:

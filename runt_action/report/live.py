@@ -7,6 +7,11 @@ time is kept at the bottom and redrawn with a carriage return; anywhere else pla
 printed. Output is echoed line by line, so a secret split across two chunks is still scrubbed
 as a whole.
 
+Output reaches a terminal (or the runner's log) neutralised, scrubbed first: only SGR colour
+sequences stay (both render them); window titles, cursor moves, screen clears and every
+other control are dropped, an OSC 8 hyperlink shows as ``text <url>``, and bidi controls as
+visible markers (:func:`runt_action.masking.terminal_safe`).
+
 An output the agent marks with ``metadata["runt_action"] = {"kind": K, "notice": TEXT}``
 (K: dropped, truncated, restarted) also raises a warning naming the cell: ``::warning`` in
 Actions, a ``warning:`` line elsewhere. They are kept in :attr:`LiveLog.notices` too.
@@ -23,7 +28,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from runt_action.report.commands import WorkflowCommands
-from runt_action.report.escape import strip_controls
+from runt_action.report.escape import strip_controls, terminal_safe
 from runt_action.report.media import output_as_text
 from runt_action.results import CellOutput, CellResult, CellStatus
 
@@ -241,12 +246,13 @@ class LiveLog:
             self._echo(chunk if chunk.endswith("\n") else chunk + "\n")
 
     def _echo(self, text: str) -> None:
-        """Untrusted text; in Actions only ever written inside a stop-commands fence."""
+        """Untrusted text; in Actions only ever written inside a stop-commands fence.
+        Scrubbed before it is neutralised, so a secret is found in its raw spelling too."""
         if not text:
             return
         self._enter_fence()
         self._clear_status()
-        self.commands.write(text)
+        self.commands.write(terminal_safe(self.commands.scrubber.text(text)))
         if self.tty and self._current is not None:
             self._show_progress()
 
@@ -284,6 +290,7 @@ class LiveLog:
             text += f": {error.ename}: {error.evalue}"
         elif cell.reason:
             text += f" ({cell.reason})"
+        text = self.commands.scrubber.text(text)  # before strip_controls changes its spelling
         if not self.tty:
             self.commands.line(text)
             return

@@ -11,6 +11,11 @@ here (code blocks and spans with a long enough fence, HTML-escaped text, vetted 
 cells contained by :mod:`report.markdown`). GitHub drops a step summary over 1 MiB entirely, so
 :func:`render_summary` degrades step by step (shorter outputs, then no notebook section, then
 shorter tables) and says so in the summary.
+
+Every such string also passes ``strip_controls`` (through ``escape_md``, ``code_block``,
+``code_span``, ``escape_html`` and the markdown cells' containment): no escape sequence or
+control character, hyperlinks as ``text <url>`` and bidi controls as visible markers
+(``⟦U+202E⟧``), so a line cannot read differently from what it is. The .ipynb keeps the raw data.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 No Markdown and so no escaping: a table of the code cells with status symbols and durations,
 the first error with its place in the YAML file and the end of its traceback, then every file
-the run wrote, one absolute path per line, last (where a terminal leaves the eye).
+the run wrote, one absolute path per line, last (where a terminal leaves the eye). Every line
+goes through ``strip_controls``: no escape sequence or control character reaches the terminal,
+a hyperlink shows as ``text <url>`` and bidi controls as visible markers.
 """
 
 from __future__ import annotations

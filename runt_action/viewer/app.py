@@ -1,8 +1,15 @@
-"""The viewer's routes on the sync server's aiohttp app, its token check and its websocket.
+"""The viewer's routes on the sync server's aiohttp app, its entry check and its websocket.
 
-Read-only: no route writes to a store. With a token, every route needs it: ``?token=`` once
-sets an HttpOnly cookie (holding an HMAC of the token, never the token) and redirects to the
-same address without it, so the token stays out of history and logs; otherwise 401.
+Read-only: no route writes to a store. Every route first asks the server whether it answers
+this request at all (:meth:`SyncServer.refusal`: a foreign Host, as DNS rebinding sends, or a
+foreign Origin, as a page of another port or site sends, is a 403 before anything is read).
+
+With a token (the server's own by default), every route but ``/viewer.js`` needs a session:
+``?token=<token>`` (reusable, as Jupyter Server) or ``?code=<code>`` (one use, minutes long,
+from :meth:`Viewer.entry_url`, which is what a run prints so the token itself never is) is
+exchanged for a cookie holding a random session id and a redirect to the same address
+without the secret. The cookie is named after the port: cookies ignore ports, and two servers
+on one host must not overwrite (or open) each other's sessions.
 
 Live updates: a page opens ``/nb/<id>/live`` (a websocket); the server sends the fragments it
 has not sent that page yet whenever a push changes the notebook. The page's script only swaps
@@ -13,33 +20,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from time import monotonic
+from urllib.parse import quote, urlencode, urlsplit
 
 from aiohttp import WSMsgType, web
 from markupsafe import Markup
 
+from runt_action.livestore.auth import new_secret, same_secret
 from runt_action.livestore.events import Event
-from runt_action.livestore.server import SyncServer
+from runt_action.livestore.server import SyncServer, table_name
 from runt_action.report.html import stylesheet
 from runt_action.report.scrub import Scrubber
 from runt_action.viewer.live import LiveNotebook, Subscriber, viewer_environment
 
-__all__ = ["VIEWER_CSP", "Viewer", "attach_viewer"]
+__all__ = ["CODE_TTL", "VIEWER_CSP", "VIEWER_HEADER_CSP", "Viewer", "attach_viewer"]
 
-COOKIE = "runt_viewer"
-#: The report's policy plus our own script and websocket (same origin only).
+COOKIE_PREFIX = "runt_viewer_"
+#: How long an entry code from :meth:`Viewer.entry_url` stays valid (it is also single-use).
+CODE_TTL = 15 * 60.0
+# Bounds, so no client can grow the viewer's memory: the oldest are forgotten first.
+MAX_SESSIONS = 256
+MAX_CODES = 64
+_ENTRY_PARAMS = ("token", "code")
+
+#: The report's policy plus our own script and websocket (same origin only). This is also
+#: the page's <meta> policy, where ``frame-ancestors`` is ignored (with a console error).
 VIEWER_CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'self'; "
     "connect-src 'self'; frame-src 'self' about:; base-uri 'none'; form-action 'none'"
 )
+#: The header's policy: no other page may frame the viewer (clickjacking).
+VIEWER_HEADER_CSP = VIEWER_CSP + "; frame-ancestors 'none'"
 _SCRIPT = Path(__file__).with_name("assets") / "viewer.js"
 _HEADERS = {
-    "Content-Security-Policy": VIEWER_CSP,
+    "Content-Security-Policy": VIEWER_HEADER_CSP,
+    "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
@@ -52,14 +70,19 @@ class Viewer:
     """The viewer mounted on one :class:`SyncServer` (see :func:`attach_viewer`)."""
 
     def __init__(
-        self, server: SyncServer, *, token: str | None = None, secrets: Sequence[str] = ()
+        self,
+        server: SyncServer,
+        *,
+        token: str | None = None,
+        secrets: Sequence[str] = (),
+        code_ttl: float = CODE_TTL,
     ) -> None:
         self._server = server
-        self._token = token
+        self._token = token if token is not None else server.token
         self._scrubber = Scrubber(secrets)
-        self._cookie = (
-            hmac.new(token.encode(), b"runt-viewer", hashlib.sha256).hexdigest() if token else None
-        )
+        self._code_ttl = code_ttl
+        self._sessions: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
+        self._codes: dict[str, float] = {}  # code -> monotonic deadline
         self._notebooks: dict[str, LiveNotebook] = {}
         self._sockets: set[web.WebSocketResponse] = set()
 
@@ -75,12 +98,43 @@ class Viewer:
     def url(self, notebook_id: str) -> str:
         return f"{self.index_url}nb/{quote(notebook_id, safe='')}"
 
+    @property
+    def token(self) -> str | None:
+        """The token this viewer asks for (None: an open viewer, ``serve --no-auth`` only)."""
+        return self._token
+
+    @property
+    def cookie_name(self) -> str:
+        """``runt_viewer_<port>``: browsers share cookies across ports, servers must not."""
+        return f"{COOKIE_PREFIX}{self._server.port}"
+
+    def entry_url(self, notebook_id: str | None = None) -> str:
+        """The address to print for a person: the index or a notebook, with a fresh one-time
+        code when the viewer has a token (the token itself is never printed)."""
+        base = self.index_url if notebook_id is None else self.url(notebook_id)
+        if self._token is None:
+            return base
+        now = monotonic()
+        for code, deadline in list(self._codes.items()):
+            if deadline <= now:
+                del self._codes[code]
+        while len(self._codes) >= MAX_CODES:
+            del self._codes[next(iter(self._codes))]
+        code = new_secret()
+        self._codes[code] = now + self._code_ttl
+        return f"{base}?{urlencode({'code': code})}"
+
     # -- state ----------------------------------------------------------------------------
 
     def _on_push(self, store_id: str, events: Sequence[Event]) -> None:
         notebook = self._notebooks.get(store_id)
         if notebook is not None:  # stores nobody looked at are loaded when first asked for
             notebook.apply(events)
+
+    def _has_log(self, store_id: str) -> bool:
+        """Whether the server has a table for ``store_id``, asked without creating one."""
+        wanted = table_name(store_id)
+        return any(table_name(known) == wanted for known in self._server.store_ids())
 
     def notebook(self, store_id: str, *, keep: bool = False) -> LiveNotebook:
         """The store's live state, rebuilt from the server's log the first time.
@@ -91,7 +145,8 @@ class Viewer:
         notebook = self._notebooks.get(store_id)
         if notebook is None:
             notebook = LiveNotebook(store_id, scrubber=self._scrubber)
-            notebook.apply(self._server.events_of(store_id))
+            if self._has_log(store_id):
+                notebook.apply(self._server.events_of(store_id))
             if keep or notebook.state.version:
                 self._notebooks[store_id] = notebook
         return notebook
@@ -102,46 +157,101 @@ class Viewer:
 
     # -- auth ---------------------------------------------------------------------------
 
-    def _cookie_ok(self, request: web.Request) -> bool:
-        given = request.cookies.get(COOKIE, "")
-        return self._cookie is not None and hmac.compare_digest(given, self._cookie)
+    def _session_ok(self, request: web.Request) -> bool:
+        given = request.cookies.get(self.cookie_name)
+        # Every comparison constant-time; the set is bounded, so the loop is too.
+        return bool(given) and any(same_secret(given, known) for known in self._sessions)
 
-    def _token_ok(self, request: web.Request) -> bool:
-        given = request.query.get("token", "")
-        return self._token is not None and hmac.compare_digest(given, self._token)
+    def _redeem(self, request: web.Request) -> bool:
+        """Whether the query carries the token or a live code (a code is spent either way)."""
+        assert self._token is not None
+        ok = False
+        for given in request.query.getall("token", ()):
+            ok = same_secret(given, self._token) or ok
+        now = monotonic()
+        for given in request.query.getall("code", ()):
+            for code, deadline in list(self._codes.items()):
+                if same_secret(given, code):
+                    del self._codes[code]
+                    ok = ok or deadline > now
+        return ok
+
+    def _new_session(self) -> str:
+        while len(self._sessions) >= MAX_SESSIONS:
+            del self._sessions[next(iter(self._sessions))]
+        session = new_secret()
+        self._sessions[session] = None
+        return session
+
+    @staticmethod
+    def _without_entry(request: web.Request) -> str:
+        """The request's own address, relative, minus ``token`` and ``code``."""
+        query = [(k, v) for k, v in request.query.items() if k not in _ENTRY_PARAMS]
+        return str(request.rel_url.with_query(query or None))
 
     def _guard(self, handler: Handler) -> Handler:
-        """Require the token: the cookie, or ``?token=`` once (then a redirect without it)."""
+        """The server's Host/Origin rule first; then, with a token, a session (the cookie) or
+        an entry secret in the query (exchanged for a cookie and a redirect without it)."""
 
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if self._token is None or self._cookie_ok(request):
+            refused = self._refused(request)
+            if refused is not None:
+                return refused
+            if self._token is None:
                 return await handler(request)
-            if self._token_ok(request):
-                query = {k: v for k, v in request.query.items() if k != "token"}
-                target = request.rel_url.with_query(query or None)
-                response = web.Response(status=303, headers={**_HEADERS, "Location": str(target)})
-                assert self._cookie is not None
+            entering = any(k in request.query for k in _ENTRY_PARAMS)
+            if entering and self._redeem(request):
+                response = self._see_other(request)
                 response.set_cookie(
-                    COOKIE, self._cookie, httponly=True, samesite="Strict", path="/"
+                    self.cookie_name,
+                    self._new_session(),
+                    httponly=True,
+                    samesite="Strict",
+                    path="/",
                 )
                 return response
+            if self._session_ok(request):
+                # A spent code (an old link) with a live session: just drop it from the address.
+                return self._see_other(request) if entering else await handler(request)
             return web.Response(
                 status=401,
-                text="401: this viewer needs its token: open it once with ?token=<token>\n",
+                text="401: this viewer needs its token: open the address the run printed, "
+                "or this one with ?token=<token>\n",
                 headers={**_HEADERS, "WWW-Authenticate": 'Bearer realm="runt viewer"'},
             )
 
         return guarded
 
+    def _see_other(self, request: web.Request) -> web.Response:
+        return web.Response(
+            status=303, headers={**_HEADERS, "Location": self._without_entry(request)}
+        )
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """The server's 403 for a Host or Origin it does not answer, or for a subresource
+        another site's page asks for (with our headers)."""
+        refused = self._server.refusal(request)
+        if refused is None and not _fetch_metadata_ok(request):
+            refused = web.Response(status=403, text="403: cross-site requests are refused\n")
+        if refused is not None:
+            refused.headers.update(_HEADERS)
+        return refused
+
     # -- routes -------------------------------------------------------------------------
 
-    def _page(self, template: str, **context: object) -> web.Response:
+    def _page(self, template: str, *, status: int = 200, **context: object) -> web.Response:
         html = (
             viewer_environment()
             .get_template(template)
             .render(csp=VIEWER_CSP, css=Markup(stylesheet()), **context)
         )
-        return web.Response(text=html, content_type="text/html", headers=_HEADERS)
+        # Every string was scrubbed before it was rendered; this catches what was not.
+        return web.Response(
+            text=self._scrubber.text(html),
+            status=status,
+            content_type="text/html",
+            headers=_HEADERS,
+        )
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
         rows = []
@@ -152,7 +262,7 @@ class Viewer:
             rendered = notebook.render()
             rows.append(
                 {
-                    "id": store_id,
+                    "id": self._scrubber.text(store_id),
                     "href": f"/nb/{quote(store_id, safe='')}",
                     "title": rendered.title,
                     "status": rendered.status,
@@ -164,10 +274,16 @@ class Viewer:
         return self._page("index.html.j2", notebooks=rows)
 
     async def _notebook_page(self, request: web.Request) -> web.StreamResponse:
+        """The notebook; a 404 while it has no events, with a page that waits for a run to
+        write into it (a run's printed link can be opened before its first push)."""
         store_id = request.match_info["id"]
-        rendered = self.notebook(store_id).render()
+        notebook = self.notebook(store_id)
+        rendered = notebook.render()
+        missing = not notebook.state.version
         return self._page(
             "notebook.html.j2",
+            status=404 if missing else 200,
+            missing=missing,
             rendered=rendered,
             cells=[Markup(rendered.cells[c]) for c in rendered.order],
             header=Markup(rendered.header),
@@ -175,6 +291,9 @@ class Viewer:
         )
 
     async def _script(self, request: web.Request) -> web.StreamResponse:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         return web.Response(
             text=_SCRIPT.read_text(encoding="utf-8"),
             content_type="text/javascript",
@@ -184,7 +303,11 @@ class Viewer:
     async def _live(self, request: web.Request) -> web.StreamResponse:
         notebook = self.notebook(request.match_info["id"], keep=True)
         ws = web.WebSocketResponse(heartbeat=30.0)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            self._forget_if_empty(notebook)
+            raise
         sub = Subscriber()
         notebook.subscribers.add(sub)
         self._sockets.add(ws)
@@ -194,7 +317,8 @@ class Viewer:
                 sub.wake.clear()
                 message = notebook.diff(sub)
                 if message is not None:
-                    await ws.send_str(json.dumps(message))
+                    # Fragments were scrubbed before and after rendering; this covers the rest.
+                    await ws.send_str(json.dumps(self._scrubber.deep(message)))
                 await sub.wake.wait()
         except ConnectionResetError:
             pass  # the page went away mid-send
@@ -229,21 +353,46 @@ class Viewer:
         app = self._server.app
         router = app.router
         router.add_get("/", self._guard(self._index))
-        router.add_get("/viewer.js", self._script)  # static, no data: needs no token
+        router.add_get("/viewer.js", self._script)  # static, no data: needs no session
         router.add_get("/nb/{id}", self._guard(self._notebook_page))
         router.add_get("/nb/{id}/live", self._guard(self._live))
         app.on_shutdown.append(self._close_sockets)
         self._server.add_push_listener(self._on_push)
 
 
+def _fetch_metadata_ok(request: web.Request) -> bool:
+    """Fetch Metadata resource isolation: a browser says where a request comes from.
+
+    A page on another port of this host is *same-site* (sites ignore ports), so it gets the
+    SameSite cookie; a ``no-cors`` fetch sends no Origin header, so the Origin rule cannot see
+    it. Its response is opaque to that page, but the viewer need not render it at all: from
+    another site or origin only a top-level navigation (a link the person follows) is served.
+    Requests without the header (old browsers, non-browser clients) pass.
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is None or site in ("same-origin", "none"):
+        return True
+    return (
+        request.headers.get("Sec-Fetch-Mode") == "navigate"
+        and request.headers.get("Sec-Fetch-Dest", "document") == "document"
+    )
+
+
 def attach_viewer(
-    server: SyncServer, *, token: str | None = None, secrets: Sequence[str] = ()
+    server: SyncServer,
+    *,
+    token: str | None = None,
+    secrets: Sequence[str] = (),
+    code_ttl: float = CODE_TTL,
 ) -> Viewer:
     """Mount the viewer on ``server`` (call before ``server.start()``).
 
+    ``token``: None (the default) is the server's own (:attr:`SyncServer.token`), so whoever
+    may read the stores over the sync protocol may read them here and nobody else; a string
+    sets another. Only a server without a token (``serve --no-auth``) has an open viewer.
     ``secrets``: values to mask in every page, as the reports do (an embedded run knows its
-    secret parameters; ``serve`` knows none).
+    secret parameters; ``serve`` knows none). ``code_ttl``: the life of an entry code.
     """
-    viewer = Viewer(server, token=token, secrets=secrets)
+    viewer = Viewer(server, token=token, secrets=secrets, code_ttl=code_ttl)
     viewer.mount()
     return viewer

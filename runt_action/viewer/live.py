@@ -21,7 +21,7 @@ import jinja2
 
 from runt_action.orchestrator.outputs import outputs_from_state
 from runt_action.report.html import ASSETS, render_cell, template_environment
-from runt_action.report.scrub import Scrubber
+from runt_action.report.scrub import Scrubber, scrub_cell
 from runt_action.results import CellResult, CellStatus
 from runt_action.schema.state import NotebookMaterializer, NotebookState, QueueEntry
 
@@ -192,7 +192,7 @@ class LiveNotebook:
             .get_template("viewer_header.html.j2")
             .render(
                 title=title,
-                store_id=self.store_id,
+                store_id=self.scrubber.text(self.store_id),
                 status=status,
                 last_update=self.last_update,
                 counts=counts,
@@ -216,7 +216,10 @@ class LiveNotebook:
         cached = self._fragments.get(cell.id)
         if cached is not None and cached[1] == status and cached[0] == cell:
             return cached[2]
-        html = self.scrubber.text(str(render_cell(cell, index=index, status=status)))
+        # Scrubbed before rendering: once escaped (&#34;, &quot;, Pygments' and markdown's
+        # spellings) a secret is no longer a string the scrubber can find. And after, in case.
+        clean = scrub_cell(cell, self.scrubber)
+        html = self.scrubber.text(str(render_cell(clean, index=index, status=status)))
         self._fragments[cell.id] = (cell, status, html)
         return html
 

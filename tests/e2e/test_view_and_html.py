@@ -57,19 +57,24 @@ async def test_view_serves_the_live_page_until_ctrl_c(notebooks: Path, tmp_path:
     lines: list[str] = []
     try:
         async with asyncio.timeout(120):
-            url = None
+            url = code = None
             while True:
                 line = (await proc.stderr.readline()).decode()
                 assert line, "".join(lines)
                 lines.append(line)
-                found = re.search(r"live notebook: (http://127\.0\.0\.1:\d+/nb/viewed)", line)
+                found = re.search(
+                    r"live notebook: (http://127\.0\.0\.1:\d+/nb/viewed)\?code=(\S+)", line
+                )
                 if found:
-                    url = found.group(1)
+                    url, code = found.groups()
                 if "stays at" in line:
                     break
             assert url is not None and lines[0].count("live notebook") + 1  # printed early
-            async with aiohttp.ClientSession() as http:
-                async with http.get(url) as page:
+            async with aiohttp.ClientSession() as stranger, stranger.get(url) as page:
+                assert page.status == 401  # the link without its one-time code opens nothing
+            jar = aiohttp.CookieJar(unsafe=True)
+            async with aiohttp.ClientSession(cookie_jar=jar) as http:
+                async with http.get(f"{url}?code={code}") as page:
                     assert page.status == 200
                     body = await page.text()
                 async with http.get(url.split("/nb/")[0] + "/") as index:

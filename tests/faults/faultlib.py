@@ -200,13 +200,11 @@ async def start_serve(db: Path, token: str, port: int = 0, *, limit: float = 30)
         str(port),
         "--db",
         str(db),
-        "--token",
-        token,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
-        env=base_env(db.parent),
+        env=base_env(db.parent, extra={"RUNT_SERVE_TOKEN": token}),
     )
     assert proc.stdout is not None
     try:

@@ -246,7 +246,11 @@ async def test_the_viewer_shows_a_run_live(browser: Any, tmp_path: Path) -> None
         )
         assert order[:1] == ["intro"] and order[-3:] == ["fast", "slow", "final"]
         await page.screenshot(path=str(shots / "viewer-live-done.png"), full_page=True)
-        assert watch.errors == [] and watch.failed == []
+        # The one complaint: the page was a 404 when it opened (no notebook "demo" yet).
+        assert watch.errors == [
+            "Failed to load resource: the server responded with a status of 404 (Not Found)"
+        ]
+        assert watch.failed == []
 
         index = await browser.new_page()
         await index.goto(viewer.index_url)
@@ -286,7 +290,7 @@ async def test_the_viewer_needs_its_token_in_the_browser(browser: Any, tmp_path:
         await page.screenshot(path=str(shots / "viewer-401.png"))
 
         response = await page.goto(viewer.url("demo") + f"?token={token}")
-        assert response is not None and response.status == 200
+        assert response is not None and response.status == 404  # in; "demo" has no events yet
         assert page.url == viewer.url("demo")  # the token left the address bar
         await page.wait_for_selector("#live-state.connected", timeout=WAIT_MS)
         assert token not in await page.content()

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from viewer_helpers import FAST, Connect, cell_events, commit_all, run_events
 
+from runt_action.errors import SyncAuthError
 from runt_action.livestore import Event, SyncServer, connect_store
 from runt_action.schema import events as ev
 from runt_action.schema.state import NotebookMaterializer
@@ -154,7 +157,7 @@ async def test_the_token_guards_every_page_and_never_shows(
                 assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
                 assert token not in cookie
             async with browser.get(viewer.url("x")) as resp:
-                assert resp.status == 200
+                assert resp.status == 404  # in: no notebook x yet, a page that waits for it
                 assert token not in await resp.text()
             async with browser.get(viewer.index_url) as resp:
                 assert resp.status == 200
@@ -196,36 +199,91 @@ async def test_server_stop_closes_open_viewer_sockets(
         await asyncio.wait_for(stopping, 30)
 
 
-async def test_serve_prints_the_viewer_url_and_serves_it() -> None:
-    proc = await asyncio.create_subprocess_exec(
+async def _serve(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "runt_action",
         "serve",
         "--port",
         "0",
-        "--token",
-        "tok-xyz",
+        *args,
         stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
+async def test_serve_prints_the_viewer_url_and_serves_it() -> None:
+    """A given token (RUNT_SERVE_TOKEN) is never printed: the viewer line is a one-time link."""
+    proc = await _serve(env={"RUNT_SERVE_TOKEN": "tok-xyz"})
     try:
         assert proc.stdout is not None
         url = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
         line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
         port = url.split(":")[2].split("/")[0]
-        assert line.startswith(f"viewer: http://127.0.0.1:{port}/")
+        assert line.startswith(f"viewer: http://127.0.0.1:{port}/?code=")
         assert "tok-xyz" not in line and "?token=" in line
+        entry = line.split()[1]
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             async with http.get(f"http://127.0.0.1:{port}/") as resp:
                 assert resp.status == 401
+            async with http.get(entry) as resp:
+                assert resp.status == 200 and "Notebooks" in await resp.text()
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(entry) as resp:
+                assert resp.status == 401  # the code was spent
             async with http.get(f"http://127.0.0.1:{port}/?token=tok-xyz") as resp:
                 assert resp.status == 200 and "Notebooks" in await resp.text()
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await _stop(proc)
+
+
+async def test_serve_without_a_token_makes_one_and_prints_what_clients_need() -> None:
+    proc = await _serve()
+    try:
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
+        viewer = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
+        sync = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
+        token = viewer.split("?token=")[1]
+        assert len(token) >= 32 and f"RUNT_API_KEY={token}" in sync and url in sync
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as http, http.get(viewer.split()[1]) as r:
+            assert r.status == 200 and "Notebooks" in await r.text()
+        for payload in (None, {"authToken": "guess"}):
+            with pytest.raises(SyncAuthError):
+                await connect_store(
+                    url,
+                    "s",
+                    payload,
+                    NotebookMaterializer(),
+                    client_id="c",
+                    session_id="s",
+                    timeouts=FAST,
+                )
+        async with await connect_store(
+            url,
+            "s",
+            {"authToken": token},
+            NotebookMaterializer(),
+            client_id="c",
+            session_id="s",
+            timeouts=FAST,
+        ) as store:
+            assert store.state.version == 0
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        await _stop(proc)
 
 
 def _state_with(*events: Any) -> Any:
