@@ -17,7 +17,9 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 from runt_action.livestore.events import Event, EventDecodeError
 
 __all__ = [
+    "MAX_ARGS_DEPTH",
     "MAX_INBOUND_FRAME_BYTES",
+    "MAX_SEQ_NUM",
     "PING_TEXT",
     "PONG_TEXT",
     "PULL_CHUNK_SIZE",
@@ -33,10 +35,12 @@ __all__ = [
     "PullReq",
     "PullRes",
     "PushAck",
+    "PushRejected",
     "PushReq",
     "QueryDecodeError",
     "ServerMessage",
     "check_event_fits",
+    "check_push",
     "decode_client",
     "decode_query",
     "decode_server",
@@ -48,10 +52,13 @@ __all__ = [
     "event_json",
     "event_wire_bytes",
     "frame_bytes",
+    "is_utf8_text",
+    "json_deeper_than",
     "metadata_json",
     "pull_item_json",
     "pull_res_json",
     "split_batch",
+    "strict_loads",
 ]
 
 PING_TEXT = '{"_tag":"WSMessage.Ping","requestId":"ping"}'
@@ -59,6 +66,9 @@ PONG_TEXT = '{"_tag":"WSMessage.Pong","requestId":"ping"}'
 PULL_CHUNK_SIZE = 100
 PUSH_BATCH_MAX_EVENTS = 50
 MAX_INBOUND_FRAME_BYTES = 1_048_576
+MAX_SEQ_NUM = 2**63 - 1  # SQLite's largest integer
+# Deeper args would be stored, then fail to decode in every Python peer (RecursionError).
+MAX_ARGS_DEPTH = 256
 
 
 # --- client -> server ------------------------------------------------------------------
@@ -158,6 +168,38 @@ def dumps(value: Any) -> str:
 def frame_bytes(text: str) -> int:
     """Size of a text frame on the wire (the 1 MiB limit counts UTF-8 bytes)."""
     return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def is_utf8_text(text: str) -> bool:
+    """False for a string holding a lone surrogate (a ``\\ud800`` escape decodes to one):
+    neither a frame nor SQLite can carry it."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def json_deeper_than(value: Any, limit: int, text: str | None = None) -> bool:
+    """Whether the JSON value ``value`` nests arrays/objects more than ``limit`` deep.
+
+    ``text``, its encoding, clears almost every value at once: nesting that deep needs more
+    than ``limit`` opening brackets. Only a value with that many (CSS in an HTML output, a
+    table of arrays) is walked, one level at a time, containers only.
+    """
+    if text is not None and text.count("[") + text.count("{") <= limit:
+        return False
+    level = [value] if type(value) is dict or type(value) is list else []
+    for _ in range(limit):  # after `limit` levels, any container left is one level deeper
+        if not level:
+            return False
+        children: list[Any] = []
+        for node in level:
+            children.extend(node.values() if type(node) is dict else node)
+        level = [c for c in children if type(c) is dict or type(c) is list]
+    return bool(level)
 
 
 # --- event encoding by concatenation ----------------------------------------------------
@@ -338,14 +380,39 @@ def _pull_items(value: Any) -> tuple[Event, ...]:
     return tuple(events)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# ``JSON.parse`` rejects NaN and Infinity, which ``json.loads`` accepts by default.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def strict_loads(text: str) -> Any:
+    """``JSON.parse``: ValueError for NaN/Infinity, and for nesting too deep for Python's
+    stack (a RecursionError the caller could not tell from a bug)."""
+    try:
+        return _DECODER.decode(text)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
 def _load(text: str | bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(text)
+        obj = strict_loads(text if isinstance(text, str) else text.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise _DecodeError("not JSON") from exc
     if not isinstance(obj, dict):
         raise _DecodeError("not an object")
     return obj
+
+
+def _request_id(obj: dict[str, Any]) -> str:
+    """Every answer echoes it, so it must be text a frame can carry (no lone surrogate)."""
+    value = _str(obj, "requestId")
+    if not is_utf8_text(value):
+        raise _DecodeError("requestId is not valid Unicode")
+    return value
 
 
 def _client_from_obj(obj: dict[str, Any]) -> ClientMessage:
@@ -354,15 +421,15 @@ def _client_from_obj(obj: dict[str, Any]) -> ClientMessage:
         cursor = obj.get("cursor")
         if "cursor" in obj and not _is_int(cursor):
             raise _DecodeError("cursor is not an integer")
-        return PullReq(_str(obj, "requestId"), cursor)
+        return PullReq(_request_id(obj), cursor)
     if tag == "WSMessage.PushReq":
-        return PushReq(_str(obj, "requestId"), _events(obj.get("batch")))
+        return PushReq(_request_id(obj), _events(obj.get("batch")))
     if tag == "WSMessage.Ping":
         return Ping(_literal_ping(obj))
     if tag == "WSMessage.AdminResetRoomReq":
-        return AdminResetRoomReq(_str(obj, "requestId"), _str(obj, "adminSecret"))
+        return AdminResetRoomReq(_request_id(obj), _str(obj, "adminSecret"))
     if tag == "WSMessage.AdminInfoReq":
-        return AdminInfoReq(_str(obj, "requestId"), _str(obj, "adminSecret"))
+        return AdminInfoReq(_request_id(obj), _str(obj, "adminSecret"))
     raise _DecodeError(f"unknown client _tag {tag!r}")
 
 
@@ -480,12 +547,71 @@ def decode_query(raw_query: str) -> tuple[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise _payload_error(raw_payload, "URI malformed") from exc
     try:
-        payload = json.loads(text)
+        payload = strict_loads(text)
     except ValueError as exc:
         raise _payload_error(
             raw_payload, f"Unexpected token in JSON, {dumps(text)} is not valid JSON"
         ) from exc
     return store_id, payload
+
+
+# --- push validation -------------------------------------------------------------------
+
+
+class PushRejected(ValueError):
+    """A push batch the server refuses as a whole; ``str(exc)`` is the Error message."""
+
+
+def check_push(batch: Sequence[Event], head: int) -> list[str | None]:
+    """Each event's args JSON text, once the whole batch is known to be storable after
+    ``head``; else PushRejected.
+
+    Everything that could fail later (in SQLite, in a peer's decoder) is checked here, before
+    the server touches any state, so a batch is stored whole or not at all. The args are
+    encoded once, and that text is what the server stores and broadcasts.
+    """
+    first = batch[0]
+    if first.parent_seq_num != head:
+        raise PushRejected(
+            f"Invalid parent event number. Received e{first.parent_seq_num} but expected e{head}"
+        )
+    texts: list[str | None] = []
+    for offset, event in enumerate(batch):
+        expected = head + 1 + offset
+        # Stricter than upstream (which acks and then fails in D1): numbers must chain.
+        if event.seq_num != expected or event.parent_seq_num != expected - 1:
+            raise PushRejected(
+                f"Invalid event number. Received e{event.seq_num} (parent "
+                f"e{event.parent_seq_num}) but expected e{expected}"
+            )
+        if expected > MAX_SEQ_NUM:
+            raise PushRejected(f"Invalid event number e{expected}: the log is full")
+        if not (
+            is_utf8_text(event.name)
+            and is_utf8_text(event.client_id)
+            and is_utf8_text(event.session_id)
+        ):
+            raise PushRejected(
+                f"Invalid event e{expected}: its name, clientId or sessionId is not valid "
+                "Unicode (a lone surrogate)"
+            )
+        try:
+            text = event_args_json(event)
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise PushRejected(
+                f"Invalid event e{expected}: its args are not JSON ({exc})"
+            ) from None
+        if text is not None:
+            if not is_utf8_text(text):
+                raise PushRejected(
+                    f"Invalid event e{expected}: its args are not valid Unicode (a lone surrogate)"
+                )
+            if json_deeper_than(event.args, MAX_ARGS_DEPTH, text):
+                raise PushRejected(
+                    f"Invalid event e{expected}: its args nest deeper than {MAX_ARGS_DEPTH} levels"
+                )
+        texts.append(text)
+    return texts
 
 
 # --- batching --------------------------------------------------------------------------

@@ -4,6 +4,13 @@ One room per store (the Durable Object), one writer head per room, events persis
 SQLite (one ``eventlog_7_<store>`` table per store, like the D1 layout) so a restart loses
 nothing. Frames go out through one queue per socket, so every socket sees acks and
 broadcasts in the order the room decided them, as the single-threaded DO guarantees.
+
+Valid traffic gets upstream's exact bytes. Anyone who can reach the port may send anything
+else, so nothing a client sends can cost more than a bounded amount: a store (table) exists
+only once a push was stored in it, and their number is capped; a frame is refused from its
+header, before it is buffered; request headers must arrive in time; each client address may
+hold a bounded number of connections; and a batch is validated whole before any state
+changes, so the log never has a gap.
 """
 
 from __future__ import annotations
@@ -24,13 +31,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
+from runt_action.errors import UsageError
 from runt_action.livestore.auth import OriginPolicy, same_secret
 from runt_action.livestore.events import Event
 from runt_action.livestore.outbox import DEFAULT_MAXSIZE, Frames, Outbox
 from runt_action.livestore.protocol import (
     MAX_INBOUND_FRAME_BYTES,
+    MAX_SEQ_NUM,
     PING_TEXT,
     PONG_TEXT,
     PULL_CHUNK_SIZE,
@@ -42,29 +51,49 @@ from runt_action.livestore.protocol import (
     Ping,
     PullReq,
     PushAck,
+    PushRejected,
     PushReq,
     QueryDecodeError,
     ServerMessage,
+    check_push,
     decode_client,
     decode_query,
     encode,
-    event_args_json,
     event_json,
-    frame_bytes,
+    is_utf8_text,
     metadata_json,
     pull_item_json,
     pull_res_json,
 )
 
-__all__ = ["PushHook", "Scrubber", "SyncServer", "serve_forever", "table_name", "token_validator"]
+__all__ = [
+    "PushHook",
+    "Scrubber",
+    "SyncServer",
+    "check_event_log_file",
+    "serve_forever",
+    "table_name",
+    "token_validator",
+]
 
 log = logging.getLogger(__name__)
 
 PERSISTENCE_FORMAT_VERSION = 7
+_TABLE_PREFIX = f"eventlog_{PERSISTENCE_FORMAT_VERSION}_"
+_COLUMNS = ("seqNum", "parentSeqNum", "name", "args", "createdAt", "clientId", "sessionId")
 _CLOSE_REASON = b"Durable Object is closing WebSocket"
-# aiohttp buffers a whole frame before we can look at it; past this it closes by itself.
-_READ_LIMIT = 64 * 1024 * 1024
-_MAX_SEQ = 2**63 - 1  # SQLite's largest integer: "no upper bound" for a read
+_MAX_SEQ = MAX_SEQ_NUM  # "no upper bound" for a read
+MAX_STORE_ID_CHARS = 128
+DEFAULT_MAX_STORES = 1000
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64
+# Written to a connection over its address's limit, before anything is read from it.
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 46\r\nConnection: close\r\n\r\n"
+    b"503: too many connections from this address.\n"
+)
+_TOO_LARGE = re.compile(r"Message size (\d+)")
 
 PayloadValidator = Callable[[Any], Awaitable[None] | None]
 PushHook = Callable[[str, Sequence[Event]], None]
@@ -80,7 +109,52 @@ _log = logging.getLogger(__name__)
 
 def table_name(store_id: str) -> str:
     """D1 table of a store; sanitizing collides (``a-b`` and ``a_b``) exactly like upstream."""
-    return f"eventlog_{PERSISTENCE_FORMAT_VERSION}_" + re.sub(r"[^a-zA-Z0-9]", "_", store_id)
+    return _TABLE_PREFIX + re.sub(r"[^a-zA-Z0-9]", "_", store_id)
+
+
+_OUR_TABLE = re.compile(re.escape(_TABLE_PREFIX) + r"[a-zA-Z0-9_]*")
+
+
+def _not_ours(path: Path, reason: str) -> UsageError:
+    return UsageError(f"{path} is not a runt event log ({reason}); refusing to modify it")
+
+
+def check_event_log_file(path: Path) -> None:
+    """UsageError unless ``path`` is missing, empty, or holds only our event tables.
+
+    Opening a database for writing switches it to WAL and adds tables, which would damage
+    someone else's file; so it is first read, read-only, and left byte-identical if foreign.
+    """
+    try:
+        with path.open("rb") as file:
+            magic = file.read(16)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if not magic:
+        return  # SQLite makes an empty file a new database
+    if magic != b"SQLite format 3\x00":
+        raise _not_ours(path, "it is not an SQLite database")
+    uri = path.resolve().as_uri() + "?mode=ro"
+    if not Path(f"{path}-wal").exists():
+        uri += "&immutable=1"  # nothing to recover: read the file without creating -shm
+    try:
+        db = sqlite3.connect(uri, uri=True)
+        try:
+            objects = db.execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall()
+            for kind, name in objects:
+                if str(name).startswith("sqlite_"):
+                    continue  # SQLite's own (statistics, sequences)
+                if kind != "table" or not _OUR_TABLE.fullmatch(name):
+                    raise _not_ours(path, f"it has {kind} {name!r}")
+                columns = tuple(row[1] for row in db.execute(f"PRAGMA table_info({name})"))
+                if columns != _COLUMNS:
+                    raise _not_ours(path, f"table {name!r} has columns {', '.join(columns)}")
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise _not_ours(path, f"SQLite cannot read it: {exc}") from None
 
 
 def _iso_now() -> str:
@@ -99,6 +173,10 @@ def _unexpected(cause: str) -> str:
 class _EventLog:
     """SQLite event tables with the D1 DDL; the head is the table's max seqNum.
 
+    A table exists only once a push was stored in it (the CREATE commits with that first
+    insert), so reading an unknown store answers empty and writes nothing: a client cannot
+    grow the file, or the store list, by asking.
+
     With a ``scrub`` function and a file, each event's args text is scrubbed before it is
     written, so no secret value is ever at rest; the raw text of the events the scrubber
     changed is kept in memory only (``_raw``), and every read (pulls, :meth:`events`) puts it
@@ -107,39 +185,69 @@ class _EventLog:
     """
 
     def __init__(self, db_path: Path | None, scrub: Scrubber | None = None) -> None:
+        if db_path is not None:
+            check_event_log_file(db_path)
         self._db = sqlite3.connect(":memory:" if db_path is None else str(db_path))
         if db_path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-        self._known: set[str] = set()
         self._scrub = scrub if db_path is not None else None  # in memory: nothing at rest
         self._raw: dict[str, dict[int, str]] = {}  # table -> seqNum -> raw args text
-
-    def ensure(self, table: str) -> None:
-        if table in self._known:
-            return
-        self._db.execute(
-            f"CREATE TABLE IF NOT EXISTS {table} ('seqNum' integer not null, "
-            "'parentSeqNum' integer not null, 'name' text not null, 'args' text, "
-            "'createdAt' text not null, 'clientId' text not null, 'sessionId' text not null, "
-            "PRIMARY KEY ('seqNum')) strict"
-        )
-        self._db.commit()
-        self._known.add(table)
+        rows = self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
+            (_TABLE_PREFIX + "%",),
+        ).fetchall()
+        self._tables = {str(r[0]) for r in rows}
+        # Tables that hold events; earlier versions also left empty ones behind.
+        self._stores = {
+            t for t in self._tables if self._db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone()
+        }
 
     def head(self, table: str) -> int:
-        self.ensure(table)
+        if table not in self._tables:
+            return 0
         row = self._db.execute(f"SELECT MAX(seqNum) FROM {table}").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
-    def append(self, table: str, rows: Sequence[_Row]) -> None:
-        """One ``executemany`` and one commit per pushed batch."""
-        if self._scrub is not None:
-            rows = [self._scrubbed(table, row) for row in rows]
-        self._db.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        self._db.commit()
+    def has_store(self, table: str) -> bool:
+        return table in self._stores
 
-    def _scrubbed(self, table: str, row: _Row) -> _Row:
+    def store_count(self) -> int:
+        return len(self._stores)
+
+    def stores(self) -> list[str]:
+        """The tables that hold events, sorted."""
+        return sorted(self._stores)
+
+    def append(self, table: str, rows: Sequence[_Row]) -> None:
+        """One transaction per pushed batch, creating the table with its first rows.
+
+        All or nothing: on any error the transaction is rolled back and re-raised.
+        """
+        raw: dict[int, str] = {}
+        if self._scrub is not None:
+            rows = [self._scrubbed(row, raw) for row in rows]
+        try:
+            self._db.execute("BEGIN")
+            if table not in self._tables:
+                self._db.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table} ('seqNum' integer not null, "
+                    "'parentSeqNum' integer not null, 'name' text not null, 'args' text, "
+                    "'createdAt' text not null, 'clientId' text not null, "
+                    "'sessionId' text not null, PRIMARY KEY ('seqNum')) strict"
+                )
+            self._db.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.commit()
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.rollback()
+            raise
+        self._tables.add(table)
+        self._stores.add(table)
+        if raw:
+            self._raw.setdefault(table, {}).update(raw)
+
+    def _scrubbed(self, row: _Row, raw: dict[int, str]) -> _Row:
         assert self._scrub is not None
         seq, parent, name, args, at, cid, sid = row
         if args is None:
@@ -158,18 +266,22 @@ class _EventLog:
             return row
         try:
             json.loads(clean)
+            valid = is_utf8_text(clean)
         except ValueError:
+            valid = False
+        if not valid:
             log.warning(
                 "sync server: scrubbing e%d %s left invalid JSON; its args are not persisted",
                 seq,
                 name,
             )
             clean = _UNSCRUBBABLE
-        self._raw.setdefault(table, {})[seq] = args
+        raw[seq] = args
         return (seq, parent, name, clean, at, cid, sid)
 
     def count(self, table: str, after: int | None, upto: int) -> int:
-        self.ensure(table)
+        if table not in self._tables:
+            return 0
         row = self._db.execute(
             f"SELECT COUNT(*) FROM {table} WHERE seqNum > ? AND seqNum <= ?",
             (after if after is not None else -1, upto),
@@ -178,7 +290,8 @@ class _EventLog:
 
     def rows(self, table: str, after: int | None, upto: int, limit: int = -1) -> list[_Row]:
         """Rows with ``after < seqNum <= upto`` in order, raw args put back where scrubbed."""
-        self.ensure(table)
+        if table not in self._tables:
+            return []
         rows: list[_Row] = self._db.execute(
             "SELECT seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId "
             f"FROM {table} WHERE seqNum > ? AND seqNum <= ? ORDER BY seqNum ASC LIMIT ?",
@@ -201,19 +314,14 @@ class _EventLog:
             for seq, parent, name, args, at, cid, sid in rows
         ]
 
-    def tables(self) -> list[str]:
-        """Every event table in the database (stores from earlier runs included)."""
-        prefix = f"eventlog_{PERSISTENCE_FORMAT_VERSION}_"
-        rows = self._db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
-            (prefix + "%",),
-        ).fetchall()
-        return sorted(str(r[0]) for r in rows)
-
     def reset(self, table: str) -> None:
-        self.ensure(table)
-        self._db.execute(f"DELETE FROM {table}")
+        """Drop the store: like a store never pushed to, it leaves no table behind."""
+        if table not in self._tables:
+            return
+        self._db.execute(f"DROP TABLE {table}")
         self._db.commit()
+        self._tables.discard(table)
+        self._stores.discard(table)
         self._raw.pop(table, None)
 
     def close(self) -> None:
@@ -265,6 +373,152 @@ class _Room:
     peers: set[_Peer] = field(default_factory=set)
 
 
+class _Socket(web.WebSocketResponse):
+    """aiohttp refuses an oversized frame from its header, before buffering it, but closes
+    with an empty reason; this gives the close upstream's reason back."""
+
+    async def close(
+        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        if code == WSCloseCode.MESSAGE_TOO_BIG and not message:
+            exc = self._reader.exception() if self._reader is not None else None
+            match = _TOO_LARGE.match(str(exc)) if exc is not None else None
+            size = match.group(1) if match else "more"
+            message = f"Message is too large: {size} > {MAX_INBOUND_FRAME_BYTES}".encode()
+        return await super().close(code=code, message=message, drain=drain)
+
+
+class _ConnectionGuard:
+    """Per-connection limits aiohttp lacks: a deadline for the request headers, and a cap
+    on the connections one client address holds open at once."""
+
+    def __init__(self, header_timeout: float, per_address: int) -> None:
+        self.header_timeout = header_timeout
+        self.per_address = per_address
+        self._open: dict[str, int] = {}
+        self._refusing: set[str] = set()  # warned about once until they drop below the cap
+
+    def admit(self, address: str) -> bool:
+        """Count a new connection; False (it is not counted) when its address is full."""
+        count = self._open.get(address, 0)
+        if count >= self.per_address:
+            if address not in self._refusing:
+                self._refusing.add(address)
+                log.warning(
+                    "sync server: %s holds %d connections, its limit; refusing more (503)",
+                    address,
+                    count,
+                )
+            return False
+        self._open[address] = count + 1
+        return True
+
+    def release(self, address: str) -> None:
+        count = self._open.get(address, 0) - 1
+        self._refusing.discard(address)
+        if count > 0:
+            self._open[address] = count
+        else:
+            self._open.pop(address, None)
+
+
+class _GuardedHandler(web.RequestHandler):
+    """aiohttp's connection handler, closed when its request headers are overdue and
+    refused at once (503) over its address's connection limit."""
+
+    __slots__ = ("_address", "_deadline", "_guard")
+
+    def __init__(self, manager: web.Server, guard: _ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._guard = guard
+        self._address: str | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        if not self._guard.admit(address):
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(_BUSY)
+            transport.close()
+            return
+        self._address = address
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(self._guard.header_timeout, self._headers_overdue)
+
+    def headers_received(self) -> None:
+        """The first request's headers are complete: the deadline is met."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _headers_overdue(self) -> None:
+        self._deadline = None
+        log.debug("sync server: request headers from %s are overdue; closing", self._address)
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.headers_received()
+        if self._address is not None:
+            self._guard.release(self._address)
+            self._address = None
+        super().connection_lost(exc)
+
+
+class _GuardedSite(web.BaseSite):
+    """``TCPSite`` with :class:`_GuardedHandler` connections."""
+
+    __slots__ = ("_guard", "_host", "_port")
+
+    def __init__(
+        self, runner: web.BaseRunner, host: str, port: int, guard: _ConnectionGuard
+    ) -> None:
+        super().__init__(runner)
+        self._host = host
+        self._port = port
+        self._guard = guard
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def listener(self) -> asyncio.AbstractServer | None:
+        return self._server
+
+    async def start(self) -> None:
+        await super().start()
+        manager = self._runner.server
+        assert manager is not None
+        guard = self._guard
+        loop = asyncio.get_running_loop()
+
+        def connection() -> _GuardedHandler:
+            # An idle keep-alive connection gets no longer than a new one to send headers.
+            return _GuardedHandler(
+                manager,
+                guard,
+                loop=loop,
+                access_log=None,
+                keepalive_timeout=guard.header_timeout,
+            )
+
+        self._server = await loop.create_server(connection, self._host, self._port)
+
+
+@web.middleware
+async def _headers_received(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every request reaches the app only once its headers are complete."""
+    protocol = request.protocol
+    if isinstance(protocol, _GuardedHandler):
+        protocol.headers_received()
+    return await handler(request)
+
+
 class SyncServer:
     """Serve ``/livestore*`` websocket upgrades; ``url`` is the base clients append to.
 
@@ -279,6 +533,11 @@ class SyncServer:
     (for server-side views), and :meth:`events_of` replays a store's log. ``outbox_size``
     bounds the frames queued per socket: a client that falls that far behind is cut and
     re-pulls when it reconnects.
+
+    Bounds on what any client can make it hold: ``max_stores`` stores (a push that would
+    create one more is refused), ``header_timeout`` seconds to send complete request headers
+    (also the idle keep-alive time), and ``max_connections_per_address`` open connections per
+    client address (more are answered 503 and closed at once).
     """
 
     def __init__(
@@ -294,8 +553,13 @@ class SyncServer:
         outbox_size: int = DEFAULT_MAXSIZE,
         token: str | None = None,
         extra_hosts: Sequence[str] = (),
+        max_stores: int = DEFAULT_MAX_STORES,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        max_connections_per_address: int = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     ) -> None:
         self._db_path = db_path
+        self._max_stores = max_stores
+        self._guard = _ConnectionGuard(header_timeout, max_connections_per_address)
         self._token = token
         self._extra_hosts = tuple(extra_hosts)
         self.origin_policy = OriginPolicy.for_bind(host, port, extra_hosts)
@@ -310,9 +574,9 @@ class SyncServer:
         self._rooms: dict[str, _Room] = {}
         self._peers: set[_Peer] = set()
         self._runner: web.AppRunner | None = None
-        self._store_ids: dict[str, str] = {}  # table -> store id, as pushed or pulled
+        self._store_ids: dict[str, str] = {}  # table -> store id, as first pushed
         self.url = ""
-        self.app = web.Application()
+        self.app = web.Application(middlewares=[_headers_received])
         """The aiohttp application; add routes before :meth:`start` (``/livestore*`` is ours)."""
         self.app.router.add_route("*", "/livestore{tail:.*}", self._handle)
 
@@ -349,7 +613,8 @@ class SyncServer:
         """A store's log replayed from this server's own storage, in seqNum order.
 
         Raw args where this server saw them pushed; after a restart with a scrubber, the
-        scrubbed text that was persisted.
+        scrubbed text that was persisted. A store never pushed to is empty, and asking
+        creates nothing.
         """
         if self._log is None:
             raise RuntimeError("the sync server is not started")
@@ -372,9 +637,9 @@ class SyncServer:
         self._log = _EventLog(self._db_path, self._scrub)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = _GuardedSite(self._runner, self._host, self._port, self._guard)
         await site.start()
-        server = site._server
+        server = site.listener
         sockets = getattr(server, "sockets", None)  # asyncio's or another loop's Server
         assert sockets, "the site did not open a listening socket"
         self._port = int(sockets[0].getsockname()[1])
@@ -398,12 +663,11 @@ class SyncServer:
         self._rooms.clear()
 
     def store_ids(self) -> list[str]:
-        """The stores in the log: ids seen on a socket since start, and for tables from an
-        earlier run the table's suffix (the id itself for runt's dash-free notebook ids)."""
+        """The stores that hold events: ids as first pushed since start, and for tables from
+        an earlier run the table's suffix (the id itself for runt's dash-free notebook ids)."""
         if self._log is None:
             return []
-        prefix = f"eventlog_{PERSISTENCE_FORMAT_VERSION}_"
-        return [self._store_ids.get(t, t[len(prefix) :]) for t in self._log.tables()]
+        return [self._store_ids.get(t, t[len(_TABLE_PREFIX) :]) for t in self._log.stores()]
 
     def abort_connections(self) -> None:
         """Cut every socket without a close frame (a network failure, for fault tests)."""
@@ -420,6 +684,14 @@ class SyncServer:
             store_id, payload = decode_query(request.rel_url.raw_query_string)
         except QueryDecodeError as exc:
             return web.Response(status=500, text=str(exc))
+        if not 1 <= len(store_id) <= MAX_STORE_ID_CHARS:
+            return web.Response(
+                status=400,
+                text=_unexpected(
+                    f"storeId must be 1 to {MAX_STORE_ID_CHARS} characters long, "
+                    f"not {len(store_id)}"
+                ),
+            )
         if self._token is not None:
             given = payload.get("authToken") if isinstance(payload, dict) else None
             if not isinstance(given, str) or not same_secret(given, self._token):
@@ -433,17 +705,23 @@ class SyncServer:
                 return web.Response(status=400, text=_unexpected(str(exc)))
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return web.Response(status=426, text="Durable Object expected Upgrade: websocket")
-        ws = web.WebSocketResponse(
-            autoclose=False, autoping=True, compress=False, max_msg_size=_READ_LIMIT, timeout=2.0
+        # aiohttp refuses a frame of max_msg_size bytes or more from its header: 1 MiB passes.
+        ws = _Socket(
+            autoclose=False,
+            autoping=True,
+            compress=False,
+            max_msg_size=MAX_INBOUND_FRAME_BYTES + 1,
+            timeout=2.0,
         )
         await ws.prepare(request)
         await self._serve_socket(_Peer(ws, request, store_id, self._outbox_size))
         return ws
 
     def _room(self, store_id: str) -> _Room:
+        """The store's room while it has sockets; its head is the log's, so it is forgotten
+        when the last socket goes and read again by the next."""
         assert self._log is not None
         table = table_name(store_id)
-        self._store_ids.setdefault(table, store_id)
         room = self._rooms.get(table)
         if room is None:
             room = self._rooms[table] = _Room(table, self._log.head(table))
@@ -457,17 +735,21 @@ class SyncServer:
             while True:
                 msg = await peer.ws.receive()  # not `async for`: it hides the CLOSE frame
                 if msg.type is WSMsgType.TEXT:
-                    text: str = msg.data
-                    size = frame_bytes(text)
-                    if size > MAX_INBOUND_FRAME_BYTES:
+                    try:
+                        self._on_text(peer, room, msg.data)
+                    except Exception:
+                        # A bug, not the client's doing: its socket ends, the server goes on.
+                        log.exception("sync server: a frame of store %r failed", peer.store_id)
                         peer.outbox.close()
-                        await peer.ws.close(
-                            code=1009,
-                            message=f"Message is too large: {size} > "
-                            f"{MAX_INBOUND_FRAME_BYTES}".encode(),
-                        )
+                        await peer.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"")
                         break
-                    self._on_text(peer, room, text)
+                elif msg.type is WSMsgType.BINARY:
+                    peer.outbox.close()
+                    await peer.ws.close(
+                        code=WSCloseCode.UNSUPPORTED_DATA,
+                        message=b"Binary frames are not supported",
+                    )
+                    break
                 elif msg.type is WSMsgType.CLOSE:
                     peer.outbox.close()
                     await peer.ws.close(code=int(msg.data), message=_CLOSE_REASON)
@@ -476,6 +758,8 @@ class SyncServer:
                     break
         finally:
             room.peers.discard(peer)
+            if not room.peers and self._rooms.get(room.table) is room:
+                del self._rooms[room.table]
             self._peers.discard(peer)
             peer.outbox.close()
             with contextlib.suppress(TimeoutError):
@@ -504,72 +788,76 @@ class SyncServer:
             self._admin(peer, room, msg)
 
     def _pull(self, peer: _Peer, room: _Room, msg: PullReq) -> None:
-        """Answer up to the head as it is now; the chunks are read as the writer drains."""
+        """Answer up to the head as it is now; the chunks are read as the writer drains.
+
+        Any integer cursor is answered as upstream's SQL would: below zero is "everything",
+        past SQLite's integers "nothing".
+        """
         assert self._log is not None
+        after = None if msg.cursor is None else min(max(msg.cursor, -1), _MAX_SEQ)
         try:
-            total = self._log.count(room.table, msg.cursor, room.head)
+            total = self._log.count(room.table, after, room.head)
         except sqlite3.Error as exc:
             peer.send(Error(msg.request_id, _unexpected(str(exc))))
             return
         if total == 0:
             peer.send(pull_res_json([], msg.request_id, "pull", 0))
         else:
-            peer.send(self._pull_chunks(room.table, msg, room.head, total))
+            peer.send(self._pull_chunks(room.table, msg.request_id, after, room.head, total))
 
-    def _pull_chunks(self, table: str, msg: PullReq, upto: int, total: int) -> Iterator[str]:
+    def _pull_chunks(
+        self, table: str, request_id: str, after: int | None, upto: int, total: int
+    ) -> Iterator[str]:
         """PullRes frames of ``PULL_CHUNK_SIZE`` events; the last one says ``remaining: 0``."""
-        after, sent = msg.cursor, 0
+        sent = 0
         while True:
             if self._log is None:
                 return  # the server stopped
             try:
                 rows = self._log.rows(table, after, upto, PULL_CHUNK_SIZE)
             except sqlite3.Error as exc:
-                yield encode(Error(msg.request_id, _unexpected(str(exc))))
+                yield encode(Error(request_id, _unexpected(str(exc))))
                 return
             sent += len(rows)
             # Fewer rows than a chunk (the room was reset meanwhile): this is the last one.
             last = len(rows) < PULL_CHUNK_SIZE or sent >= total
             remaining = 0 if last else total - sent
-            yield pull_res_json(self._log.items(rows), msg.request_id, "pull", remaining)
+            yield pull_res_json(self._log.items(rows), request_id, "pull", remaining)
             if last:
                 return
             after = rows[-1][0]
 
     def _push(self, peer: _Peer, room: _Room, msg: PushReq) -> None:
+        """Validate the whole batch, store it in one transaction, then advance and tell.
+
+        Nothing changes before the commit: a refused or failed batch leaves the head, the
+        log and every socket as they were, and only the pusher hears of it (an Error).
+        """
         assert self._log is not None
         batch = msg.batch
         if not batch:
             peer.send(PushAck(msg.request_id))
             return
-        first = batch[0]
-        if first.parent_seq_num != room.head:
+        try:
+            args_texts = check_push(batch, room.head)
+        except PushRejected as exc:
+            peer.send(Error(msg.request_id, str(exc)))
+            return
+        if not self._log.has_store(room.table) and self._log.store_count() >= self._max_stores:
             peer.send(
                 Error(
                     msg.request_id,
-                    f"Invalid parent event number. Received e{first.parent_seq_num} "
-                    f"but expected e{room.head}",
+                    f"This server already holds {self._max_stores} stores, its limit; "
+                    "refusing to create another",
                 )
             )
             return
-        # Stricter than upstream (which acks and then fails in D1): numbers must chain.
-        for offset, event in enumerate(batch):
-            if event.seq_num != room.head + 1 + offset or event.parent_seq_num != event.seq_num - 1:
-                peer.send(
-                    Error(
-                        msg.request_id,
-                        f"Invalid event number. Received e{event.seq_num} (parent "
-                        f"e{event.parent_seq_num}) but expected e{room.head + 1 + offset}",
-                    )
-                )
-                return
         created_at = _iso_now()
-        # Each event's args are encoded exactly once, for the broadcast and the log alike.
+        # Each event's args were encoded exactly once, for the broadcast and the log alike.
         rows: list[_Row] = []
         items: list[str] = []
         metadata = metadata_json(created_at)
-        for e in batch:
-            args = event_args_json(e)
+        for e, args in zip(batch, args_texts, strict=True):
             rows.append(
                 (e.seq_num, e.parent_seq_num, e.name, args, created_at, e.client_id, e.session_id)
             )
@@ -581,15 +869,22 @@ class SyncServer:
                     metadata,
                 )
             )
-        room.head = batch[-1].seq_num
         # Committed before any frame is sent (peer.send writes at once), so an ack never
-        # reaches a socket before its events are stored; on a storage error the ack still
-        # goes, followed by an Error, as it always did.
-        failed: sqlite3.Error | None = None
+        # reaches a socket before its events are stored.
         try:
             self._log.append(room.table, rows)
-        except sqlite3.Error as exc:
-            failed = exc
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            log.warning(
+                "sync server: storing e%d..e%d of store %r failed: %s",
+                batch[0].seq_num,
+                batch[-1].seq_num,
+                peer.store_id,
+                exc,
+            )
+            peer.send(Error(msg.request_id, _unexpected(str(exc))))
+            return
+        room.head = batch[-1].seq_num
+        self._store_ids.setdefault(room.table, peer.store_id)
         # The other peers first: one of them is usually the one waiting (the runner on an
         # ExecutionCompleted, the agent on an ExecutionRequested); the pusher only needs its
         # confirmation. Every socket still gets its own frames in the same order as before.
@@ -600,9 +895,6 @@ class SyncServer:
         peer.send(PushAck(msg.request_id))
         if peer in room.peers:
             peer.send(broadcast)
-        if failed is not None:
-            peer.send(Error(msg.request_id, _unexpected(str(failed))))
-            return
         if self._push_listeners:
             stamped = tuple(
                 Event(
@@ -632,7 +924,7 @@ class SyncServer:
 
     def _admin(self, peer: _Peer, room: _Room, msg: AdminInfoReq | AdminResetRoomReq) -> None:
         assert self._log is not None
-        if self._admin_secret is None or msg.admin_secret != self._admin_secret:
+        if not same_secret(msg.admin_secret, self._admin_secret):
             peer.send(Error(msg.request_id, "Invalid admin secret"))
             return
         if isinstance(msg, AdminInfoReq):
@@ -641,6 +933,7 @@ class SyncServer:
             return
         # Upstream forgets only the head and keeps D1 (an inconsistent room); we wipe both.
         self._log.reset(room.table)
+        self._store_ids.pop(room.table, None)
         room.head = 0
         peer.send(AdminResetRoomRes(msg.request_id))
 
