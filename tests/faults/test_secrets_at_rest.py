@@ -8,8 +8,11 @@ upload as an artifact (issue 10, item 2).
 
 from __future__ import annotations
 
+import html
+import json
 from pathlib import Path
 
+import markupsafe
 from faultlib import (
     base_env,
     cell_by_id,
@@ -94,3 +97,78 @@ async def test_no_event_log_is_left_in_the_workspace_by_default(tmp_path: Path) 
     assert run.returncode == 0, run.tail()
     logs = files_named(tmp_path, "*sqlite*")
     assert not logs, f"an event log was left behind: {logs}"
+
+
+# Every character that has an escaped spelling somewhere (HTML, JSON, markdown, URLs).
+HOSTILE_SECRET = "pä\"ss<&'wörd-Vx9Q"
+
+
+def spellings(secret: str) -> set[bytes]:
+    """The byte strings a leaked secret would show up as in a file we write."""
+    forms = {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        html.escape(secret),
+        html.escape(secret, quote=False),
+        str(markupsafe.escape(secret)),
+        repr(secret)[1:-1],
+    }
+    return {f.encode() for f in forms}
+
+
+async def test_a_secret_with_quotes_markup_and_umlauts_is_in_no_file_or_store(
+    tmp_path: Path,
+) -> None:
+    """With ``--sync-log`` too: the agent masks at the source, so not even the event log
+    (which, unlike the reports, stores what the agent sent) holds any spelling of it."""
+    workspace, tmp = layout(tmp_path)
+    notebook = write_notebook(
+        workspace,
+        "hostile.yml",
+        [
+            {"id": "terminal", "source": 'print("terminal:", API_TOKEN)'},
+            {"id": "result", "source": "API_TOKEN"},
+            {
+                "id": "display",
+                "source": (
+                    "import json\n"
+                    "from IPython.display import HTML, Markdown, display\n"
+                    'display(HTML(f"<b>{API_TOKEN}</b>"))\n'
+                    'display(Markdown(f"**{API_TOKEN}**"))\n'
+                    "print(json.dumps({'k': API_TOKEN}))\n"
+                ),
+            },
+            {"id": "error", "source": 'raise ValueError("error: " + API_TOKEN)'},
+        ],
+    )
+    env = base_env(workspace, github=True, extra={"API_TOKEN": HOSTILE_SECRET, "TMPDIR": str(tmp)})
+    run = await run_cli(
+        workspace,
+        str(notebook),
+        "--runtime",
+        "python",
+        "--secret-parameter",
+        "API_TOKEN",
+        "--sync-log",
+        str(workspace / "events.sqlite"),
+        "--output",
+        str(workspace / "hostile.ipynb"),
+        env=env,
+        limit=90,
+    )
+    assert run.returncode == 1, run.tail()
+    assert (workspace / "events.sqlite").exists()
+    nb = read_ipynb(workspace / "hostile.ipynb")
+    assert all(cell_by_id(nb, cid).outputs for cid in CELLS)
+    assert "***" in json.dumps(nb.cells[-1].outputs)
+    # The log's one legitimate mention: the runner's own ::add-mask:: command.
+    log = "".join(
+        line
+        for line in (run.stdout + run.stderr).splitlines(keepends=True)
+        if not line.startswith("::add-mask::")
+    )
+    for needle in spellings(HOSTILE_SECRET):
+        leaked = files_containing(tmp_path, needle)
+        assert not leaked, f"{needle!r} is stored in {leaked}"
+        assert needle not in log.encode()
