@@ -43,14 +43,14 @@ class _Recorder:
             state.seen_at[int(event.args["i"])] = time.perf_counter()
 
 
-async def _pair(url: str, store_id: str) -> tuple[Any, Any]:
+async def _pair(url: str, store_id: str, token: str) -> tuple[Any, Any]:
     timeouts = Timeouts(connect=10, request=30)
 
     async def one(role: str) -> Any:
         return await connect_store(
             url,
             store_id,
-            None,
+            {"authToken": token},  # as a run's server: authenticated, validated pushes
             _Recorder(),
             client_id=f"{role}-{secrets.token_hex(3)}",
             session_id=secrets.token_hex(6),
@@ -61,10 +61,11 @@ async def _pair(url: str, store_id: str) -> tuple[Any, Any]:
 
 
 async def _run(n: int, latency_n: int, db: Path | None) -> dict[str, Any]:
-    server = SyncServer(db)
+    token = secrets.token_urlsafe(32)
+    server = SyncServer(db, token=token)
     await server.start()
     try:
-        pusher, sub = await _pair(str(server.url), "bench" + secrets.token_hex(4))
+        pusher, sub = await _pair(str(server.url), "bench" + secrets.token_hex(4), token)
         try:
             # Throughput: commit N at once, stop the clock when the subscriber has them all.
             payload = {"text": "x" * 64}
