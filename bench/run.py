@@ -25,10 +25,11 @@ from e2e import bench_e2e
 from events import bench_events
 from machine import describe, load_average
 from memory import bench_memory
+from output import bench_output, report_lines
 from overhead import bench_overhead
 from sweep import bench_sweep
 
-SECTIONS = ("overhead", "e2e", "events", "memory", "sweep", "pyodide_boot")
+SECTIONS = ("overhead", "e2e", "events", "memory", "sweep", "output", "pyodide_boot")
 
 
 def _log(quiet: bool) -> Callable[[str], None]:
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                 log=log,
             ),
             "sweep": lambda: bench_sweep(2 if args.quick else 3, log=log),
+            "output": lambda: bench_output(1 if args.quick else 3, pyodide=pyodide, log=log),
             "pyodide_boot": lambda: _pyodide_boot(log),
         }
         for name in SECTIONS:
@@ -332,6 +334,10 @@ def render(results: dict[str, Any]) -> str:
                     f"  raw jupyter_client round trip of the same cell on {loop}: "
                     f"median {raw['median_ms']} ms"
                 )
+    out = r.get("output")
+    if out and "lines" in out:
+        lines.append("")
+        lines.extend(report_lines(out))
     boot = r.get("pyodide_boot")
     if boot and boot.get("report"):
         lines.append("")

@@ -8,6 +8,7 @@ exactly one line on stderr; no traceback reaches the user unless ``RUNT_DEBUG`` 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from runt_action import __version__
+from runt_action.console import PROG
 from runt_action.errors import (
     EXIT_BAD_INPUT,
     EXIT_INFRASTRUCTURE,
@@ -29,12 +31,18 @@ from runt_action.errors import (
 
 __all__ = ["build_parser", "main"]
 
-PROG = "runt-automate"
 COMMANDS = ("run", "serve", "agent", "graph", "watch", "convert")
 AUTH_TOKEN_FLAG_WARNING = (
     "warning: --auth-token shows in the process list (ps) to every user of this machine; "
     "prefer the RUNT_API_KEY variable or the action input auth-token"
 )
+
+RUN_DESCRIPTION = """\
+Run a notebook in CI: a YAML notebook (cells, parameters, options) or a Jupyter notebook
+(.ipynb, papermill-style: -p NAME VALUE, the cell tagged 'parameters', IN.ipynb OUT.ipynb).
+Each cell runs through a LiveStore sync server (embedded unless --sync-url) on a runtime
+agent (pyodide by default, or --runtime python / -k KERNEL); the run leaves the executed
+.ipynb, an HTML report and a summary, and exits 0, 1, 2 or 3 (see below)."""
 
 EPILOG = """\
 commands:
@@ -71,7 +79,7 @@ def _positive_seconds(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Run a YAML notebook through LiveStore and a runtime agent.",
+        description=RUN_DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -81,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(
             "run",
             prog=f"{PROG} [run]",
-            help="run a YAML notebook (default)",
-            description="Run a YAML notebook through LiveStore and a runtime agent.",
+            help="run a YAML or Jupyter (.ipynb) notebook (default)",
+            description=RUN_DESCRIPTION,
         )
     )
     _add_serve(sub.add_parser("serve", help="run a LiveStore sync server"))
@@ -128,11 +136,13 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         help="the YAML or Jupyter (.ipynb) notebook (INPUT_NOTEBOOK)",
     )
     p.add_argument(
-        "parameters_file_pos",
+        "second",
         nargs="?",
         type=Path,
-        metavar="PARAMETERS_FILE",
-        help="a parameters file, as runt-eval's second argument (same as -f)",
+        metavar="OUTPUT.ipynb|PARAMETERS_FILE",
+        help="papermill's OUTPUT: where to write the executed notebook (same as --output), "
+        "when it ends in .ipynb, does not exist yet or holds a notebook; else runt-eval's "
+        "PARAMETERS_FILE (same as -f), a YAML or JSON mapping",
     )
     g = p.add_argument_group("parameters")
     g.add_argument(
@@ -141,8 +151,8 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         dest="params",
         action="append",
         metavar="NAME=VALUE",
-        help="set a parameter: -p NAME=VALUE or -p NAME VALUE (papermill); VALUE is typed by "
-        "the YAML 1.2 core schema: int, float, true/false, null, else text (repeatable)",
+        help="set a parameter: -p NAME=VALUE or -p NAME VALUE; VALUE is typed as papermill "
+        "types it: True/False, None, what int() or float() accepts, else text (repeatable)",
     )
     g.add_argument(
         "-r",
@@ -159,14 +169,16 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         dest="yaml_params",
         action="append",
         metavar="YAML",
-        help="parameters as a YAML mapping string, typed by the YAML 1.2 core schema (repeatable)",
+        help="parameters as a YAML mapping string, typed by the YAML 1.2 core schema; a value "
+        "papermill's YAML 1.1 reads differently (yes, 010, 1_000, ...) gets a warning "
+        "(repeatable)",
     )
     g.add_argument(
         "-f",
         "--parameters-file",
         type=Path,
         metavar="FILE",
-        help="a YAML or JSON mapping of parameters",
+        help="a YAML or JSON mapping of parameters (YAML 1.2 core, warnings as for -y)",
     )
     g.add_argument(
         "--parameters",
@@ -488,19 +500,100 @@ def _looks_like_option(word: str) -> bool:
 _NEGATIVE_NUMBER = re.compile(r"-\d+|-\d*\.\d+")
 
 
+PARAMETER_FILE_SUFFIXES = (".yml", ".yaml", ".json")
+
+
+def second_argument(path: Path) -> str:
+    """What ``NOTEBOOK SECOND`` means: ``"output"`` (papermill's ``IN.ipynb OUT.ipynb``) or
+    ``"parameters"`` (runt-eval's ``NOTEBOOK PARAMS.yml``); a UsageError, one line saying
+    which reading was refused and why, when neither fits.
+
+    - a name ending in ``.ipynb``: the output (replaced, as papermill does);
+    - a name ending in ``.yml``/``.yaml``/``.json``: a parameters file (a notebook is never
+      written under such a name);
+    - any other name: the output when nothing is there, the file is empty or holds a Jupyter
+      notebook; a parameters file when it holds a YAML/JSON mapping; else refused."""
+    suffix = path.suffix.lower()
+    if suffix == ".ipynb":
+        return "output"
+    if suffix in PARAMETER_FILE_SUFFIXES:
+        if not path.exists():
+            raise UsageError(
+                f"{PROG}: {path}: no such parameters file (a second argument ending in "
+                f"{suffix} is read as one; an output notebook needs a .ipynb name)"
+            )
+        if _holds_notebook(path):
+            raise UsageError(
+                f"{PROG}: {path}: holds a Jupyter notebook, not parameters; name the output "
+                "notebook .ipynb (or use --output) to write it there"
+            )
+        return "parameters"
+    if not path.exists() and not path.is_symlink():
+        return "output"
+    kind = _file_kind(path)
+    if kind in ("empty", "notebook"):
+        return "output"
+    if kind == "mapping":
+        return "parameters"
+    raise UsageError(
+        f"{PROG}: {path}: refusing to read it as a parameters file ({kind}, not a YAML/JSON "
+        "mapping) or to overwrite it as the output notebook (not a notebook); "
+        "use --output or -f to say which"
+    )
+
+
+def _holds_notebook(path: Path) -> bool:
+    return _file_kind(path) == "notebook"
+
+
+def _file_kind(path: Path) -> str:
+    """``empty``, ``notebook`` (a mapping with ``nbformat``), ``mapping``, or why neither."""
+    from runt_action.notebook.yamlsrc import SourceError, parse_yaml, read_source
+
+    if path.is_dir():
+        return "a directory"
+    try:
+        text = read_source(path)
+    except SourceError as exc:
+        return f"unreadable: {exc.message}"
+    try:
+        data = json.loads(text)  # a notebook is JSON; YAML would refuse its tabs, if any
+    except (ValueError, RecursionError):
+        try:
+            data = parse_yaml(text).data
+        except SourceError as exc:
+            return f"unreadable: {exc.message}"
+    if data is None:
+        return "empty"
+    if isinstance(data, dict):
+        return "notebook" if "nbformat" in data and "cells" in data else "mapping"
+    return f"it holds a YAML {type(data).__name__}"
+
+
 def settings_from_args(args: argparse.Namespace) -> Any:
     """Settings from the environment with the given flags on top."""
     from runt_action.settings import load_settings
 
-    if args.parameters_file_pos is not None and args.parameters_file is not None:
-        raise UsageError(f"{PROG}: give the parameters file once (positional or -f)")
+    output, parameters_file = args.output, args.parameters_file
+    if args.second is not None:
+        if second_argument(args.second) == "output":
+            if output is not None:
+                raise UsageError(
+                    f"{PROG}: the output is given twice: {args.second} (second argument, "
+                    f"papermill's OUTPUT) and --output {output}"
+                )
+            output = args.second
+        elif parameters_file is not None:
+            raise UsageError(f"{PROG}: give the parameters file once (positional or -f)")
+        else:
+            parameters_file = args.second
     if args.auth_token is not None:
         print(AUTH_TOKEN_FLAG_WARNING, file=sys.stderr)
     raw = [f"{name}={value}" for name, value in args.raw_params or []]
     return load_settings(
         notebook=args.notebook,
         parameters=args.parameters,
-        parameters_file=args.parameters_file or args.parameters_file_pos,
+        parameters_file=parameters_file,
         params=args.params,
         yaml_params=args.yaml_params,
         raw_params=raw or None,
@@ -523,7 +616,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         strict=args.strict,
         sweep=args.sweep,
         jobs=args.jobs,
-        output=args.output,
+        output=output,
         summary=args.summary,
         mounts=args.mounts,
         mount_readonly=args.mount_readonly,
@@ -568,8 +661,9 @@ def _early_kernel(settings: Any) -> Any:
 def _run_with(settings: Any, early: Any) -> int:
     from runt_action.notebook import load_notebook
     from runt_action.notebook.params import (
+        given_parameters,
+        injected_parameters,
         parameters_cell,
-        resolve_parameters,
         secret_env,
         secret_names,
     )
@@ -578,7 +672,7 @@ def _run_with(settings: Any, early: Any) -> int:
     if settings.prepare_only:
         return _prepare_only(settings, notebook)
     if settings.validate_only:
-        params = resolve_parameters(
+        given = given_parameters(
             notebook,
             parameters_file=settings.parameters_file,
             inline=settings.params,
@@ -586,9 +680,10 @@ def _run_with(settings: Any, early: Any) -> int:
             yaml_texts=settings.yaml_params,
             raw=settings.raw_params,
         )
+        params = {**notebook.parameters, **given}
         secrets = secret_names(settings)
         secret_env(settings)  # every secret's variable must be set
-        cell = parameters_cell(params, secrets)
+        cell = parameters_cell(injected_parameters(notebook, given), secrets)
         cells = len(notebook.cells) + (cell is not None)
         print(f"{settings.notebook}: valid ({cells} cells, {len(params)} parameters)")
         return EXIT_OK
@@ -739,12 +834,11 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 def _cmd_graph(args: argparse.Namespace) -> int:
     from runt_action.notebook import load_notebook
     from runt_action.notebook.graph import build_graph
-    from runt_action.notebook.params import parameters_cell, resolve_parameters
+    from runt_action.notebook.params import injected_parameters, parameters_cell
     from runt_action.orchestrator.runner import plan_cells
 
     notebook = load_notebook(args.notebook)
-    params = resolve_parameters(notebook, parameters_file=None, inline=[], action_input=None)
-    pcell = parameters_cell(params, [])
+    pcell = parameters_cell(injected_parameters(notebook, {}), [])
     cells = plan_cells(notebook, pcell.source if pcell is not None else None)
     graph = build_graph([(c.id, c.source) for c in cells if c.cell_type == "code"])
     print(graph.to_mermaid() if args.format == "mermaid" else graph.to_text(), end="")

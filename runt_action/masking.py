@@ -210,6 +210,19 @@ class Scrubber:
                 value = value.replace(secret, MASK)
         return value
 
+    def partial_tail(self, text: str) -> int:
+        """How many trailing characters of ``text`` could begin a secret (0: none).
+
+        A stream writer holds those back until more text arrives, so a secret written in
+        two pieces is still masked whole."""
+        best = 0
+        for secret in self._values:
+            for k in range(min(len(secret) - 1, len(text)), best, -1):
+                if text.endswith(secret[:k]):
+                    best = k
+                    break
+        return best
+
     def deep(self, value: T) -> T:
         """A copy of a JSON-like value (dicts, lists, strings) with every string scrubbed."""
         if not self._values:

@@ -93,6 +93,8 @@ class RunResult:
     duration_ms: float
     runtime: str  # pyodide | python | none
     started_at: str
+    # Why that runtime ran ("kernel altpy, the notebook's kernelspec", "the default", ...).
+    runtime_note: str | None = None
     error: str | None = None  # infrastructure error message, if any
     location_note: str | None = None  # where results are when there is no live link
     timings: dict[str, float] = field(default_factory=dict)  # phase -> ms
@@ -101,6 +103,17 @@ class RunResult:
     artifacts: dict[str, str] = field(default_factory=dict)
     # A Jupyter input's notebook metadata (kernelspec, language_info, ...): the output keeps it.
     ipynb_metadata: dict[str, Any] = field(default_factory=dict)
+    # A Jupyter input's cell metadata (tags, jupyter.source_hidden, extension keys, ...) by
+    # cell id, as it came in: the output keeps it (our own record goes under "runt").
+    cell_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ipynb_input: bool = False  # the notebook is a Jupyter notebook (its metadata is kept as is)
+    # papermill's record (metadata.papermill): the parameters given for this run (secrets
+    # masked; None = not known apart from the defaults, then ``parameters``) and the defaults
+    # of the notebook's parameters cell.
+    given_parameters: dict[str, Any] | None = None
+    default_parameters: dict[str, Any] = field(default_factory=dict)
+    # The runtime's language_info (kernel_info_reply) when known; it replaces the input's.
+    language_info: dict[str, Any] | None = None
 
     @property
     def failed_cells(self) -> list[CellResult]:

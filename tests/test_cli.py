@@ -14,6 +14,7 @@ import pytest
 from runt_action import __version__
 from runt_action.cli import main
 from runt_action.errors import Cancelled, NotebookError, SyncConnectError
+from tests.jupyter import write_ipynb
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = ROOT / "tests" / "fixtures" / "bad"
@@ -323,22 +324,6 @@ def test_graph_command_prints_text_and_mermaid(capsys: pytest.CaptureFixture[str
 # -- papermill's command line, .ipynb input, convert (issue 13) ------------------------------
 
 
-def _jupyter(path: Path, *cells: tuple[str, str, list[str]]) -> Path:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Py", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python", "version": "3.12.0"}
-    for cell_id, source, tags in cells:
-        cell = nbformat.v4.new_code_cell(source)
-        cell["id"] = cell_id
-        if tags:
-            cell.metadata["tags"] = tags
-        nb.cells.append(cell)
-    path.write_text(nbformat.writes(nb))
-    return path
-
-
 def test_join_param_pairs() -> None:
     from runt_action.cli import join_param_pairs
 
@@ -356,11 +341,12 @@ def test_prepare_only_with_papermills_command_line(
     """The Done-when line, as --prepare-only: nothing runs, the values land typed."""
     import json
 
-    nb = _jupyter(
+    nb = write_ipynb(
         tmp_path / "in.ipynb",
         ("setup", "import os", []),
         ("params", "a = 0\nb = 0\nc = 'x'\n", ["parameters"]),
         ("use", "print(a, b, c)", []),
+        language_info={"name": "python", "version": "3.12.0"},
     )
     (tmp_path / "dir").mkdir()
     out = tmp_path / "prepared.ipynb"

@@ -62,6 +62,6 @@ def test_a_run_on_asyncios_loop_says_so_in_its_first_line(tmp_path: Path) -> Non
     )
     assert proc.returncode == 0, proc.stderr
     first = proc.stderr.splitlines()[0]
-    assert first.startswith("runt-action: running ") and first.endswith(
+    assert first.startswith("runt-automate: running ") and first.endswith(
         "on asyncio's event loop (RUNT_EVENT_LOOP=asyncio)"
     )

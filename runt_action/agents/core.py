@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runt_action.agents.engine import Engine, ExecStatus
-from runt_action.agents.sink import CELL_OUTPUT_CAP, EventSink
+from runt_action.agents.sink import CELL_OUTPUT_CAP, EventSink, clean_exit
 from runt_action.errors import RuntimeDied
 from runt_action.livestore.events import Event
 from runt_action.livestore.store import Store
@@ -552,6 +552,7 @@ class RuntimeAgent:
             execution_count=run.execution_count,
             cleared_by=self.cleared_by,
             output_cap=self.output_cap,
+            holdback=self._mask.partial_tail if self._mask is not None else None,
         )
         t0 = time.perf_counter()
         run.engine_running = True
@@ -592,7 +593,11 @@ class RuntimeAgent:
         error = f"{sink.last_error[0]}: {sink.last_error[1]}" if sink.last_error else None
         if outcome.status is ExecStatus.INTERRUPTED:
             self._complete(run, "cancelled", _ms(t0), "interrupted")
-        elif outcome.status is ExecStatus.OK and error is None:
+        elif (outcome.status is ExecStatus.OK and error is None) or (
+            sink.last_error is not None and clean_exit(*sink.last_error)
+        ):
+            # sys.exit(0) ends the notebook cleanly (papermill): the cell succeeded; its
+            # SystemExit output stays, and tells the runner to run nothing after it.
             self._complete(run, "success", _ms(t0))
         else:  # raised (an engine that reports the error but returns OK counts too)
             self._complete(run, "error", _ms(t0), error or str(outcome.extra.get("ename", "error")))

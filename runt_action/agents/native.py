@@ -154,6 +154,8 @@ class NativeEngine:
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: dict[str, Any] = {}
         self._kc: AsyncKernelClient | None = None
+        # The kernel's own kernel_info_reply language_info (the executed .ipynb's, as papermill).
+        self.language_info: dict[str, Any] | None = None
         self._tmp: str | None = None
         self._log: IO[bytes] | None = None
         self._exited: asyncio.Future[str] | None = None  # resolves when the process is gone
@@ -295,6 +297,9 @@ class NativeEngine:
                     while True:
                         msg = await kc.get_shell_msg()
                         if msg["parent_header"].get("msg_id") in sent:
+                            info = msg.get("content", {}).get("language_info")
+                            if isinstance(info, dict):
+                                self.language_info = info
                             break
             except TimeoutError:
                 continue

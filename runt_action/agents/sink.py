@@ -47,10 +47,12 @@ from runt_action.schema.notices import DROPPED, TRUNCATED, NoticeKind, notice_me
 __all__ = [
     "CELL_OUTPUT_CAP",
     "CHUNK_BYTES",
+    "CLEAN_EXIT_VALUES",
     "FLUSH_BYTES",
     "FLUSH_DELAY_S",
     "MAX_EVENT_BYTES",
     "EventSink",
+    "clean_exit",
     "encoded_size",
     "representations",
     "split_text",
@@ -69,6 +71,18 @@ _ERROR_FIELD_CAP: Final = 64 * 1024  # chars of an error's evalue kept when it m
 Emit = Callable[[RuntEvent], object]
 
 _encode_str: Callable[[str], str] = json.encoder.encode_basestring
+
+
+CLEAN_EXIT_VALUES: Final = ("", "0", "None")
+"""``evalue`` of a SystemExit that ends a notebook cleanly: ``sys.exit()``, ``sys.exit(0)``,
+``raise SystemExit``, ``sys.exit(None)`` (papermill accepts "" and "0"; Python's own exit status
+for None is 0 too). ``sys.exit("msg")`` or ``sys.exit(3)`` stay failures."""
+
+
+def clean_exit(ename: str | None, evalue: str | None) -> bool:
+    """The error a cell reported is a clean end of the notebook (``sys.exit(0)``), not a
+    failure: the cell succeeds and later cells are not run (as papermill does)."""
+    return ename == "SystemExit" and (evalue or "").strip() in CLEAN_EXIT_VALUES
 
 
 def encoded_size(text: str) -> int:
@@ -155,8 +169,14 @@ class EventSink:
         flush_delay: float = FLUSH_DELAY_S,
         flush_bytes: int = FLUSH_BYTES,
         output_cap: int = CELL_OUTPUT_CAP,
+        holdback: Callable[[str], int] | None = None,
     ) -> None:
+        """``holdback(text)``: how many trailing characters of a timed or size flush to keep
+        for the next write (the start of a secret that write may complete). Such a tail (a
+        few characters, and only while they begin a secret) goes out with the next write,
+        or at the next forced flush: another stream, a display, the end of the cell."""
         self._emit = emit
+        self._holdback = holdback
         self._cell_id = cell_id
         self._execution_count = execution_count
         self._cleared_by = cleared_by
@@ -186,9 +206,9 @@ class EventSink:
         self._buf.append(text)
         self._buf_len += len(text)
         if self._buf_len >= self._flush_bytes:
-            self.flush()
+            self._flush_soon()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._flush_delay, self.flush)
+            self._timer = asyncio.get_running_loop().call_later(self._flush_delay, self._flush_soon)
 
     def display(
         self,
@@ -284,6 +304,25 @@ class EventSink:
                 streamName="stderr",
             )
         )
+
+    def _flush_soon(self) -> None:
+        """A timed or size flush: like :meth:`flush`, but a tail that may be the start of a
+        secret stays buffered (once) for the next write to complete."""
+        if self._holdback is None or not self._buf or self._buf_name is None:
+            self.flush()
+            return
+        text = "".join(self._buf)
+        keep = self._holdback(text)
+        if keep <= 0:
+            self.flush()
+            return
+        name = self._buf_name
+        if keep < len(text):
+            self._buf, self._buf_len = [text[:-keep]], len(text) - keep
+            self.flush()
+        else:
+            self._timer = None  # the whole buffer waits: no timer until the next write
+        self._buf, self._buf_len, self._buf_name = [text[-keep:]], keep, name
 
     def flush(self) -> None:
         """Emit buffered stream text now."""

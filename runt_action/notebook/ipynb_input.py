@@ -9,7 +9,13 @@ loading (plan, run, report) is shared. What papermill and nbmake users rely on c
   defaults (when it holds anything but literal assignments it stays an ordinary cell);
 - ``metadata.runt.{timeout,retries,allow_error,if,skip,result}`` are per-cell options; the
   tags ``raises-exception`` (allow_error) and ``skip-execution`` (skip) are honoured;
-- the notebook metadata (kernelspec, language_info, ...) is kept for the output notebook.
+- the notebook metadata (kernelspec, language_info, ...) and every cell's metadata (tags,
+  ``jupyter.source_hidden``, ``collapsed``, extension keys) are kept for the output notebook;
+- what nbformat reads is accepted: a notebook without cells, a code cell without
+  ``execution_count`` or ``outputs``.
+
+This module never imports :mod:`.loader` (the loader dispatches here, one way); what both
+need is in :mod:`.validation`.
 
 Errors are one line, ``file:line:col: cell N (id 'x'): message``, the line and column those of
 the JSON value at fault (the JSON is read a second time, as YAML, for the positions).
@@ -30,6 +36,7 @@ from runt_action.errors import NotebookError
 from runt_action.notebook.conditions import compile_condition
 from runt_action.notebook.literals import BadValue, check_name, check_value, shown
 from runt_action.notebook.model import CELL_ID_PATTERN, PARAMETERS_CELL_ID, Notebook, NotebookCell
+from runt_action.notebook.validation import describe_validation_error
 from runt_action.notebook.yamlsrc import Loc, Located, SourceError, parse_yaml, read_source
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "load_ipynb",
     "notebook_to_ipynb",
     "notebook_to_yaml",
+    "papermill_defaults",
     "parameter_defaults",
     "parse_ipynb",
 ]
@@ -51,6 +59,9 @@ SKIP_TAG = "skip-execution"
 # YAML notebook's, still bounded. Positions for error messages are only computed on error.
 MAX_IPYNB_BYTES = 100 * 2**20
 DEFAULTS_CELL_ID = "parameters-defaults"  # the cell a YAML notebook's `parameters:` becomes
+# How an injected cell reads a secret parameter (params.render_parameters_cell; the prefix is
+# params.SECRET_ENV_PREFIX, not imported: params imports this module).
+SECRET_ENV_PREFIX = "RUNT_SECRET_"
 
 # Per-cell options read from metadata.runt, and the keys our own output writes there (a run's
 # result notebook can be run again: its result keys are ignored, anything else is a typo).
@@ -58,6 +69,8 @@ _OPTION_KEYS = ("timeout", "retries", "allow_error", "if", "skip", "result", "ce
 _RESULT_KEYS = frozenset(
     {"id", "cell_type", "status", "duration_ms", "attempts", "reason", "notes", "line"}
 )
+# A cell's metadata that describes an earlier execution: never carried into a new notebook.
+_STALE_CELL_KEYS = ("papermill", "execution")
 
 
 def is_ipynb(path: str | Path) -> bool:
@@ -98,6 +111,7 @@ def parse_ipynb(text: str, path: str | Path = "<string>") -> Notebook:
         raise fail("not a Jupyter notebook: expected a JSON object with 'cells'")
     try:
         nb = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+        _complete(nb)
         nbformat.validate(nb)
     except nbformat.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path)
@@ -108,6 +122,24 @@ def parse_ipynb(text: str, path: str | Path = "<string>") -> Notebook:
     except Exception as exc:  # nbformat's readers raise many kinds for malformed input
         raise fail(f"not a Jupyter notebook: {' '.join(str(exc).split())[:160]}") from None
     return _convert(nb, _Where(path, text))
+
+
+def _complete(nb: Any) -> None:
+    """What nbformat reads but its schema requires, filled in as Jupyter does on opening: a
+    code cell's ``execution_count`` (null) and ``outputs`` (none)."""
+    for cell in nb.get("cells") or ():
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            cell.setdefault("execution_count", None)
+            cell.setdefault("outputs", [])
+
+
+def _plain(value: Any) -> Any:
+    """nbformat's NotebookNode tree as plain dicts and lists (JSON values)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 class _Where:
@@ -165,8 +197,6 @@ def _convert(nb: Any, where_: _Where) -> Notebook:
         cells.append(entry)
         indexes.append(index - 1)
     parameters.update(injected)
-    if not cells:
-        raise where_.error("the notebook has no cells (or only injected parameters)", ("cells",))
     title = metadata.get("title")
     data: dict[str, Any] = {
         "metadata": {"title": title} if isinstance(title, str) and title else {},
@@ -206,6 +236,7 @@ def _cell(
         "id": cell_id,
         "celltype": kind if kind in ("code", "markdown", "raw") else "raw",
         "source": str(cell.get("source") or ""),
+        "ipynb_metadata": _plain(cell.get("metadata") or {}),
     }
     runt = (cell.get("metadata") or {}).get("runt")
     if runt is not None:
@@ -233,8 +264,6 @@ def _cell(
 def _validation_error(
     exc: ValidationError, cells: list[dict[str, Any]], at: _Where, indexes: list[int]
 ) -> Exception:
-    from runt_action.notebook.loader import describe_validation_error
-
     message, loc, _ = describe_validation_error(exc.errors()[0])
     if len(loc) >= 2 and loc[0] == "cells" and isinstance(loc[1], int) and loc[1] < len(cells):
         index = indexes[loc[1]]
@@ -268,8 +297,10 @@ def parameter_defaults(source: str, *, strict: bool = False) -> dict[str, Any] |
     """The ``name = literal`` assignments of a parameters cell, as papermill reads them.
 
     Other statements are ignored (they still run: the cell is kept); with ``strict``, any
-    other statement (or a syntax error) makes the result None. Names must pass
-    :func:`check_name`, values :func:`check_value`; others are not defaults."""
+    other statement (or a syntax error) makes the result None, except the line our injected
+    cell reads a secret with (it has no value to keep: a run injects it again when the secret
+    is given). Names must pass :func:`check_name`, values :func:`check_value`; others are not
+    defaults."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -282,6 +313,8 @@ def parameter_defaults(source: str, *, strict: bool = False) -> dict[str, Any] |
             target, value = stmt.targets[0], stmt.value
         elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
             target, value = stmt.target, stmt.value
+        if strict and _secret_read(target, value):
+            continue
         literal = _literal(target, value)
         if literal is None:
             if strict:
@@ -305,6 +338,23 @@ def _literal(target: ast.expr | None, value: ast.expr | None) -> tuple[str, Any]
     return target.id, result[0]
 
 
+def _secret_read(target: ast.expr | None, value: ast.expr | None) -> bool:
+    """``name = __import__("os").environ["RUNT_SECRET_name"]``, as our injected cell writes."""
+    return (
+        isinstance(target, ast.Name)
+        and isinstance(value, ast.Subscript)
+        and isinstance(value.slice, ast.Constant)
+        and value.slice.value == SECRET_ENV_PREFIX + target.id
+        and isinstance(value.value, ast.Attribute)
+        and value.value.attr == "environ"
+        and isinstance(value.value.value, ast.Call)
+        and isinstance(value.value.value.func, ast.Name)
+        and value.value.value.func.id == "__import__"
+        and [ast.dump(a) for a in value.value.value.args] == [ast.dump(ast.Constant("os"))]
+        and not value.value.value.keywords
+    )
+
+
 def _float_call(node: ast.expr) -> tuple[float] | None:
     """``float("nan")``/``float("inf")``, as our own injected cell writes them."""
     if (
@@ -318,6 +368,23 @@ def _float_call(node: ast.expr) -> tuple[float] | None:
     ):
         return (float(node.args[0].value),)
     return None
+
+
+def _tags(metadata: Mapping[str, Any]) -> list[str]:
+    tags = metadata.get("tags")
+    return [str(t) for t in tags] if isinstance(tags, list) else []
+
+
+def papermill_defaults(notebook: Notebook) -> dict[str, Any]:
+    """papermill's ``default_parameters``: the literal assignments of the first code cell
+    tagged ``parameters`` of a Jupyter input (not an earlier run's injected values); a YAML
+    notebook's ``parameters:``."""
+    if not is_ipynb(notebook.path):
+        return dict(notebook.parameters)
+    for cell in notebook.cells:
+        if cell.celltype == "code" and PARAMETERS_TAG in _tags(cell.ipynb_metadata):
+            return parameter_defaults(cell.source) or {}
+    return {}
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -348,9 +415,12 @@ def notebook_to_ipynb(
     A YAML notebook's ``parameters:`` become a code cell tagged ``parameters`` (first, or just
     before the cell ``parameters-after`` names when that cell does not already assign them).
     ``parameters_source``, when given, is the injected cell (tag ``injected-parameters``),
-    placed where a run places it."""
+    placed where a run places it. A Jupyter input's cell metadata is kept (its tags decide,
+    never ``parameters-after``), minus the record of an earlier execution (``papermill``,
+    ``execution``); the options go to ``metadata.runt``."""
     from runt_action.notebook.literals import python_literal
 
+    from_ipynb = is_ipynb(notebook.path)
     after = notebook.parameters_after
     by_id = {c.id: c for c in notebook.cells}
     covered = parameter_defaults(by_id[after].source) if after is not None else {}
@@ -380,7 +450,10 @@ def notebook_to_ipynb(
         if defaults is not None and cell.id == after:
             cells.append(defaults)
         options = _cell_options(cell)
-        tags = [PARAMETERS_TAG] if cell.id == after else []
+        if from_ipynb:
+            tags = _tags(cell.ipynb_metadata)
+        else:
+            tags = [PARAMETERS_TAG] if cell.id == after else []
         if cell.celltype in ("markdown", "raw"):
             meta: dict[str, Any] = {"runt": options} if options else {}
             cells.append(
@@ -390,13 +463,19 @@ def notebook_to_ipynb(
             if cell.celltype != "code":
                 options["celltype"] = cell.celltype
             cells.append(_code_cell(cell.id, cell.source, tags, options))
+        kept = {
+            k: v
+            for k, v in cell.ipynb_metadata.items()
+            if k not in ("tags", "runt", *_STALE_CELL_KEYS)
+        }
+        cells[-1]["metadata"] = {**kept, **cells[-1]["metadata"]}
         if cell.id == after:
             injected()
     metadata: dict[str, Any] = {
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
     }
-    metadata.update(notebook.ipynb_metadata)
+    metadata.update({k: v for k, v in notebook.ipynb_metadata.items() if k != "papermill"})
     if notebook.metadata.title:
         metadata["title"] = notebook.metadata.title
     return {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": cells}

@@ -90,12 +90,15 @@ def python_literal(value: Any) -> str:
         return int.__repr__(value)
     if isinstance(value, float):
         if math.isnan(value):
-            return 'float("nan")'
+            return "float('nan')"
         if math.isinf(value):
-            return 'float("inf")' if value > 0 else 'float("-inf")'
+            return "float('inf')" if value > 0 else "float('-inf')"
         return float.__repr__(value)
     if isinstance(value, str):
-        return str.__repr__(value)
+        # papermill's spelling, so an injected cell reads the same under both tools:
+        # double quotes, every non-ASCII character and control escaped.
+        return '"' + value.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+
     if isinstance(value, list):
         return "[" + ", ".join(python_literal(v) for v in value) + "]"
     if isinstance(value, dict):

@@ -87,6 +87,9 @@ class NotebookCell(_Strict):
     # 1-based YAML line of the source's first line, when each source line is a file line (a
     # literal block, ``source: |``); 0 otherwise. Maps a traceback's line to the file.
     source_line: int = Field(default=0, exclude=True)  # a position, not content
+    # A Jupyter input cell's own metadata (tags, jupyter.source_hidden, collapsed, extension
+    # keys, ...), as it came in: the executed notebook keeps it. Empty for a YAML cell.
+    ipynb_metadata: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
     @field_validator("id")
     @classmethod
@@ -182,7 +185,8 @@ SweepSpec = list[dict[str, Any]] | SweepMatrix
 class Notebook(_Strict):
     metadata: NotebookMetadata = Field(default_factory=NotebookMetadata)
     parameters: dict[str, Any] = Field(default_factory=dict)
-    cells: list[NotebookCell] = Field(min_length=1)
+    # At least one in a YAML notebook (the loader says so); a Jupyter notebook may have none.
+    cells: list[NotebookCell]
     sweep: SweepSpec | None = None  # run once per parameter set (see notebook.sweep)
     # The injected parameters cell goes right after this cell (papermill: the cell tagged
     # `parameters`); None = it is the first cell.

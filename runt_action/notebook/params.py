@@ -1,8 +1,15 @@
 """Parameters: merge the sources, render the injected cell, and keep secrets out of it.
 
 Merge order (later wins): document defaults < parameters file (``-f``) < ``-y YAML`` <
-inline ``-p k=v`` < raw ``-r k v`` < the action input ``parameters``. ``-p`` values and ``-y``
-documents are typed by the YAML 1.2 core schema (:mod:`.core12`), as papermill users expect.
+inline ``-p k=v`` < raw ``-r k v`` < the action input ``parameters``. ``-p`` values are typed
+as papermill's command line types them (:func:`papermill_value`); ``-y`` documents and ``-f``
+files by the YAML 1.2 core schema (:mod:`.core12`), with a warning for each value papermill's
+YAML 1.1 reading would type differently.
+
+What the injected cell assigns (:func:`injected_parameters`): for a notebook with a parameters
+cell of its own (a Jupyter notebook) only the parameters given for this run, as papermill does,
+so later statements of that cell still see their defaults; a YAML notebook's ``parameters:``
+mapping has no cell of its own, so its defaults are assigned there too.
 
 Secret parameters never become literals: the cell reads them from
 environment variables the runtime receives (:func:`secret_env`), so their values appear in
@@ -14,13 +21,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runt_action.errors import ParameterError, UsageError
-from runt_action.notebook.core12 import resolve_core12
 from runt_action.notebook.literals import (
     BadValue,
     check_name,
@@ -43,8 +49,11 @@ if TYPE_CHECKING:
 __all__ = [
     "SECRET_ENV_PREFIX",
     "SecretSpec",
+    "given_parameters",
+    "injected_parameters",
     "load_parameters_file",
     "masked_parameters",
+    "papermill_value",
     "parameters_cell",
     "parse_action_parameters",
     "parse_inline",
@@ -58,7 +67,7 @@ __all__ = [
 
 SECRET_ENV_PREFIX = "RUNT_SECRET_"
 MASK = "***"
-_HEADER = "# Parameters injected by runt automate"
+_HEADER = "# Parameters"  # papermill's header, so the injected cell reads the same
 ACTION_INPUT_NAME = "<input parameters>"
 
 
@@ -76,14 +85,39 @@ def resolve_parameters(
     yaml_texts: Sequence[str] = (),
     raw: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The merged parameters; warns (one line each) about names the notebook does not declare."""
+    """The merged parameters (the notebook's defaults, then :func:`given_parameters`); warns
+    (one line each) about names the notebook does not declare."""
+    given = given_parameters(
+        notebook,
+        parameters_file=parameters_file,
+        inline=inline,
+        action_input=action_input,
+        warn=warn,
+        yaml_texts=yaml_texts,
+        raw=raw,
+    )
+    return {**notebook.parameters, **given}
+
+
+def given_parameters(
+    notebook: Notebook,
+    *,
+    parameters_file: str | Path | None = None,
+    inline: Sequence[str] = (),
+    action_input: str | None = None,
+    warn: Callable[[str], None] | None = None,
+    yaml_texts: Sequence[str] = (),
+    raw: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The parameters given for this run (file, ``-y``, ``-p``, ``-r``, the action input),
+    merged in that order, without the notebook's defaults; warns (one line each) about names
+    the notebook does not declare."""
     warn = warn or _stderr_warning
-    merged: dict[str, Any] = dict(notebook.parameters)
     overrides: dict[str, Any] = {}
     if parameters_file is not None:
-        overrides.update(load_parameters_file(parameters_file))
+        overrides.update(load_parameters_file(parameters_file, warn=warn))
     for text in yaml_texts:
-        overrides.update(parse_yaml_option(text))
+        overrides.update(parse_yaml_option(text, warn=warn))
     overrides.update(parse_inline(inline))
     overrides.update(parse_inline(raw, flag="-r", typed=False))
     if action_input is not None and action_input.strip():
@@ -91,20 +125,70 @@ def resolve_parameters(
     for name in overrides:
         if name not in notebook.parameters:
             warn(f"parameter '{name}' is not declared in {notebook.path}; passing it anyway")
-    merged.update(overrides)
-    return merged
+    return overrides
 
 
-def load_parameters_file(path: str | Path) -> dict[str, Any]:
-    """A YAML or JSON mapping of parameters, checked like the notebook's own."""
+def injected_parameters(notebook: Notebook, given: Mapping[str, Any]) -> dict[str, Any]:
+    """What the injected parameters cell assigns: ``given`` (the parameters given for this run,
+    sweep sets included), preceded by the defaults no cell of the notebook assigns itself.
+
+    A Jupyter notebook's defaults come from its own cells: the cell tagged ``parameters``
+    (never repeated after it, so ``b = 1`` then ``b = b * 10`` in that cell still gives 10,
+    as with papermill) and an ``injected-parameters`` cell left by an earlier run. papermill
+    keeps that cell as it is when no parameter is given and replaces it otherwise; here its
+    values are the defaults the parameters cell does not hold (same name and value), so they
+    are assigned again only when nothing is given. A YAML notebook's ``parameters:`` mapping
+    has no cell: its defaults are assigned here, except those the cell ``parameters-after``
+    names assigns as the same literal (a Jupyter parameters cell kept in a converted file)."""
+    from runt_action.notebook.ipynb_input import is_ipynb, parameter_defaults
+
+    after = notebook.parameters_after
+    own: dict[str, Any] = {}
+    if after is not None:
+        cell = next((c for c in notebook.cells if c.id == after), None)
+        if cell is not None and cell.celltype == "code":
+            own = parameter_defaults(cell.source) or {}
+    result: dict[str, Any] = {}
+    if not (given and is_ipynb(notebook.path)):
+        result = {
+            name: value
+            for name, value in notebook.parameters.items()
+            if name not in own or not _same_value(own[name], value)
+        }
+    result.update(given)
+    return result
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same types throughout (``1`` is not ``True`` nor ``1.0``), nan = nan."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return a == b or (a != a and b != b)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_value(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def load_parameters_file(
+    path: str | Path, *, warn: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """A YAML or JSON mapping of parameters, checked like the notebook's own and typed by the
+    YAML 1.2 core schema (``yes`` stays text), with a warning for each value papermill's
+    YAML 1.1 reading of the same file would type differently."""
     path = Path(path)
     try:
         text = read_source(path)
     except SourceError as exc:
         raise exc.located(ParameterError, path) from None
     if path.suffix.lower() == ".json":
-        return _mapping_from_json(text, str(path))
-    return _mapping_from_text(text, str(path))
+        data = _mapping_from_json(text, str(path))
+    else:
+        data = _mapping_from_text(text, str(path), core12=True)
+    warn_papermill_yaml(text, data, str(path), warn or _stderr_warning)
+    return data
 
 
 def _mapping_from_json(text: str, name: str) -> dict[str, Any]:
@@ -116,10 +200,11 @@ def _mapping_from_json(text: str, name: str) -> dict[str, Any]:
             f"JSON syntax error: {exc.msg}", file=name, line=exc.lineno, column=exc.colno
         ) from None
     except (RecursionError, ValueError):
-        # Too deep, or a 5000-digit number: the bounded YAML parser says where.
+        # Too deep, or a 5000-digit number: the bounded YAML parser says where (its YAML 1.1
+        # reading refuses such a number, where the core schema would keep it as text).
         return _mapping_from_text(text, name)
     try:
-        return _mapping_from_text(text, name)
+        return _mapping_from_text(text, name, core12=True)
     except ParameterError as exc:
         if "YAML syntax error" not in exc.message:
             raise
@@ -132,9 +217,9 @@ def parse_action_parameters(text: str) -> dict[str, Any]:
     return _mapping_from_text(text, ACTION_INPUT_NAME)
 
 
-def _mapping_from_text(text: str, name: str) -> dict[str, Any]:
+def _mapping_from_text(text: str, name: str, *, core12: bool = False) -> dict[str, Any]:
     try:
-        located = parse_yaml(text)
+        located = parse_yaml(text, core12=core12)
     except SourceError as exc:
         raise exc.located(ParameterError, name) from None
     return _checked_mapping(located, name)
@@ -167,21 +252,83 @@ def _check_mapping(data: Mapping[Any, Any], located: Located, name: str) -> None
             raise ParameterError(message, file=name, line=mark.line, column=mark.column) from None
 
 
-def parse_yaml_option(text: str, name: str = "-y") -> dict[str, Any]:
+def parse_yaml_option(
+    text: str, name: str = "-y", *, warn: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """papermill's ``-y``: a YAML mapping given as a string, typed by the YAML 1.2 core schema
-    (``014`` is 14, ``NO`` and ``yes`` stay strings)."""
+    (``014`` is 14, ``NO`` and ``yes`` stay strings), with a warning for each value papermill's
+    YAML 1.1 reading would type differently."""
     try:
         located = parse_yaml(text, core12=True)
     except SourceError as exc:
         raise exc.located(ParameterError, name) from None
-    return _checked_mapping(located, name)
+    data = _checked_mapping(located, name)
+    warn_papermill_yaml(text, data, name, warn or _stderr_warning)
+    return data
+
+
+MAX_YAML11_WARNINGS = 5  # then one line says how many more
+
+
+def warn_papermill_yaml(
+    text: str, data: Mapping[str, Any], name: str, warn: Callable[[str], None]
+) -> None:
+    """One line per value that papermill, which reads ``-y``/``-f`` as YAML 1.1 (PyYAML,
+    without timestamps), would type differently from the YAML 1.2 core reading used here:
+    ``yes``/``no``/``on``/``off`` (bools there), ``010`` (octal 8), ``0o7`` and ``1e3`` (text
+    there), ``1_000`` (1000), ``1:30`` (sexagesimal 90), ..."""
+    if not data:
+        return
+    try:
+        old = parse_yaml(text).data  # YAML 1.1, bounded like the first reading
+    except SourceError:
+        return  # e.g. a YAML 1.1 timestamp that is no date (2020-13-45): nothing to compare
+    if not isinstance(old, dict):
+        return
+    found = list(_yaml11_differences(data, old, ""))
+    for path, ours, theirs in found[:MAX_YAML11_WARNINGS]:
+        where = path if path.startswith("the ") else f"parameter {path}"
+        warn(f"{name}: {where} is {ours} (YAML 1.2 core); papermill's YAML 1.1 reads {theirs}")
+    if len(found) > MAX_YAML11_WARNINGS:
+        more = len(found) - MAX_YAML11_WARNINGS
+        warn(f"{name}: {more} more value(s) that papermill's YAML 1.1 reads differently")
+
+
+def _yaml11_differences(ours: Any, theirs: Any, where: str) -> Iterator[tuple[str, str, str]]:
+    if isinstance(ours, dict) and isinstance(theirs, dict) and len(ours) == len(theirs):
+        for (k1, v1), (k2, v2) in zip(ours.items(), theirs.items(), strict=True):
+            path = f"{where}[{k1!r}]" if where else str(k1)
+            if not _same_value(k1, k2) and not _is_yaml11_date(k2):
+                yield f"the key {path}", _reading(k1), _reading(k2)
+            else:
+                yield from _yaml11_differences(v1, v2, path)
+        return
+    if isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
+        for i, (v1, v2) in enumerate(zip(ours, theirs, strict=True)):
+            yield from _yaml11_differences(v1, v2, f"{where}[{i}]")
+        return
+    if _same_value(ours, theirs) or (isinstance(ours, str) and _is_yaml11_date(theirs)):
+        return  # papermill's loader leaves timestamps as text
+    yield where or "the document", _reading(ours), _reading(theirs)
+
+
+def _is_yaml11_date(value: object) -> bool:
+    import datetime
+
+    return isinstance(value, datetime.date)
+
+
+def _reading(value: object) -> str:
+    kind = type(value).__name__
+    if isinstance(value, dict | list):
+        return f"a {kind}"
+    return f"{shown(value, 40)} ({kind})"
 
 
 def parse_inline(items: Sequence[str], *, flag: str = "-p", typed: bool = True) -> dict[str, Any]:
-    """``-p NAME=VALUE`` items; values typed by the YAML 1.2 core schema (int, float,
-    true/false, null), a quoted value is a string, everything else the text as given,
-    newlines and ``#`` kept. With
-    ``typed=False`` (``-r``) every value is the text as given.
+    """``-p NAME=VALUE`` items; values typed as papermill's command line types them
+    (:func:`papermill_value`), everything else the text as given, quotes, newlines and ``#``
+    kept. With ``typed=False`` (``-r``) every value is the text as given.
 
     Bounded like a file: at most ``MAX_INPUT_BYTES``, no control characters."""
     result: dict[str, Any] = {}
@@ -199,20 +346,30 @@ def parse_inline(items: Sequence[str], *, flag: str = "-p", typed: bool = True) 
             check_name(name)
         except BadValue as exc:
             raise ParameterError(f"{flag} {shown(item)}: {exc.message}") from None
-        result[name] = _typed(raw) if typed else raw
+        result[name] = papermill_value(raw) if typed else raw
     return result
 
 
-def _typed(raw: str) -> Any:
-    """A YAML 1.2 core scalar; a value wholly in YAML quotes ('014', "a\\tb") is that string,
-    the way to force text. Anything else that is not a number, bool or null: the text."""
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
-        try:
-            value = parse_yaml(raw, core12=True).data  # bounded: size, characters
-        except SourceError:
-            return raw
-        return value if isinstance(value, str) else raw
-    return resolve_core12(raw)
+def papermill_value(text: str) -> Any:
+    """A ``-p`` value typed exactly as papermill's command line types it: ``True``/``False``
+    (only those spellings) are bools, ``None`` is None, then whatever ``int()`` accepts is an
+    int (``014``, ``1_000``, `` 7 ``), whatever ``float()`` accepts a float (``1e3``, ``inf``,
+    ``nan``, ``-Infinity``), and anything else the text as given (``true``, ``null``, ``''``,
+    ``0x1F``, ``'014'`` with its quotes). ``-r`` gives text always."""
+    if text == "True":
+        return True
+    if text == "False":
+        return False
+    if text == "None":
+        return None
+    try:
+        return int(text)
+    except ValueError:  # also: more digits than int() converts (papermill: then a float)
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +437,9 @@ def render_parameters_cell(params: Mapping[str, Any], secret_names: Sequence[str
 def parameters_cell(
     params: Mapping[str, Any], secret_names: Sequence[str] = ()
 ) -> NotebookCell | None:
-    """The injected first cell (id ``parameters``), or None when there is nothing to inject."""
+    """The injected cell (id ``parameters``) assigning ``params`` (see
+    :func:`injected_parameters` for which) and the secrets, or None when there is nothing to
+    inject."""
     if not params and not secret_names:
         return None
     source = render_parameters_cell(params, secret_names)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,11 @@ if TYPE_CHECKING:
     from runt_action.orchestrator.plan import EngineSpec
     from runt_action.schema.state import NotebookState
 
-__all__ = ["AgentHost", "make_host_engine", "prestart_engine"]
+__all__ = ["AgentHost", "adopt_engine", "make_host_engine", "prestart_engine"]
+
+# What each engine was made for (runtime, kernel): an engine launched early, before the
+# notebook chose its kernel (plan.choose_runtime), is adopted only if it is the same one.
+_MADE_FOR: weakref.WeakKeyDictionary[Any, tuple[str, str | None]] = weakref.WeakKeyDictionary()
 
 CAPABILITIES = {"canExecuteCode": True, "canExecuteSql": False, "canExecuteAi": False}
 
@@ -45,7 +50,23 @@ def make_host_engine(spec: EngineSpec) -> Engine:
             packages=spec.packages,
             wheelhouse=spec.wheelhouse,
         )
-    return make_engine(spec.runtime, **opts)
+    engine = make_engine(spec.runtime, **opts)
+    with contextlib.suppress(TypeError):  # an engine that cannot be weakly referenced
+        _MADE_FOR[engine] = (spec.runtime, spec.kernel)
+    return engine
+
+
+def adopt_engine(engine: Engine | None, spec: EngineSpec | None) -> Engine | None:
+    """``engine`` if it was made for ``spec``'s runtime and kernel; else it is killed and
+    None returned (the caller starts the right one): the CLI launches a kernel from the
+    settings alone, and the notebook's kernelspec may then choose another."""
+    if engine is None:
+        return None
+    made_for = _MADE_FOR.get(engine)
+    if spec is not None and made_for == (spec.runtime, spec.kernel):
+        return engine
+    kill_engine(engine)
+    return None
 
 
 def prestart_engine(spec: EngineSpec | None) -> Engine | None:

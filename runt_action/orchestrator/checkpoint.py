@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from runt_action.console import PREFIX
 from runt_action.results import CellOutput, CellResult, LiveHooks
 
 __all__ = ["Checkpoint", "Tee"]
@@ -64,7 +65,7 @@ class Checkpoint:
             if not self._warned:
                 self._warned = True
                 print(
-                    f"runt-action: warning: could not save the notebook as it runs: {exc}",
+                    f"{PREFIX}warning: could not save the notebook as it runs: {exc}",
                     file=sys.stderr,
                     flush=True,
                 )

@@ -26,9 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runt_action import eventloop
+from runt_action.console import PREFIX
 from runt_action.errors import (
     Cancelled,
     InputError,
@@ -36,7 +37,7 @@ from runt_action.errors import (
     RuntActionError,
     RunTimeout,
 )
-from runt_action.orchestrator.agent_host import kill_engine, prestart_engine
+from runt_action.orchestrator.agent_host import adopt_engine, kill_engine, prestart_engine
 from runt_action.orchestrator.checkpoint import Checkpoint, Tee
 from runt_action.orchestrator.plan import DEFAULT_SYNC_URL, RunPlan, make_plan
 from runt_action.orchestrator.runner import Runner
@@ -70,7 +71,7 @@ def run(
 
         kill_engine(engine)
         return run_sweep(settings, plan)
-    engine = engine or prestart_engine(plan.engine)
+    engine = adopt_engine(engine, plan.engine) or prestart_engine(plan.engine)
     try:
         return eventloop.run(_run_one(plan, engine, started))
     finally:
@@ -84,7 +85,7 @@ async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
     shutdown = Shutdown(plan.timeouts.shutdown)
     loop_note = eventloop.note()
     where = plan.where() + (f", {loop_note}" if loop_note else "")
-    print(f"runt-action: {where}", file=sys.stderr, flush=True)  # always the first line
+    print(f"{PREFIX}{where}", file=sys.stderr, flush=True)  # always the first line
     # The live log masks the secrets before anything else is printed.
     live = report.live_log(
         github_actions=plan.github_actions,
@@ -92,7 +93,7 @@ async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
         log_output=plan.log_output,
     )
     for note in plan.package_notes:
-        print(f"runt-action: {note}", file=sys.stderr, flush=True)
+        print(f"{PREFIX}{note}", file=sys.stderr, flush=True)
     # With --view the server (and its viewer page) outlives the run, until Ctrl-C.
     viewing = await embedded_server(plan) if plan.view_port is not None else None
     execution = RunExecution(plan, engine, shutdown, started=started, shared_server=viewing)
@@ -115,7 +116,7 @@ async def _keep_viewing(viewing: EmbeddedServer, notebook_id: str) -> None:
     """The run is over; its page stays up until Ctrl-C (or SIGTERM)."""
     assert viewing.viewer is not None
     url = viewing.viewer.entry_url(notebook_id)  # a fresh one-time code
-    print(f"runt-action: the notebook stays at {url}; Ctrl-C to stop", file=sys.stderr, flush=True)
+    print(f"{PREFIX}the notebook stays at {url}; Ctrl-C to stop", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -170,7 +171,7 @@ def publish_run(
         )
     except OutputWriteError as exc:
         for line in str(exc).splitlines():
-            print(f"runt-action: {_scrub(plan, line)}", file=sys.stderr, flush=True)
+            print(f"{PREFIX}{_scrub(plan, line)}", file=sys.stderr, flush=True)
         return OutputWriteError.exit_code
     finally:
         # A root container must not leave root-owned files in the runner's checkout.
@@ -196,6 +197,31 @@ def _scrub(plan: RunPlan, text: str) -> str:
     from runt_action.report.scrub import Scrubber
 
     return Scrubber(plan.secrets).text(text)
+
+
+# What ipykernel's kernel_info_reply says of this interpreter (ipykernel/ipkernel.py).
+_OWN_LANGUAGE_INFO = {
+    "name": "python",
+    "version": sys.version.split()[0],
+    "mimetype": "text/x-python",
+    "codemirror_mode": {"name": "ipython", "version": sys.version_info[0]},
+    "pygments_lexer": f"ipython{sys.version_info[0]}",
+    "nbconvert_exporter": "python",
+    "file_extension": ".py",
+}
+
+
+def _language_info(engine: Engine | None, plan: RunPlan) -> dict[str, Any] | None:
+    """The runtime's ``language_info`` for the executed .ipynb (papermill takes the kernel's
+    kernel_info_reply): an engine's ``language_info`` attribute when it keeps the reply's,
+    else, for this interpreter's own ipykernel (python runtime, no ``-k``), what that kernel
+    reports; None (the input's stays) when not known."""
+    info = getattr(engine, "language_info", None)
+    if isinstance(info, dict) and info:
+        return dict(info)
+    if plan.runtime == "python" and plan.kernel is None:
+        return dict(_OWN_LANGUAGE_INFO)
+    return None
 
 
 @dataclass(slots=True)
@@ -233,7 +259,7 @@ class RunExecution:
         finally:
             checkpoint.close()
         if outcome.error is not None:
-            print(f"runt-action: {_scrub(self.plan, outcome.error)}", file=sys.stderr, flush=True)
+            print(f"{PREFIX}{_scrub(self.plan, outcome.error)}", file=sys.stderr, flush=True)
         return self._result(outcome)
 
     # -- the work -------------------------------------------------------------------------
@@ -303,7 +329,7 @@ class RunExecution:
                 await asyncio.to_thread(prewarm)
             except Exception as exc:  # writing the report pays (and reports) it instead
                 print(
-                    f"runt-action: note: warming up the HTML report failed ({exc!r})",
+                    f"{PREFIX}note: warming up the HTML report failed ({exc!r})",
                     file=sys.stderr,
                 )
 
@@ -365,6 +391,7 @@ class RunExecution:
             error=_scrub(plan, outcome.error) if outcome.error is not None else None,
             location_note=session.note if session is not None else None,
             timings=dict(self.timings),
+            language_info=_language_info(self.engine, plan),
         )
 
     async def engine_down(self) -> None:

@@ -8,12 +8,19 @@ media representations. This is the one place that translates, so both the final 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runt_action.results import CellOutput
 
-__all__ = ["NOTICE_KEY", "merge_streams", "notice_of", "output_from_event", "outputs_from_state"]
+__all__ = [
+    "NOTICE_KEY",
+    "clean_exit_of",
+    "merge_streams",
+    "notice_of",
+    "output_from_event",
+    "outputs_from_state",
+]
 
 # Media metadata key under which an agent marks a placeholder, truncation or restart notice
 # (schema.notices): ``{"runt_action": {"kind": ..., "notice": "one line"}}``.
@@ -57,6 +64,21 @@ def notice_of(output: CellOutput) -> tuple[str, str] | None:
     from runt_action.schema import notices
 
     return notices.notice_of(output.metadata)
+
+
+def clean_exit_of(outputs: Sequence[CellOutput]) -> CellOutput | None:
+    """The cell's ``sys.exit(0)`` (a SystemExit error output with an empty, 0 or None code)
+    when that is its only error: the notebook ended there cleanly, as papermill has it."""
+    found: CellOutput | None = None
+    for output in outputs:
+        if output.output_type != "error":
+            continue
+        from runt_action.agents.sink import clean_exit  # only once a cell raised
+
+        if not clean_exit(output.ename, output.evalue):
+            return None
+        found = found or output
+    return found
 
 
 def _representation_medias(representations: Any) -> list[Any]:

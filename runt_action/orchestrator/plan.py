@@ -32,6 +32,7 @@ __all__ = [
     "TOKEN_VARIABLES",
     "EngineSpec",
     "RunPlan",
+    "choose_runtime",
     "engine_spec",
     "make_plan",
 ]
@@ -99,6 +100,10 @@ class RunPlan:
     cwd: Path | None = None  # the kernel's working directory (--cwd); None = the workspace
     kernel: str | None = None  # a Jupyter kernelspec name (-k), native runtime only
     log_output: bool = True  # stream cell outputs into the live log (--log-output)
+    # Why this runtime (and kernel) runs: the first line and the summary say it.
+    runtime_reason: str | None = None
+    # The parameters given for this run (secrets masked): papermill's record's `parameters`.
+    given_params: dict[str, Any] | None = None
 
     @property
     def runtime(self) -> str:
@@ -112,8 +117,10 @@ class RunPlan:
         """Where this run syncs (the first line every run prints; never the token)."""
         server = self.sync_url or "an embedded sync server on 127.0.0.1 (no account needed)"
         auth = " with a token" if self.token else ""
+        why = f" ({self.runtime_reason})" if self.runtime_reason else ""
         return (
-            f"running {self.source_file} on the {self.runtime} runtime, syncing with {server}{auth}"
+            f"running {self.source_file} on the {self.runtime} runtime{why}, "
+            f"syncing with {server}{auth}"
         )
 
     def result(
@@ -135,8 +142,11 @@ class RunPlan:
             parameters=self.shown_params,
             duration_ms=fields.pop("duration_ms", 0.0),
             runtime=self.runtime,
+            runtime_note=self.runtime_reason,
             started_at=fields.pop("started_at", ""),
             ipynb_metadata=dict(self.notebook.ipynb_metadata),
+            **_notebook_record(self.notebook),
+            given_parameters=self.given_params,
             **fields,
         )
 
@@ -157,6 +167,18 @@ class RunPlan:
         )
 
 
+def _notebook_record(notebook: Notebook) -> dict[str, Any]:
+    """What the executed .ipynb keeps of the input: each Jupyter cell's metadata, and the
+    defaults of its parameters cell (papermill's record)."""
+    from runt_action.notebook.ipynb_input import is_ipynb, papermill_defaults
+
+    return {
+        "cell_metadata": {c.id: c.ipynb_metadata for c in notebook.cells if c.ipynb_metadata},
+        "ipynb_input": is_ipynb(notebook.path),
+        "default_parameters": papermill_defaults(notebook),
+    }
+
+
 def make_plan(
     settings: Settings,
     notebook: Notebook | None = None,
@@ -170,9 +192,10 @@ def make_plan(
     the run gets its own notebook id and files, named after ``label``."""
     from runt_action.notebook import load_notebook
     from runt_action.notebook.params import (
+        given_parameters,
+        injected_parameters,
         masked_parameters,
         parameters_cell,
-        resolve_parameters,
         secret_env,
         secret_names,
     )
@@ -182,7 +205,7 @@ def make_plan(
         raise UsageError("no notebook given (argument NOTEBOOK or input 'notebook')")
     if notebook is None:
         notebook = load_notebook(s.notebook)
-    params = resolve_parameters(
+    given = given_parameters(
         notebook,
         parameters_file=s.parameters_file,
         inline=list(s.params),
@@ -190,10 +213,11 @@ def make_plan(
         yaml_texts=list(s.yaml_params),
         raw=list(s.raw_params),
     )
-    params.update(overrides or {})
+    given.update(overrides or {})
+    params = {**notebook.parameters, **given}
     names = secret_names(s)
     env = secret_env(s)
-    pcell = parameters_cell(params, names)
+    pcell = parameters_cell(injected_parameters(notebook, given), names)
     cells = plan_cells(notebook, pcell.source if pcell is not None else None)
     token = s.token
     if s.stray_auth_token:
@@ -206,6 +230,8 @@ def make_plan(
         )
     from runt_action.packages import merge_requirements
 
+    s, runtime_reason = choose_runtime(s, notebook)
+    assert s.notebook is not None  # checked above; the copy keeps it
     engine = engine_spec(s, tuple(merge_requirements(notebook.metadata.packages, s.packages)))
     cwd = engine.cwd if engine is not None else _cwd(s.cwd)
     package_notes = _check_packages(engine)
@@ -242,6 +268,7 @@ def make_plan(
         selected=_selected(s.only, graph, cells, s.notebook),
         secrets=tuple(v for v in (token, _stray_token(s), *env.values()) if v),
         shown_params=masked_parameters(params, names),
+        given_params=masked_parameters(given, names),
         out_dir=out_dir,
         ipynb_path=ipynb,
         summary_path=(s.github_step_summary or s.summary) if s.github_actions else s.summary,
@@ -259,6 +286,7 @@ def make_plan(
         cwd=cwd,
         kernel=s.kernel,
         log_output=s.log_output,
+        runtime_reason=runtime_reason,
     )
 
 
@@ -288,6 +316,92 @@ def engine_spec(s: Settings, packages: tuple[str, ...] = ()) -> EngineSpec | Non
     if spec.runtime == "python":
         _check_native_mounts(spec)
     return spec
+
+
+def choose_runtime(s: Settings, notebook: Notebook) -> tuple[Settings, str]:
+    """The runtime and kernel that run ``notebook``, and why (papermill's choice, issue #21).
+
+    ``-k`` wins. Else a Jupyter notebook's ``metadata.kernelspec.name`` chooses the kernel on
+    the python runtime, and is the runtime too unless ``--runtime`` was given: a papermill
+    user's notebook runs on its kernel (magics, its packages). A kernelspec that is not
+    installed is bad input (exit 2), naming the installed ones, as papermill's NoSuchKernel:
+    running it elsewhere would fail later and less clearly (its packages are not there).
+    YAML notebooks (no kernelspec) keep the default, Pyodide.
+    """
+    explicit = "runtime" in s.model_fields_set
+    if s.runtime == "none":
+        return s, "an external runtime (runtime none)"
+    if s.kernel is not None:
+        return s, f"kernel {s.kernel}, from -k"
+    chosen = "chosen with --runtime" if explicit else "the default"
+    wanted = _notebook_kernelspec(notebook)
+    if wanted is None:
+        return s, chosen
+    name, language = wanted
+    python_notebook = language in ("", "python") or name.startswith("python")
+    if explicit and s.runtime == "pyodide":
+        if not python_notebook:
+            raise UsageError(
+                f"{notebook.path}: the notebook's kernel {name!r} is for {language or name}; "
+                "Pyodide runs Python only (use --runtime python with that kernel installed)"
+            )
+        return s, chosen
+    installed = _installed_kernels()
+    if name not in installed:
+        hint = " or --runtime pyodide runs it on Pyodide" if python_notebook else ""
+        raise UsageError(
+            f"{notebook.path}: the notebook's kernel {name!r} is not installed "
+            f"(installed: {', '.join(sorted(installed)) or 'none'}; -k NAME picks one{hint})"
+        )
+    kernel = None if _own_ipykernel(installed[name]) else name
+    reason = f"kernel {name}, the notebook's kernelspec"
+    if not explicit:
+        reason += " (--runtime pyodide runs it on Pyodide)"
+    return s.model_copy(update={"runtime": "python", "kernel": kernel}), reason
+
+
+def _notebook_kernelspec(notebook: Notebook) -> tuple[str, str] | None:
+    """(kernelspec name, its language, lower case) of a Jupyter notebook; None without one."""
+    spec = notebook.ipynb_metadata.get("kernelspec")
+    if not isinstance(spec, Mapping):
+        return None
+    name = spec.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return None
+    language = spec.get("language")
+    if not isinstance(language, str):
+        info = notebook.ipynb_metadata.get("language_info")
+        language = info.get("name") if isinstance(info, Mapping) else None
+    return name.strip(), (language or "").strip().lower() if isinstance(language, str) else ""
+
+
+def _installed_kernels() -> dict[str, Path]:
+    """Installed Jupyter kernelspecs (jupyter_client's KernelSpecManager): name -> its dir."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return {name: Path(d) for name, d in KernelSpecManager().find_kernel_specs().items()}
+
+
+def _own_ipykernel(resource_dir: Path) -> bool:
+    """The kernelspec runs ``python -m ipykernel_launcher`` of this interpreter (ipykernel's
+    own ``python3``): the native engine's default kernel is exactly that, and starts faster."""
+    import json
+
+    try:
+        spec = json.loads((resource_dir / "kernel.json").read_text(encoding="utf-8"))
+        argv, env = spec["argv"], spec.get("env")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    if env:  # its own environment variables: start it as it says
+        return False
+    major, minor = sys.version_info[:2]
+    names = {"python", f"python{major}", f"python{major}.{minor}", sys.executable}
+    return (
+        isinstance(argv, list)
+        and len(argv) >= 3
+        and argv[0] in names
+        and argv[1:3] == ["-m", "ipykernel_launcher"]
+    )
 
 
 def _check_packages(engine: EngineSpec | None) -> tuple[str, ...]:

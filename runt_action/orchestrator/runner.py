@@ -21,6 +21,7 @@ from runt_action.errors import RuntimeStartTimeout
 from runt_action.notebook.conditions import CellFacts, Condition, compile_condition
 from runt_action.orchestrator.outputs import (
     _field,
+    clean_exit_of,
     notice_of,
     output_from_event,
     outputs_from_state,
@@ -44,6 +45,10 @@ ACTOR = "automation-client"  # the runt UI shows this id as "Notebook Runner"
 _EXECUTABLE = ("code", "sql", "ai")
 _TERMINAL = ("completed", "failed", "cancelled")
 _FAILED = (CellStatus.FAILED, CellStatus.TIMEOUT, CellStatus.CANCELLED)
+_INTERRUPTED = (CellStatus.CANCELLED, CellStatus.TIMEOUT)
+# Output events that (re)write every display with their displayId, in any cell.
+_DISPLAY_UPDATED = "v1.MultimediaDisplayOutputUpdated"  # carries no cellId
+_DISPLAY_EVENTS = (_DISPLAY_UPDATED, "v1.MultimediaDisplayOutputAdded")
 
 # What a failed cell means for the cells after it (README "On error").
 OnError = Literal["stop", "skip-dependents", "continue"]
@@ -147,6 +152,10 @@ class Runner:
     timings: dict[str, float] = field(init=False, default_factory=dict)
     _running: tuple[str, str] | None = field(init=False, default=None)  # (queue id, cell id)
     _broken: dict[str, str] = field(init=False, default_factory=dict)  # cell -> failed root
+    # Why every later cell is skipped: the notebook ended cleanly (sys.exit(0) in a cell).
+    _ended: str | None = field(init=False, default=None)
+    # displayIds written since the last refresh: earlier cells showing one get new outputs.
+    _displays: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.results = [
@@ -214,12 +223,23 @@ class Runner:
         After a failure, ``on_error`` decides (stop: skip the rest; skip-dependents: skip the
         cells that depend on a failed one; continue: run on). It wins over `if:` unless the
         condition uses failure() or always(): `if: cells.a.status == "failed"` after a
-        failure is still skipped under ``stop``."""
+        failure is still skipped under ``stop``. A cell that calls ``sys.exit(0)`` succeeds
+        and ends the notebook, as papermill does: every later cell is skipped, with the reason.
+        """
         t0 = time.monotonic()
+        with self.store.subscribe(self._watch_displays):
+            await self._execute_cells()
+        # A cell may have been concluded from its agent's unconfirmed completion: the run is
+        # over only once the server has every event (SyncTimeout, exit 3, if it never does).
+        await self.store.flush(timeout=self.request_timeout)
+        self.timings["cells"] = (time.monotonic() - t0) * 1000
+
+    async def _execute_cells(self) -> None:
         facts: dict[str, CellFacts] = {}
         failed = False
         restarted_after: str | None = None
         total = len(self.cells)
+        self._ended = None
         for index, (cell, res) in enumerate(zip(self.cells, self.results, strict=True)):
             res.reason = None
             why = self._skip_reason(cell, facts, failed)
@@ -261,10 +281,6 @@ class Runner:
             if res.status in _FAILED:
                 failed = True
                 self._broken[cell.id] = cell.id
-        # A cell may have been concluded from its agent's unconfirmed completion: the run is
-        # over only once the server has every event (SyncTimeout, exit 3, if it never does).
-        await self.store.flush(timeout=self.request_timeout)
-        self.timings["cells"] = (time.monotonic() - t0) * 1000
 
     def _skip_reason(
         self, cell: PlannedCell, facts: Mapping[str, CellFacts], failed: bool
@@ -272,6 +288,8 @@ class Runner:
         """Why ``cell`` must not run now, or None to run it."""
         if cell.skip_reason is not None:
             return cell.skip_reason
+        if self._ended is not None:  # papermill runs nothing after sys.exit(0), not even always()
+            return self._ended
         if self.selected is not None and cell.id not in self.selected:
             return self.unselected_reason
         cond = cell.condition
@@ -298,7 +316,12 @@ class Runner:
         return None
 
     def mark_unfinished(self, status: CellStatus, reason: str) -> None:
-        """After an interruption: the running cell gets ``status``, unreached ones a reason."""
+        """After an interruption: the running cell gets ``status``, unreached ones a reason.
+
+        The running cell keeps what it printed before (the state's outputs, as far as the
+        server confirmed them); one that was interrupted (a signal, the notebook timeout) ends
+        with an error output, as papermill leaves a cell stopped by Ctrl-C: the runtime's
+        KeyboardInterrupt when it arrived, else one saying why."""
         for res in self.results:
             if res.reason == "not reached" and res.status == CellStatus.SKIPPED:
                 res.reason = reason
@@ -307,6 +330,29 @@ class Runner:
             for res in self.results:
                 if res.id == cell_id:
                     res.status, res.reason = status, reason
+                    self._keep_partial(res, reason, interrupted=status in _INTERRUPTED)
+
+    def _keep_partial(self, res: CellResult, reason: str, *, interrupted: bool) -> None:
+        started = False
+        with contextlib.suppress(Exception):  # the state is only read; never fail the report
+            state = self.store.state
+            res.outputs = outputs_from_state(state, res.id)
+            row = state.queue.get(res.queue_id or "")
+            started = row is not None and row.started_at is not None
+        errors = any(o.output_type == "error" for o in res.outputs)
+        if interrupted and (started or res.outputs) and not errors:
+            res.outputs.append(
+                CellOutput(
+                    output_type="error",
+                    ename="KeyboardInterrupt",
+                    evalue=reason,
+                    traceback=[f"KeyboardInterrupt: {reason}"],
+                )
+            )
+        if res.started_at is not None and not res.duration_ms:
+            with contextlib.suppress(ValueError):
+                began = datetime.fromisoformat(res.started_at.replace("Z", "+00:00"))
+                res.duration_ms = max(0.0, (datetime.now(UTC) - began).total_seconds() * 1000)
 
     def cancel_running(self, reason: str) -> asyncio.Future[Any] | None:
         """Commit ExecutionCancelled for the execution in flight (the runtime interrupts it)."""
@@ -329,6 +375,11 @@ class Runner:
         from runt_action.schema.events import ExecutionRequested
         from runt_action.schema.ids import new_queue_id
 
+        if cell.cell_type == "code" and not cell.source.strip():
+            # As Jupyter (nbclient) does: an empty code cell is not sent to the kernel and
+            # gets no execution count (null in the .ipynb); it succeeds.
+            res.status = CellStatus.SUCCESS
+            return
         timeout = cell.timeout if cell.timeout is not None else self.cell_timeout
         attempts = cell.retries + 1
         for attempt in range(1, attempts + 1):
@@ -368,7 +419,13 @@ class Runner:
                 found = notice_of(output)
                 if found is not None and found[1] not in res.notes:
                     res.notes.append(found[1])
+            self._refresh_displays(cell.id)
             if status == CellStatus.SUCCESS:
+                exit_output = clean_exit_of(outputs)
+                if exit_output is not None:
+                    call = f"sys.exit({(exit_output.evalue or '').strip()})"
+                    self._ended = f"the notebook called {call} in cell {cell.id}"
+                    res.notes.append(f"{call} ended the notebook here; later cells were not run")
                 return
             if attempt < attempts:
                 await asyncio.sleep(self.backoff(attempt))
@@ -407,6 +464,8 @@ class Runner:
             if args.get("queueId") != queue_id:
                 return None
             for other, more in self.store.pending():
+                if other == _DISPLAY_UPDATED:  # it may rewrite an earlier cell's display
+                    return None
                 if (
                     isinstance(more, dict)
                     and more.get("cellId") == cell_id
@@ -453,6 +512,31 @@ class Runner:
         with contextlib.suppress(TimeoutError):
             await self.store.wait_for(released, timeout=self.request_timeout)
 
+    def _watch_displays(self, state: Any, events: Sequence[Any]) -> None:
+        """Note every displayId an output event (re)writes, for :meth:`_refresh_displays`."""
+        for event in events:
+            if event.name in _DISPLAY_EVENTS and isinstance(event.args, dict):
+                display_id = event.args.get("displayId")
+                if display_id:
+                    self._displays.add(str(display_id))
+
+    def _refresh_displays(self, cell_id: str) -> None:
+        """``h.update(...)`` (or a display with the same id) in this cell rewrote an earlier
+        cell's output in the state, as in Jupyter: that cell's result shows it too."""
+        ids, self._displays = self._displays, set()
+        if not ids:
+            return
+        state = self.store.state
+        rows = getattr(state, "outputs", {}).values()
+        touched = {
+            str(_field(row, "cell_id"))
+            for row in rows
+            if _field(row, "display_id") in ids and _field(row, "cell_id") != cell_id
+        }
+        for res in self.results:
+            if res.id in touched and res.attempts:
+                res.outputs = outputs_from_state(state, res.id)
+
     def _echo(self, cell_id: str) -> Callable[[Any, Sequence[Any]], None]:
         hooks = self.hooks
 
@@ -474,6 +558,9 @@ def _verdict(status: str, outputs: Sequence[CellOutput]) -> tuple[CellStatus, st
     if status == "cancelled":
         return CellStatus.FAILED, "the execution was cancelled by someone else"
     errors = [o for o in outputs if o.output_type == "error"]
+    if errors and clean_exit_of(outputs) is not None:
+        # sys.exit(0): a clean end, whatever the runtime said (papermill does not raise it).
+        return CellStatus.SUCCESS, None
     if errors:
         return CellStatus.FAILED, f"{errors[0].ename}: {errors[0].evalue}"
     if status == "failed":

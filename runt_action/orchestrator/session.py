@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from runt_action.agents.payload import runtime_payload
+from runt_action.console import PREFIX
 from runt_action.errors import RuntActionError, RuntimeAgentError
 from runt_action.orchestrator.agent_host import AgentHost
 
@@ -129,10 +130,12 @@ async def open_session(
         else:
             link = _link(plan, sync_url, notebook_id) if plan.app_url else None
             note = f"Notebook {notebook_id} on {sync_url}"
-        print(f"runt-action: notebook {notebook_id}: {link or note}", file=sys.stderr, flush=True)
+        # The note (where to look at the notebook) ends the run's report: said once, there.
+        shown = f"notebook {notebook_id}: {link}" if link else f"notebook {notebook_id}"
+        print(f"{PREFIX}{shown}", file=sys.stderr, flush=True)
         if server is not None and server.viewer is not None:
             entry = server.viewer.entry_url(notebook_id)  # a one-time code, never the token
-            print(f"runt-action: live notebook: {entry}", file=sys.stderr, flush=True)
+            print(f"{PREFIX}live notebook: {entry}", file=sys.stderr, flush=True)
 
         # One connection for the runner and the in-process agent. With a token it carries
         # the runtime payload, since the agent's session lives on it. The embedded server's

@@ -15,6 +15,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from runt_action.console import PREFIX
+
 __all__ = ["Shutdown"]
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -56,9 +58,9 @@ class Shutdown:
     def handle(self) -> None:
         self.signals += 1
         if self.signals == 1:
-            print("runt-action: stopping (signal received); send again to force", file=sys.stderr)
+            print(f"{PREFIX}stopping (signal received); send again to force", file=sys.stderr)
         else:
-            print("runt-action: forced exit: skipping the remaining cleanup", file=sys.stderr)
+            print(f"{PREFIX}forced exit: skipping the remaining cleanup", file=sys.stderr)
         if self._on_signal is not None:
             self._on_signal()
 

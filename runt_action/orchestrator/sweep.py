@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from runt_action import eventloop
+from runt_action.console import PREFIX
 from runt_action.errors import OutputWriteError
 from runt_action.orchestrator.agent_host import kill_engine, prestart_engine
 from runt_action.orchestrator.main import RunExecution
@@ -141,7 +142,7 @@ class _Sweep:
                     result, ipynb=plan.ipynb_path, html=plan.html_path, secrets=plan.secrets
                 )
             except (OSError, OutputWriteError) as exc:
-                print(f"runt-action: could not write a report: {exc}", file=sys.stderr)
+                print(f"{PREFIX}could not write a report: {exc}", file=sys.stderr)
                 code = 3
             params = {k: result.parameters.get(k) for k in params_set}  # secrets masked
             rows.append(SweepRow(plan.label or "", params, result, plan.ipynb_path, result_cells))
@@ -162,7 +163,7 @@ class _Sweep:
                 with base.github_output.open("a", encoding="utf-8", newline="") as fh:
                     fh.write(format_outputs(values))
         except OSError as exc:
-            print(f"runt-action: could not write the sweep summary: {exc}", file=sys.stderr)
+            print(f"{PREFIX}could not write the sweep summary: {exc}", file=sys.stderr)
             code = 3
         finally:
             report.hand_back(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runt_action import eventloop
+from runt_action.console import PROG
 from runt_action.errors import InputError, OutputWriteError, RuntActionError
 from runt_action.orchestrator.agent_host import kill_engine, prestart_engine
 from runt_action.orchestrator.plan import RunPlan, make_plan
@@ -234,4 +235,4 @@ class _Watch:
 
 
 def _say(message: str) -> None:
-    print(f"runt-action watch: {message}", file=sys.stderr, flush=True)
+    print(f"{PROG} watch: {message}", file=sys.stderr, flush=True)

@@ -365,6 +365,15 @@ def _fragment_key(index: int, cell: CellResult) -> tuple[Any, ...]:
         cell.reason,
         len(cell.outputs),
         tuple(cell.notes),
+        # A later cell's update_display rewrites a display of a finished cell (str hashes are
+        # cached, so this costs nothing per write once the strings exist).
+        tuple(
+            hash(value)
+            for output in cell.outputs
+            if output.output_type == "display_data"
+            for value in output.data.values()
+            if isinstance(value, str)
+        ),
     )
 
 

@@ -1,9 +1,17 @@
 """The executed notebook as a real ``.ipynb`` (nbformat 4.5), like papermill leaves behind.
 
 It carries every output (the summary only has excerpts), the execution counts, per-cell
-``metadata.runt`` (status, duration, attempts) and run-level ``metadata.runt``. The
-parameters cell is tagged ``parameters`` and ``injected-parameters`` so papermill-aware tools
-recognise it. Written atomically.
+``metadata.runt`` (status, duration, attempts) and run-level ``metadata.runt``. The injected
+parameters cell is tagged ``injected-parameters``, as papermill tags it. Written atomically.
+
+A Jupyter input comes back as papermill would return it: every cell's metadata and the
+notebook's metadata as they came in (our own record under ``runt``; an earlier execution's
+``papermill`` and ``execution`` records replaced), ``language_info`` from the runtime when it is
+known, and papermill's record, ``metadata.papermill`` for the notebook (``parameters`` given,
+``default_parameters``, ``input_path``, ``output_path``, ``start_time``, ``end_time``,
+``duration``, ``exception``, ``environment_variables`` {} and ``version``, which is runt
+automate's version, not papermill's) and for each cell (``status`` completed / failed / pending
+/ running, ``exception``, ``start_time``, ``end_time``, ``duration``).
 
 Built from plain dicts coerced to what the nbformat 4.5 schema allows (cell ids, MIME values,
 output types) and written exactly as nbformat writes it, without importing nbformat at run
@@ -12,15 +20,18 @@ time (see ``_nbformat_text``); the tests validate with nbformat.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runt_action import __version__
 from runt_action.report.files import write_file
 from runt_action.report.scrub import Scrubber, scrub_result
-from runt_action.results import CellOutput, CellResult, RunResult
+from runt_action.results import CellOutput, CellResult, CellStatus, RunResult, RunStatus
 
 __all__ = [
     "PARAMETERS_CELL_ID",
@@ -31,7 +42,16 @@ __all__ = [
 ]
 
 PARAMETERS_CELL_ID = "parameters"
+INJECTED_TAG = "injected-parameters"
 Notebook = dict[str, Any]  # the nbformat 4.5 JSON structure
+# The keys a run writes in a cell's metadata.runt (an input's options there are kept).
+_RESULT_KEYS = frozenset(
+    {"id", "cell_type", "status", "duration_ms", "attempts", "reason", "notes", "line"}
+)
+# A cell's record of an earlier execution: replaced by this run's, never kept stale.
+_STALE_CELL_KEYS = ("papermill", "execution")
+_PM_FAILED = frozenset({CellStatus.FAILED, CellStatus.TIMEOUT, CellStatus.CANCELLED})
+_PM_COMPLETED = frozenset({CellStatus.SUCCESS, CellStatus.ALLOWED_ERROR})
 _ID_OK = re.compile(r"[^a-zA-Z0-9_-]")
 _JSON_MIME = re.compile(r"application/(.*\+)?json")
 _KERNELS = {
@@ -137,7 +157,106 @@ def _cell_id(raw: str, seen: set[str]) -> str:
     return candidate
 
 
-def _cell(cell: CellResult, seen: set[str]) -> Notebook:
+def _pm_time(text: str | None) -> str | None:
+    """An ISO time as papermill writes it (UTC, ``+00:00``); None stays None."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def _pm_state(cell: CellResult) -> str:
+    """papermill's cell status: completed, failed, running (a checkpoint) or pending."""
+    if cell.status in _PM_FAILED:
+        return "failed"
+    if cell.status in _PM_COMPLETED:
+        return "completed"
+    if cell.status == CellStatus.SKIPPED and cell.started_at and cell.reason is None:
+        return "running"  # a checkpoint: started, not concluded
+    return "pending"  # never executed: skipped, not reached
+
+
+def _pm_states(result: RunResult) -> list[str]:
+    """Each cell's papermill status. A markdown or raw cell is "completed" once the run went
+    past it (as papermill's loop does), "pending" when the run stopped before it."""
+    states = [_pm_state(c) if c.status != CellStatus.NOT_EXECUTED else "" for c in result.cells]
+    ran_after = False  # a later executable cell started
+    failed_before = [False] * len(states)
+    seen_failure = False
+    for i, state in enumerate(states):
+        failed_before[i] = seen_failure
+        seen_failure = seen_failure or state == "failed"
+    finished = result.status != RunStatus.RUNNING
+    for i in range(len(states) - 1, -1, -1):
+        if states[i] in ("completed", "failed", "running") and result.cells[i].started_at:
+            ran_after = True
+        elif not states[i]:
+            reached = ran_after or (finished and not failed_before[i])
+            states[i] = "completed" if reached else "pending"
+    return states
+
+
+def _pm_cell(cell: CellResult, state: str) -> dict[str, Any]:
+    """A cell's ``metadata.papermill``, in papermill's shape."""
+    ran = state in ("completed", "failed", "running") and bool(cell.started_at)
+    ended = ran and state != "running"
+    return {
+        "exception": None if state == "pending" else state == "failed",
+        "start_time": _pm_time(cell.started_at) if ran else None,
+        "end_time": _pm_time(cell.completed_at) if ended else None,
+        "duration": round(cell.duration_ms / 1000, 6) if ended else None,
+        "status": state,
+    }
+
+
+def _pm_notebook(result: RunResult, states: list[str], output_path: str | None) -> dict[str, Any]:
+    """The notebook's ``metadata.papermill``, in papermill's shape (papermill's iorw and
+    engines write the same keys); ``version`` is runt automate's."""
+    start = _pm_time(result.started_at)
+    finished = result.status != RunStatus.RUNNING
+    end: str | None = None
+    if finished and start is not None:
+        with contextlib.suppress(ValueError):  # _pm_time keeps a time it cannot read
+            moment = datetime.fromisoformat(start) + timedelta(milliseconds=result.duration_ms)
+            end = moment.isoformat()
+    given = result.given_parameters if result.given_parameters is not None else result.parameters
+    return {
+        "default_parameters": _json_object(result.default_parameters),
+        "parameters": _json_object(given),
+        "environment_variables": {},
+        "version": __version__,
+        "input_path": result.source_file,
+        "output_path": output_path,
+        "start_time": start,
+        "end_time": end,
+        "duration": round(result.duration_ms / 1000, 6) if finished else None,
+        "exception": "failed" in states,
+    }
+
+
+def _kept_metadata(given: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An input cell's metadata minus an earlier run's records, and its ``runt`` options."""
+    kept = _json_object(given or {})
+    for key in _STALE_CELL_KEYS:
+        kept.pop(key, None)
+    old = kept.pop("runt", None)
+    options = (
+        {k: v for k, v in old.items() if k not in _RESULT_KEYS} if isinstance(old, dict) else {}
+    )
+    return kept, options
+
+
+def _cell(
+    cell: CellResult,
+    seen: set[str],
+    given: Mapping[str, Any] | None = None,
+    papermill: dict[str, Any] | None = None,
+) -> Notebook:
     runt: dict[str, Any] = {
         "id": cell.id,
         "cell_type": cell.cell_type,
@@ -151,14 +270,17 @@ def _cell(cell: CellResult, seen: set[str]) -> Notebook:
         runt["notes"] = list(cell.notes)
     if cell.line is not None:
         runt["line"] = cell.line
-    metadata: dict[str, Any] = {"runt": _jsonable(runt)}
+    metadata, options = _kept_metadata(given)
+    metadata["runt"] = _jsonable({**options, **runt})
+    if papermill is not None:
+        metadata["papermill"] = papermill
     nb_id = _cell_id(cell.id, seen)
     source = _text(cell.source)
     if cell.cell_type in ("markdown", "raw"):
         return {"id": nb_id, "cell_type": cell.cell_type, "source": source, "metadata": metadata}
     # code, and sql / ai cells, which the runtime executes and which have outputs
-    if cell.id == PARAMETERS_CELL_ID:
-        metadata["tags"] = ["parameters", "injected-parameters"]
+    if cell.id == PARAMETERS_CELL_ID and given is None:
+        metadata["tags"] = [INJECTED_TAG]  # papermill's tag (its `parameters` cell stays as is)
     execution = {
         k: v
         for k, v in (
@@ -180,22 +302,34 @@ def _cell(cell: CellResult, seen: set[str]) -> Notebook:
     }
 
 
-def build_notebook(result: RunResult) -> Notebook:
-    """The executed notebook as a dict, valid nbformat 4.5 by construction."""
+def build_notebook(result: RunResult, *, output_path: str | Path | None = None) -> Notebook:
+    """The executed notebook as a dict, valid nbformat 4.5 by construction; ``output_path``
+    is where it is written (papermill's ``output_path``)."""
     seen: set[str] = set()
     kernel, display = _KERNELS.get(result.runtime, ("python3", "Python 3"))
     # A Jupyter input's own metadata (kernelspec, language_info, ...) wins; ours only for
-    # "title" and "runt".
-    kept = {k: v for k, v in result.ipynb_metadata.items() if k not in ("title", "runt")}
+    # "runt", "papermill", language_info when the runtime reported it, and a YAML notebook's
+    # "title" (a Jupyter notebook's title, or its absence, stays as it came).
+    kept = {k: v for k, v in result.ipynb_metadata.items() if k not in ("runt", "papermill")}
+    if not result.ipynb_input or "title" in kept:
+        kept["title"] = _text(result.title)
+    if result.language_info:
+        kept["language_info"] = _json_object(result.language_info)
+    states = _pm_states(result)
+    cells = [
+        _cell(c, seen, result.cell_metadata.get(c.id), _pm_cell(c, state))
+        for c, state in zip(result.cells, states, strict=True)
+    ]
+    papermill = _pm_notebook(result, states, str(output_path) if output_path else None)
     return {
         "nbformat": 4,
         "nbformat_minor": 5,
-        "cells": [_cell(c, seen) for c in result.cells],
+        "cells": cells,
         "metadata": {
             "kernelspec": {"name": kernel, "display_name": display, "language": "python"},
             "language_info": {"name": "python"},
             **kept,
-            "title": _text(result.title),
+            "papermill": papermill,
             "runt": _jsonable(
                 {
                     "notebook_id": result.notebook_id,
@@ -263,7 +397,11 @@ def _nbformat_pieces(nb: dict[str, Any]) -> Iterator[str]:
 
 
 def notebook_json(
-    result: RunResult, *, scrubber: Scrubber | None = None, validate: bool = False
+    result: RunResult,
+    *,
+    scrubber: Scrubber | None = None,
+    validate: bool = False,
+    output_path: str | Path | None = None,
 ) -> str:
     """The file's text, byte for byte as ``nbformat.writes`` writes it.
 
@@ -271,7 +409,7 @@ def notebook_json(
     allows); ``validate=True`` also checks it with nbformat (tests, debugging).
     """
     scrubber = scrubber or Scrubber()
-    built = scrubber.deep(build_notebook(scrub_result(result, scrubber)))
+    built = scrubber.deep(build_notebook(scrub_result(result, scrubber), output_path=output_path))
     if validate:
         validate_notebook(built)
     return _nbformat_text(built)
@@ -282,7 +420,7 @@ def write_notebook(
 ) -> None:
     """Replace ``path`` atomically (streamed, see ``_nbformat_pieces``)."""
     scrubber = scrubber or Scrubber()
-    built = scrubber.deep(build_notebook(scrub_result(result, scrubber)))
+    built = scrubber.deep(build_notebook(scrub_result(result, scrubber), output_path=path))
     if validate:
         validate_notebook(built)
     write_file(path, _nbformat_pieces(built))

@@ -395,7 +395,9 @@ def _context(
         "status": result.status.value,
         "counts": Markup(status_counts(cells)),  # our own words and numbers
         "duration": Markup(format_duration(result.duration_ms)),
-        "runtime": _clip(result.runtime, 40),
+        "runtime": _clip(
+            result.runtime + (f" ({result.runtime_note})" if result.runtime_note else ""), 160
+        ),
         "cells": list(_cell_rows(cells, budget)),
         "omitted_cells": max(len(cells) - budget.max_cells, 0),
         "error": _error_view(result, budget),

@@ -104,7 +104,9 @@ def render_terminal(
     title = _clip(result.title or result.source_file, 100)
     lines = [
         f"{symbol} {title}: {result.status.value} in {format_duration(result.duration_ms)}"
-        f" ({status_counts(code_cells(result))}; runtime {result.runtime})",
+        f" ({status_counts(code_cells(result))}; runtime {result.runtime}"
+        + (f", {result.runtime_note}" if result.runtime_note else "")
+        + ")",
     ]
     table = _table(result)
     if table:

@@ -232,3 +232,31 @@ async def test_a_standalone_agent_masks_its_secrets(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_secret_written_in_two_pieces_is_masked_whole(
+    server: SyncServer,
+    store_id: str,
+    notebook: Notebook,
+    spawn_agent: Callable[..., Any],
+) -> None:
+    """The halves arrive 0.3 s apart, in separate kernel flushes: the sink holds back the
+    tail that begins the secret, so the joined text is masked, not its pieces."""
+    await spawn_agent(secrets=[SECRET])
+    _, _, done = await notebook.run(DEFINE)
+    assert done["status"] == "success"
+    cell, _, completion = await notebook.run(
+        "import sys, time\n"
+        "half = len(S) // 2\n"
+        "sys.stdout.write('key=' + S[:half]); sys.stdout.flush()\n"
+        "time.sleep(0.3)\n"
+        "sys.stdout.write(S[half:] + ' end\\n'); sys.stdout.flush()\n"
+    )
+    assert completion["status"] == "success"
+    await notebook.store.flush(timeout=10)
+    assert notebook.text(cell) == f"key={MASK} end\n"
+    pieces = [o.data for o in notebook.outputs(cell) if o.output_type == "terminal" and o.data]
+    assert len(pieces) >= 2, pieces  # "key=" went out on its own: the wait was real
+    half = len(SECRET) // 2
+    assert not any(SECRET[:half] in str(p) or SECRET[half:] in str(p) for p in pieces)
+    assert leaks(server, store_id) == []

@@ -14,6 +14,7 @@ from runt_action.agents.sink import (
     split_text,
 )
 from runt_action.livestore.protocol import MAX_INBOUND_FRAME_BYTES, dumps, frame_bytes
+from runt_action.masking import Scrubber
 from runt_action.schema.events import decode
 from runt_action.schema.notices import notice_of
 
@@ -268,3 +269,42 @@ async def test_a_clear_restarts_the_cap() -> None:
     sink.close()
     assert _terminal_text(events) == "p" * 900
     assert all(notice_of(a.get("content") or {}) is None for _, a in events)
+
+
+async def test_a_tail_that_begins_a_secret_waits_for_the_next_write() -> None:
+    """Flushes by size or time keep back the start of a secret until the next write, so the
+    agent's masking sees the secret whole; forced flushes (another stream, close) keep the
+    order."""
+    events: Events = []
+    holdback = Scrubber(["SECRET"]).partial_tail
+    sink = make(events, flush_bytes=1, flush_delay=0.01, holdback=holdback)
+    texts = lambda: [(a["streamName"], a["content"]["data"]) for _, a in events]  # noqa: E731
+    sink.stream("stdout", "key=SEC")
+    assert texts() == [("stdout", "key=")]
+    sink.stream("stdout", "RET!\n")
+    assert texts()[-1] == ("stdout", "SECRET!\n")
+    sink.stream("stdout", "then SE")
+    assert texts()[-1] == ("stdout", "then ")
+    sink.stream("stderr", "err")  # another stream: the held tail goes first
+    assert texts()[-2:] == [("stdout", "SE"), ("stderr", "err")]
+    sink = make(events, flush_bytes=1 << 20, flush_delay=0.01, holdback=holdback)
+    sink.stream("stdout", "last S")
+    await asyncio.sleep(0.1)  # the timed flush sent "last " and holds "S" for the next write
+    assert texts()[-1] == ("stdout", "last ")
+    sink.stream("stdout", "ECRET end")
+    await asyncio.sleep(0.1)
+    assert texts()[-1] == ("stdout", "SECRET end")
+    sink.stream("stdout", "end SECR")
+    await asyncio.sleep(0.1)
+    assert texts()[-1] == ("stdout", "end ")
+    sink.close()  # the end of the cell lets every held tail go
+    assert texts()[-1] == ("stdout", "SECR")
+
+
+def test_partial_tail_is_the_longest_start_of_any_spelling() -> None:
+    scrub = Scrubber(['se"cret'])
+    assert scrub.partial_tail("abc") == 0
+    assert scrub.partial_tail("x se") == 2
+    assert scrub.partial_tail('x se"cre') == 6
+    assert scrub.partial_tail("x se&#34;c") == 8  # jinja's spelling
+    assert scrub.partial_tail('se"cret') == 0  # complete: masked as it is, nothing held

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from runt_action.cli import main
+from tests.jupyter import write_ipynb
 
 YAML = """\
 metadata:
@@ -41,18 +41,13 @@ cells:
 
 
 def _jupyter(path: Path, *cells: tuple[str, str, list[str]]) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Mine", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python", "version": "3.99"}
-    nb.metadata["authors"] = [{"name": "kept"}]
-    for cell_id, source, tags in cells:
-        cell = nbformat.v4.new_code_cell(source)
-        cell["id"] = cell_id
-        if tags:
-            cell.metadata["tags"] = tags
-        nb.cells.append(cell)
-    path.write_text(nbformat.writes(nb))
-    return path
+    return write_ipynb(
+        path,
+        *cells,
+        kernelspec={"name": "python3", "display_name": "Mine", "language": "python"},
+        language_info={"name": "python", "version": "3.99"},
+        authors=[{"name": "kept"}],
+    )
 
 
 def _streams(nb: dict[str, Any]) -> dict[str, str]:
@@ -97,10 +92,12 @@ async def test_papermill_command_line_against_an_ipynb(cli: Any, tmp_path: Path)
     assert "SHOULD-NOT-RUN" not in run.stdout
     assert run.ipynb is not None
     meta = run.ipynb["metadata"]
-    assert meta["language_info"]["version"] == "3.99" and meta["authors"] == [{"name": "kept"}]
+    # language_info is the kernel's own (its kernel_info_reply), as papermill writes it.
+    assert meta["language_info"]["version"] == platform.python_version()
+    assert meta["authors"] == [{"name": "kept"}]
     assert meta["kernelspec"]["display_name"] == "Mine"
     injected = run.ipynb["cells"][2]
-    assert injected["metadata"]["tags"] == ["parameters", "injected-parameters"]
+    assert injected["metadata"]["tags"] == ["injected-parameters"]  # papermill's tag
 
 
 async def test_ipynb_results_match_the_equivalent_yaml(cli: Any, tmp_path: Path) -> None:
@@ -123,7 +120,7 @@ async def test_ipynb_results_match_the_equivalent_yaml(cli: Any, tmp_path: Path)
     yaml_streams, ipynb_streams = _streams(from_yaml.ipynb), _streams(from_ipynb.ipynb)
     ipynb_streams.pop("parameters-defaults")
     assert ipynb_streams == yaml_streams
-    assert "NO 28 int" in yaml_streams["compute"]  # -p days 014 is 14 (YAML 1.2 core)
+    assert "NO 28 int" in yaml_streams["compute"]  # -p days 014 is 14 (papermill: int())
 
 
 async def test_ipynb_on_pyodide(cli: Any, tmp_path: Path) -> None:
@@ -133,7 +130,7 @@ async def test_ipynb_on_pyodide(cli: Any, tmp_path: Path) -> None:
         ("show", "print('n is', n)", []),
         ("skipped", "print('SHOULD-NOT-RUN')", ["skip-execution"]),
     )
-    run = await cli(tmp_path, nb, "--runtime", "pyodide", "-p", "n", "0x10")
+    run = await cli(tmp_path, nb, "--runtime", "pyodide", "-p", "n", "1_6")  # papermill: int()
     assert run.returncode == 0, run.stderr[-3000:]
     assert "n is 16" in run.stdout and "SHOULD-NOT-RUN" not in run.stdout
     assert {r["id"]: r["status"] for r in run.results} == {

@@ -11,9 +11,11 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
+from typing import Any
 
 import markupsafe
 from faultlib import (
+    Run,
     base_env,
     cell_by_id,
     files_containing,
@@ -37,26 +39,30 @@ def layout(tmp_path: Path) -> tuple[Path, Path]:
     return workspace, tmp
 
 
-async def test_a_secret_is_in_no_file_the_run_leaves(tmp_path: Path) -> None:
+# Every way a cell shows a value: terminal, result, display (HTML, Markdown, JSON), error.
+SHOWING = [
+    {"id": "terminal", "source": 'print("terminal:", API_TOKEN)'},
+    {"id": "result", "source": "API_TOKEN"},
+    {
+        "id": "display",
+        "source": (
+            "import json\n"
+            "from IPython.display import HTML, Markdown, display\n"
+            'display(HTML(f"<b>{API_TOKEN}</b>"))\n'
+            'display(Markdown(f"**{API_TOKEN}**"))\n'
+            "display(API_TOKEN)\n"
+            "print(json.dumps({'k': API_TOKEN}))\n"
+        ),
+    },
+    {"id": "error", "source": 'raise ValueError("error: " + API_TOKEN)'},
+]
+
+
+async def run_showing(tmp_path: Path, secret: str, *args: str) -> tuple[Run, Any]:
+    """A run whose cells show the secret parameter every way; its executed notebook."""
     workspace, tmp = layout(tmp_path)
-    notebook = write_notebook(
-        workspace,
-        "secret.yml",
-        [
-            {"id": "terminal", "source": 'print("terminal:", API_TOKEN)'},
-            {"id": "result", "source": "API_TOKEN"},
-            {
-                "id": "display",
-                "source": (
-                    "from IPython.display import HTML, display\n"
-                    'display(HTML(f"<b>{API_TOKEN}</b>"))\n'
-                    "display(API_TOKEN)\n"
-                ),
-            },
-            {"id": "error", "source": 'raise ValueError("error: " + API_TOKEN)'},
-        ],
-    )
-    env = base_env(workspace, github=True, extra={"API_TOKEN": SECRET, "TMPDIR": str(tmp)})
+    notebook = write_notebook(workspace, "secret.yml", SHOWING)
+    env = base_env(workspace, github=True, extra={"API_TOKEN": secret, "TMPDIR": str(tmp)})
     run = await run_cli(
         workspace,
         str(notebook),
@@ -66,8 +72,7 @@ async def test_a_secret_is_in_no_file_the_run_leaves(tmp_path: Path) -> None:
         "API_TOKEN",
         "--output",
         str(workspace / "secret.ipynb"),
-        "--summary",
-        str(workspace / "summary-copy.md"),
+        *args,
         env=env,
         limit=90,
     )
@@ -77,6 +82,12 @@ async def test_a_secret_is_in_no_file_the_run_leaves(tmp_path: Path) -> None:
     nb = read_ipynb(workspace / "secret.ipynb")
     silent = [cid for cid in CELLS if not cell_by_id(nb, cid).outputs]
     assert not silent, f"cells without output prove nothing: {silent}"
+    return run, nb
+
+
+async def test_a_secret_is_in_no_file_the_run_leaves(tmp_path: Path) -> None:
+    summary = str(tmp_path / "workspace" / "summary-copy.md")
+    await run_showing(tmp_path, SECRET, "--summary", summary)
     leaked = files_containing(tmp_path, SECRET.encode())
     assert not leaked, f"the secret is stored in {[str(p.relative_to(tmp_path)) for p in leaked]}"
 
@@ -122,45 +133,9 @@ async def test_a_secret_with_quotes_markup_and_umlauts_is_in_no_file_or_store(
 ) -> None:
     """With ``--sync-log`` too: the agent masks at the source, so not even the event log
     (which, unlike the reports, stores what the agent sent) holds any spelling of it."""
-    workspace, tmp = layout(tmp_path)
-    notebook = write_notebook(
-        workspace,
-        "hostile.yml",
-        [
-            {"id": "terminal", "source": 'print("terminal:", API_TOKEN)'},
-            {"id": "result", "source": "API_TOKEN"},
-            {
-                "id": "display",
-                "source": (
-                    "import json\n"
-                    "from IPython.display import HTML, Markdown, display\n"
-                    'display(HTML(f"<b>{API_TOKEN}</b>"))\n'
-                    'display(Markdown(f"**{API_TOKEN}**"))\n'
-                    "print(json.dumps({'k': API_TOKEN}))\n"
-                ),
-            },
-            {"id": "error", "source": 'raise ValueError("error: " + API_TOKEN)'},
-        ],
-    )
-    env = base_env(workspace, github=True, extra={"API_TOKEN": HOSTILE_SECRET, "TMPDIR": str(tmp)})
-    run = await run_cli(
-        workspace,
-        str(notebook),
-        "--runtime",
-        "python",
-        "--secret-parameter",
-        "API_TOKEN",
-        "--sync-log",
-        str(workspace / "events.sqlite"),
-        "--output",
-        str(workspace / "hostile.ipynb"),
-        env=env,
-        limit=90,
-    )
-    assert run.returncode == 1, run.tail()
-    assert (workspace / "events.sqlite").exists()
-    nb = read_ipynb(workspace / "hostile.ipynb")
-    assert all(cell_by_id(nb, cid).outputs for cid in CELLS)
+    events = tmp_path / "workspace" / "events.sqlite"
+    run, nb = await run_showing(tmp_path, HOSTILE_SECRET, "--sync-log", str(events))
+    assert events.exists()
     assert "***" in json.dumps(nb.cells[-1].outputs)
     # The log's one legitimate mention: the runner's own ::add-mask:: command.
     log = "".join(

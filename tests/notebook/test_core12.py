@@ -61,8 +61,11 @@ def test_inline_values_issue_13() -> None:
     }
 
 
-def test_quotes_force_text_and_raw_is_untyped() -> None:
-    assert parse_inline(["postcode='014'", 'esc="a\\tb"']) == {"postcode": "014", "esc": "a\tb"}
+def test_quotes_are_kept_as_papermill_keeps_them_and_raw_is_untyped() -> None:
+    assert parse_inline(["postcode='014'", 'esc="a\\tb"']) == {
+        "postcode": "'014'",
+        "esc": '"a\\tb"',
+    }
     assert parse_inline(["n=014", "z=null"], flag="-r", typed=False) == {"n": "014", "z": "null"}
 
 

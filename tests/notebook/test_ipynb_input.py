@@ -165,7 +165,6 @@ def test_parameter_defaults_reads_only_literals() -> None:
             "cell 1 (id 'a'): metadata.runt must be a mapping",
             '"runt"',
         ),
-        (lambda d: d.update(cells=[]), "the notebook has no cells", '"cells"'),
     ],
 )
 def test_errors_are_one_located_line(
@@ -320,3 +319,115 @@ def test_report_keeps_the_input_metadata() -> None:
     meta = build_notebook(result)["metadata"]
     assert meta["kernelspec"]["name"] == "ir" and meta["authors"] == [{"name": "a"}]
     assert meta["title"] == "T" and "stale" not in meta["runt"]
+
+
+# -- issue 21: what came in is kept; what nbformat reads is accepted ----------------------------
+
+
+def test_every_cell_keeps_its_metadata_as_it_came_in() -> None:
+    intro = _md("intro", "# T")
+    intro.metadata.update(jupyter={"source_hidden": True}, tags=["remove-cell"])
+    show = _code("show", "print(1)", ("custom", "raises-exception"), timeout=5)
+    show.metadata.update(collapsed=True, scrolled="auto", myext={"deep": [1, {"x": None}]})
+    nb = parse_ipynb(_nb(intro, show), "m.ipynb")
+    assert nb.cells[0].ipynb_metadata == {
+        "jupyter": {"source_hidden": True},
+        "tags": ["remove-cell"],
+    }
+    kept = nb.cells[1].ipynb_metadata
+    assert kept["tags"] == ["custom", "raises-exception"] and kept["runt"] == {"timeout": 5}
+    assert kept["collapsed"] is True and kept["scrolled"] == "auto"
+    assert kept["myext"] == {"deep": [1, {"x": None}]}
+    assert type(kept["myext"]) is dict  # plain JSON values, not nbformat's NotebookNode
+    assert nb.cells[1].allow_error and nb.cells[1].timeout == 5  # and still honoured
+
+
+def test_a_yaml_cell_cannot_set_ipynb_metadata() -> None:
+    text = "cells:\n  - id: a\n    ipynb_metadata: {}\n    source: x = 1\n"
+    with pytest.raises(NotebookError, match="unknown key 'ipynb_metadata'"):
+        parse_notebook(text, "x.yml")
+
+
+@pytest.mark.parametrize("drop", [True, False])
+def test_code_cell_without_execution_count_loads(drop: bool, tmp_path: Path) -> None:
+    data = json.loads(_nb(_code("a", "x = 1"), _code("b", "x")))
+    cell = data["cells"][0]
+    if drop:
+        del cell["execution_count"]
+        del cell["outputs"]
+    else:
+        cell["execution_count"] = None
+    path = tmp_path / "lax.ipynb"
+    path.write_text(json.dumps(data))
+    nb = load_notebook(path)
+    assert [c.id for c in nb.cells] == ["a", "b"] and nb.cells[0].source == "x = 1"
+
+
+def test_a_notebook_without_cells_loads(tmp_path: Path) -> None:
+    path = tmp_path / "empty.ipynb"
+    path.write_text(_nb())
+    nb = load_notebook(path)
+    assert nb.cells == [] and nb.parameters == {}
+    # only an earlier run's injected cell: nothing left to run, its values kept as defaults
+    nb = parse_ipynb(_nb(_code("i", "n = 2", ("injected-parameters",))), "only.ipynb")
+    assert nb.cells == [] and nb.parameters == {"n": 2}
+    with pytest.raises(NotebookError, match="at least one cell"):  # a YAML notebook: a mistake
+        parse_notebook("cells: []\n", "none.yml")
+
+
+def test_papermill_defaults_come_from_the_parameters_cell_only() -> None:
+    from runt_action.notebook.ipynb_input import papermill_defaults
+
+    nb = parse_ipynb(
+        _nb(
+            _code("p", "a = 1\nb = 'x'\nimport os\n", ("parameters",)),
+            _code("old", "a = 5\nc = 3\n", ("injected-parameters",)),
+            _code("use", "print(a)"),
+        ),
+        "pm.ipynb",
+    )
+    assert nb.parameters == {"a": 5, "b": "x", "c": 3}  # what this run starts from
+    assert papermill_defaults(nb) == {"a": 1, "b": "x"}  # papermill's default_parameters
+    assert papermill_defaults(parse_ipynb(_nb(_code("u", "1")), "none.ipynb")) == {}
+    assert papermill_defaults(parse_notebook(YAML, "r.yml")) == {"days": 7, "country": "NO"}
+
+
+def test_prepared_notebook_keeps_cell_metadata_minus_earlier_runs() -> None:
+    """--prepare-only / convert: the input's cell metadata stays, tags as they were."""
+    setup = _code("setup", "import os")
+    setup.metadata.update(
+        collapsed=True,
+        papermill={"status": "failed", "exception": True},
+        execution={"shell.execute_reply": "2020-01-01T00:00:00Z"},
+        runt={"timeout": 5, "status": "failed", "reason": "old"},
+    )
+    old = _code("old", "n = 1", ("injected-parameters",))
+    text = _nb(
+        setup, old, _code("use", "print(n)", ("custom",)), papermill={"parameters": {"n": 1}}
+    )
+    nb = parse_ipynb(text, "in.ipynb")
+    data = notebook_to_ipynb(nb, parameters_source="n = 2\n")
+    nbformat.validate(nbformat.from_dict(data))
+    cells = {c["id"]: c for c in data["cells"]}
+    assert cells["setup"]["metadata"] == {"collapsed": True, "runt": {"timeout": 5}}
+    assert "tags" not in cells["setup"]["metadata"]  # parameters-after never adds a tag here
+    assert cells["use"]["metadata"] == {"tags": ["custom"]}
+    assert cells["parameters"]["metadata"]["tags"] == ["injected-parameters"]
+    assert "papermill" not in data["metadata"]  # the stale record is not carried over
+
+
+def test_an_injected_cell_reading_a_secret_is_still_replaced() -> None:
+    """Our own output, run again: the secret's line has no value to keep (a run injects it again
+    when the secret is given); the cell is replaced, not kept beside the new one."""
+    from runt_action.notebook import ipynb_input, params
+
+    assert ipynb_input.SECRET_ENV_PREFIX == params.SECRET_ENV_PREFIX
+    source = params.render_parameters_cell({"a": 5}, ["token"])
+    nb = parse_ipynb(
+        _nb(_code("p", "a = 1", ("parameters",)), _code("i", source, ("injected-parameters",))),
+        "again.ipynb",
+    )
+    assert [c.id for c in nb.cells] == ["p"] and nb.parameters == {"a": 5}
+    other = 'token = __import__("os").environ["HOME"]\n'  # not ours: an ordinary cell stays
+    nb = parse_ipynb(_nb(_code("i", other, ("injected-parameters",))), "x.ipynb")
+    assert [c.id for c in nb.cells] == ["i"]

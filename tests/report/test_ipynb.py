@@ -8,6 +8,7 @@ import nbformat as _nbformat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runt_action import __version__
 from runt_action.report.ipynb import (
     build_notebook,
     notebook_json,
@@ -15,7 +16,7 @@ from runt_action.report.ipynb import (
     write_notebook,
 )
 from runt_action.report.scrub import Scrubber
-from runt_action.results import CellOutput, CellResult, CellStatus, RunResult
+from runt_action.results import CellOutput, CellResult, CellStatus, RunResult, RunStatus
 
 nbformat: Any = _nbformat  # untyped library
 
@@ -37,7 +38,7 @@ def test_executed_notebook_validates_and_round_trips(sample_result: Any, tmp_pat
     assert nb.metadata.kernelspec.name == "python3"
 
     params, intro, compute, explode, later = nb.cells
-    assert params.metadata.tags == ["parameters", "injected-parameters"]
+    assert params.metadata.tags == ["injected-parameters"]  # papermill's tag, only
     assert params.source.startswith("# Parameters injected by automation")
     assert intro.cell_type == "markdown" and intro.source == "# Hello"
     assert intro.metadata.runt.status == "not-executed"
@@ -247,4 +248,180 @@ def test_a_run_does_not_import_nbformat(tmp_path: Path) -> None:
 def test_the_written_file_is_the_same_text_streamed(sample_result: Any, tmp_path: Path) -> None:
     path = tmp_path / "out.ipynb"
     write_notebook(path, sample_result)
-    assert path.read_text(encoding="utf-8") == notebook_json(sample_result)
+    assert path.read_text(encoding="utf-8") == notebook_json(sample_result, output_path=path)
+
+
+# -- issue 21: a papermill user's notebook comes back as papermill would return it -------------
+
+
+def _run(make: Any, **kw: Any) -> Any:
+    """An .ipynb input's run: params (tagged), the injected cell, a markdown cell, ..."""
+    t = "2026-11-25T12:00:0{}.500Z"
+    cells = [
+        make.cell("params", source="a = 1\n", started_at=t.format(1), completed_at=t.format(2)),
+        make.cell("parameters", source="a = 2\n", started_at=t.format(2), completed_at=t.format(3)),
+        make.cell("notes", cell_type="markdown", source="# N", status=CellStatus.NOT_EXECUTED),
+        make.cell("ok", execution_count=3, started_at=t.format(3), completed_at=t.format(4)),
+        make.cell("blank", source="  \n", attempts=0, duration_ms=0.0),
+        make.cell("tolerated", status=CellStatus.ALLOWED_ERROR, started_at=t.format(4)),
+        make.cell(
+            "boom", status=CellStatus.FAILED, started_at=t.format(5), completed_at=t.format(6)
+        ),
+        make.cell("tail", cell_type="markdown", source="# T", status=CellStatus.NOT_EXECUTED),
+        make.cell("later", status=CellStatus.SKIPPED, reason="an earlier cell failed"),
+    ]
+    kw.setdefault("ipynb_input", True)
+    kw.setdefault("source_file", "in.ipynb")
+    kw.setdefault(
+        "cell_metadata",
+        {
+            "params": {"tags": ["parameters"], "papermill": {"status": "failed"}},
+            "later": {"execution": {"shell.execute_reply": "stale"}},
+            "notes": {"jupyter": {"source_hidden": True}, "tags": ["remove-cell"]},
+            "ok": {
+                "collapsed": True,
+                "scrolled": True,
+                "tags": ["custom"],
+                "myext": {"k": [1]},
+                "execution": {"shell.execute_reply": "stale"},
+                "runt": {"timeout": 5, "status": "failed", "reason": "stale", "notes": ["x"]},
+            },
+        },
+    )
+    return make.result(cells, **kw)
+
+
+def test_cell_metadata_comes_back_as_it_came_in(make: Any) -> None:
+    nb = build_notebook(_run(make))
+    validate_notebook(nb)
+    cells = {c["id"]: c["metadata"] for c in nb["cells"]}
+    assert cells["params"]["tags"] == ["parameters"]
+    assert cells["parameters"]["tags"] == ["injected-parameters"]  # papermill's tag
+    assert cells["notes"]["jupyter"] == {"source_hidden": True}
+    assert cells["notes"]["tags"] == ["remove-cell"]
+    ok = cells["ok"]
+    assert (ok["collapsed"], ok["scrolled"], ok["tags"], ok["myext"]) == (
+        True,
+        True,
+        ["custom"],
+        {"k": [1]},
+    )
+    # the input's options stay in our key; an earlier run's result keys are replaced
+    assert ok["runt"]["timeout"] == 5 and ok["runt"]["status"] == "success"
+    assert "reason" not in ok["runt"] and "notes" not in ok["runt"]
+    assert ok["execution"]["shell.execute_reply"] == "2026-11-25T12:00:04.500Z"  # this run's
+    assert "execution" not in cells["later"]  # never ran this time: the old timing is gone
+    assert cells["params"]["papermill"]["status"] == "completed"  # replaced, not kept
+    assert "tags" not in cells["blank"]  # a YAML-like cell without metadata gets none
+
+
+def test_papermill_record_per_cell(make: Any) -> None:
+    nb = build_notebook(_run(make))
+    record = {c["id"]: c["metadata"]["papermill"] for c in nb["cells"]}
+    assert record["params"] == {
+        "exception": False,
+        "start_time": "2026-11-25T12:00:01.500000+00:00",
+        "end_time": "2026-11-25T12:00:02.500000+00:00",
+        "duration": 0.0125,
+        "status": "completed",
+    }
+    states = {k: (v["status"], v["exception"]) for k, v in record.items()}
+    assert states == {
+        "params": ("completed", False),
+        "parameters": ("completed", False),
+        "notes": ("completed", False),  # the run went past it
+        "ok": ("completed", False),
+        "blank": ("completed", False),  # empty: never sent to the kernel, as nbclient does
+        "tolerated": ("completed", False),  # raises-exception: papermill does not stop there
+        "boom": ("failed", True),
+        "tail": ("pending", None),  # the run stopped before it
+        "later": ("pending", None),
+    }
+    assert record["later"]["start_time"] is None and record["later"]["duration"] is None
+    assert record["blank"]["start_time"] is None
+
+
+def test_papermill_record_of_the_notebook(make: Any) -> None:
+    result = _run(
+        make,
+        parameters={"a": 2, "b": "x", "token": "***"},
+        given_parameters={"a": 2, "token": "***"},
+        default_parameters={"a": 1, "b": "x"},
+    )
+    nb = build_notebook(result, output_path="out/run.ipynb")
+    record = nb["metadata"]["papermill"]
+    assert record == {
+        "default_parameters": {"a": 1, "b": "x"},
+        "parameters": {"a": 2, "token": "***"},
+        "environment_variables": {},
+        "version": __version__,
+        "input_path": "in.ipynb",
+        "output_path": "out/run.ipynb",
+        "start_time": "2026-11-25T12:00:00+00:00",
+        "end_time": "2026-11-25T12:00:02.345000+00:00",
+        "duration": 2.345,
+        "exception": True,
+    }
+    ok = build_notebook(make.result([make.cell("a")]))["metadata"]["papermill"]
+    assert ok["exception"] is False and ok["parameters"] == {"n": 3}  # given not known: all
+    assert ok["output_path"] is None
+
+
+def test_an_input_papermill_record_is_replaced_and_secrets_scrubbed(make: Any) -> None:
+    stale = {"parameters": {"old": 1}, "version": "2.4.0", "input_path": "elsewhere.ipynb"}
+    result = _run(
+        make,
+        ipynb_metadata={"papermill": stale, "kernelspec": {"name": "k", "display_name": "K"}},
+        given_parameters={"a": "s3cret-value"},
+    )
+    text = notebook_json(result, scrubber=Scrubber(["s3cret-value"]), validate=True)
+    meta = json.loads(text)["metadata"]
+    assert meta["papermill"]["parameters"] == {"a": "***"}
+    assert meta["papermill"]["input_path"] == "in.ipynb" and "old" not in text
+    assert meta["kernelspec"]["name"] == "k" and "s3cret-value" not in text
+
+
+def test_a_checkpoint_records_the_running_cell(make: Any) -> None:
+    cells = [
+        make.cell("a", started_at="2026-11-25T12:00:01Z", completed_at="2026-11-25T12:00:02Z"),
+        make.cell("b", status=CellStatus.SKIPPED, started_at="2026-11-25T12:00:02Z", reason=None),
+        make.cell("m", cell_type="markdown", status=CellStatus.NOT_EXECUTED),
+        make.cell("c", status=CellStatus.SKIPPED, reason="not reached"),
+    ]
+    nb = build_notebook(make.result(cells, status=RunStatus.RUNNING))
+    states = [c["metadata"]["papermill"]["status"] for c in nb["cells"]]
+    assert states == ["completed", "running", "pending", "pending"]
+    record = nb["metadata"]["papermill"]
+    assert record["end_time"] is None and record["duration"] is None
+
+
+def test_language_info_from_the_runtime_and_the_input_title(make: Any) -> None:
+    mine = {"name": "python", "version": "3.99"}
+    result = make.result(
+        [make.cell("a")],
+        ipynb_input=True,
+        ipynb_metadata={"language_info": mine, "authors": []},
+        language_info={"name": "python", "version": "3.11.7", "mimetype": "text/x-python"},
+    )
+    meta = build_notebook(result)["metadata"]
+    assert meta["language_info"]["version"] == "3.11.7"  # the runtime's, as papermill does
+    assert meta["authors"] == [] and "title" not in meta  # a Jupyter input had no title
+    kept = build_notebook(make.result([], ipynb_input=True, ipynb_metadata={"language_info": mine}))
+    assert kept["metadata"]["language_info"] == mine  # runtime unknown: the input's stays
+    assert kept["cells"] == []
+    validate_notebook(kept)
+
+
+def test_papermill_reads_the_record(make: Any, tmp_path: Path) -> None:
+    """papermill's own readers accept what we write (papermill is the bench extra)."""
+    import pytest
+
+    pytest.importorskip("papermill")
+    from papermill.inspection import inspect_notebook
+    from papermill.iorw import load_notebook_node
+
+    path = tmp_path / "run.ipynb"
+    write_notebook(path, _run(make, default_parameters={"a": 1}, given_parameters={"a": 2}))
+    node = load_notebook_node(str(path))
+    assert node.metadata.papermill["parameters"] == {"a": 2}
+    assert inspect_notebook(str(path))["a"]["default"] == "1"  # the cell tagged parameters

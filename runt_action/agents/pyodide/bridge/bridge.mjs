@@ -25,6 +25,22 @@ let worker = null;
 let shuttingDown = false;
 let snapshotWrite = null; // the memory snapshot being written, awaited before exiting
 let exiting = false;
+// While a cell runs, every TICK_MS the ticker raises FLUSH_SIGNAL (SIGUSR1) in Pyodide: its
+// handler (runtime.py) hands over the stream text gathered since the last batch. Written only
+// into an empty buffer, so a pending SIGINT is never overwritten.
+const TICK_MS = 100;
+const FLUSH_SIGNAL = 10;
+let ticker = null;
+
+function startTicker() {
+  stopTicker();
+  ticker = setInterval(() => Atomics.compareExchange(interruptBuffer, 0, 0, FLUSH_SIGNAL), TICK_MS);
+}
+
+function stopTicker() {
+  if (ticker !== null) clearInterval(ticker);
+  ticker = null;
+}
 
 function write(obj) {
   const data = encoder.encode(JSON.stringify(obj) + "\n");
@@ -61,6 +77,7 @@ async function writeSnapshot(path, bytes) {
 
 async function exit(code) {
   exiting = true;
+  stopTicker();
   flushStream();
   worker?.terminate();
   // A snapshot half written is only a missed speed-up (the sidecar comes last), but finishing
@@ -75,6 +92,7 @@ function send(msg) {
     return;
   }
   if (exiting) return;
+  if (msg.ev === "done") stopTicker();
   if (msg.ev === "bye") return exit(0);
   if (msg.ev === "fatal") {
     flushStream();
@@ -130,6 +148,7 @@ function handle(cmd) {
       break;
     case "exec":
       interruptBuffer[0] = 0;
+      startTicker();
       worker.postMessage({
         op: "exec",
         id: cmd.id,

@@ -59,8 +59,49 @@ def _send(kind: str, **payload: Any) -> None:
     _emit(kind, json.dumps(payload, default=str))
 
 
+# Stream text is gathered here and handed over in batches: one event per write (two per
+# print) cost a Python->JS call, a JSON round trip and a postMessage each, ~5x the time of the
+# prints themselves (bench/output.py). A batch leaves when it reaches _FLUSH_BYTES, when a
+# line ends _FLUSH_S after the last batch, before any other event (order is kept), on
+# flush(), sleep, input() and at the end of the cell, and when the bridge's ticker raises
+# _FLUSH_SIGNAL while a cell runs (so a burst followed by a long computation shows at once).
+_FLUSH_S = 0.05
+_FLUSH_BYTES = 1 << 16
+_FLUSH_SIGNAL = 10  # SIGUSR1, written into Pyodide's interrupt buffer by bridge.mjs
+_raw_emit: Any = None
+_pending: list[str] = []
+_pending_name = "stdout"
+_pending_size = 0
+_last_flush = 0.0
+
+
+def flush_streams(*_: Any) -> None:
+    """Hand the gathered stream text over as one event (also the _FLUSH_SIGNAL handler)."""
+    global _pending, _pending_size, _last_flush
+    if not _pending:
+        return
+    chunks, _pending, _pending_size = _pending, [], 0
+    _last_flush = time.monotonic()
+    _raw_emit("stream", json.dumps({"name": _pending_name, "text": "".join(chunks)}))
+
+
+def _on_flush_signal(signum: int, frame: Any) -> None:
+    """Runs inside whatever the cell is doing: it must never raise into the cell."""
+    try:
+        flush_streams()
+    except Exception:  # a handler inside user code: nothing may escape
+        return
+
+
+def _emit_in_order(kind: str, payload: str) -> None:
+    """Every other event leaves after the text written before it."""
+    if _pending:
+        flush_streams()
+    _raw_emit(kind, payload)
+
+
 class _Stream:
-    """sys.stdout / sys.stderr that hands every write over at once (no buffering)."""
+    """sys.stdout / sys.stderr: writes are gathered and handed over in batches (see above)."""
 
     encoding = "utf-8"
     errors = "replace"
@@ -69,10 +110,19 @@ class _Stream:
         self.name = name
 
     def write(self, text: str) -> int:
+        global _pending_name, _pending_size
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if text:
-            _emit("stream", json.dumps({"name": self.name, "text": text}))
+            if self.name != _pending_name:
+                flush_streams()
+                _pending_name = self.name
+            _pending.append(text)
+            _pending_size += len(text)
+            if _pending_size >= _FLUSH_BYTES or (
+                text[-1] == "\n" and time.monotonic() - _last_flush >= _FLUSH_S
+            ):
+                flush_streams()
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -80,7 +130,7 @@ class _Stream:
             self.write(line)
 
     def flush(self) -> None:
-        pass
+        flush_streams()
 
     def isatty(self) -> bool:
         return False
@@ -367,6 +417,213 @@ def _install_display() -> None:
         setattr(package, name, getattr(shim, name))
     sys.modules.setdefault("IPython", package)
     sys.modules.setdefault("IPython.display", shim)
+    # `from IPython.core.display import display, HTML` and IPython.core.error, as in IPython.
+    core = types.ModuleType("IPython.core")
+    core.__path__ = []
+    error = types.ModuleType("IPython.core.error")
+    error.StdinNotImplementedError = StdinNotImplementedError  # type: ignore[attr-defined]
+    error.UsageError = UsageError  # type: ignore[attr-defined]
+    for name, module in (
+        ("IPython.core", core),
+        ("IPython.core.display", shim),
+        ("IPython.core.display_functions", shim),
+        ("IPython.core.error", error),
+    ):
+        sys.modules.setdefault(name, module)
+        setattr(sys.modules["IPython.core"], name.rsplit(".", 1)[-1], sys.modules[name])
+    package.core = sys.modules["IPython.core"]  # type: ignore[attr-defined]
+    package.get_ipython = get_ipython  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------ IPython's input transformations
+# Cells written for Jupyter use IPython syntax: %magics, %%cell magics and !shell commands.
+# IPython's own TransformerManager turns them into get_ipython() calls when IPython is
+# installed; without it (the core distribution has no IPython wheel) the common forms are
+# rewritten here. A cell that parses as Python is never touched. The calls reach _Shell, which
+# runs the magics that make sense in Pyodide and fails clearly on the rest.
+
+
+class StdinNotImplementedError(NotImplementedError):
+    """IPython.core.error.StdinNotImplementedError: what input() raises under a kernel that
+    does not allow stdin (papermill's), and here."""
+
+
+class UsageError(Exception):
+    """IPython.core.error.UsageError: a magic that does not exist or cannot run."""
+
+
+def _no_stdin(*args: Any, **kwargs: Any) -> str:
+    raise _ipython_error("StdinNotImplementedError", StdinNotImplementedError)(
+        "raw_input was called, but this frontend does not support input requests."
+    )
+
+
+def _ipython_error(name: str, fallback: type[BaseException]) -> type[BaseException]:
+    module = sys.modules.get("IPython.core.error")
+    found = getattr(module, name, None)
+    return found if isinstance(found, type) and issubclass(found, BaseException) else fallback
+
+
+_MAGIC_LINE = re.compile(r"^(\s*)(?:([\w.\[\], ]+?)\s*=\s*)?(%{1,2}|!!?)(.*)$")
+_transformer: Any = None  # IPython's TransformerManager, False when IPython is not importable
+
+
+def transform_cell(code: str) -> str:
+    """``code`` with IPython's syntax turned into Python (get_ipython() calls)."""
+    global _transformer
+    try:
+        ast.parse(code)
+        return code
+    except SyntaxError:
+        pass
+    if _transformer is None:
+        try:
+            from IPython.core.inputtransformer2 import TransformerManager
+
+            _transformer = TransformerManager()  # type: ignore[no-untyped-call]
+        except Exception:
+            _transformer = False
+    if _transformer:
+        try:
+            return str(_transformer.transform_cell(code))
+        except Exception:
+            return code
+    lines = code.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and lines[first].lstrip().startswith("%%"):
+        name, _, args = lines[first].strip()[2:].partition(" ")
+        body = "\n".join(lines[first + 1 :]) + "\n"
+        return f"get_ipython().run_cell_magic({name!r}, {args.strip()!r}, {body!r})\n"
+    out = []
+    for line in lines:
+        match = _MAGIC_LINE.match(line)
+        if match is None or line.lstrip().startswith("%%"):
+            out.append(line)
+            continue
+        indent, target, prefix, rest = match.groups()
+        rest = rest.strip()
+        if prefix.startswith("!"):
+            call = f"getoutput({rest!r})" if target else f"system({rest!r})"
+        else:
+            name, _, args = rest.partition(" ")
+            call = f"run_line_magic({name!r}, {args.strip()!r})"
+        out.append(f"{indent}{target + ' = ' if target else ''}get_ipython().{call}")
+    return "\n".join(out) + "\n"
+
+
+_CELL_MAGIC_MIME = {
+    "html": "text/html",
+    "HTML": "text/html",
+    "markdown": "text/markdown",
+    "latex": "text/latex",
+    "svg": "image/svg+xml",
+    "javascript": "application/javascript",
+    "js": "application/javascript",
+}
+
+
+def _timing(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e3), ("µs", 1e6)):
+        if seconds * scale >= 1:
+            return f"{seconds * scale:.3g} {unit}"
+    return f"{seconds * 1e9:.3g} ns"
+
+
+class _Shell:
+    """The part of IPython's InteractiveShell that transformed cells call."""
+
+    def _run(self, source: str, filename: str) -> Any:
+        """Exec ``source`` in the notebook's namespace; the last expression's value back."""
+        tree = ast.parse(source, filename=filename)
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)  # type: ignore[attr-defined]
+        exec(compile(tree, filename, "exec"), _ns)
+        return eval(compile(last, filename, "eval"), _ns) if last is not None else None
+
+    def _time(self, source: str) -> Any:
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            return self._run(source, "<timed exec>")
+        finally:
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            print(f"CPU times: total: {_timing(cpu)}\nWall time: {_timing(wall)}")
+
+    def _timeit(self, stmt: str, setup: str = "pass") -> None:
+        import statistics
+        import timeit
+
+        timer = timeit.Timer(stmt, setup, globals=_ns)
+        number, _ = timer.autorange()
+        runs = [t / number for t in timer.repeat(7, number)]
+        mean, std = statistics.mean(runs), statistics.pstdev(runs)
+        loops = "loop" if number == 1 else "loops"
+        print(
+            f"{_timing(mean)} ± {_timing(std)} per loop "
+            f"(mean ± std. dev. of 7 runs, {number:,} {loops} each)"
+        )
+
+    def run_line_magic(self, name: str, line: str, _stack_depth: int = 1) -> Any:
+        if name == "time":
+            return self._time(line)
+        if name == "timeit":
+            return self._timeit(line)
+        if name in ("matplotlib", "config"):  # figures are shown inline already
+            return None
+        if name == "env":
+            key, sep, value = line.replace("=", " ", 1).partition(" ")
+            if sep:
+                os.environ[key.strip()] = value.strip()
+                return None
+            return os.environ.get(key.strip()) if key.strip() else dict(os.environ)
+        if name in ("pip", "conda", "mamba", "sx", "system"):
+            raise _ipython_error("UsageError", UsageError)(
+                f"%{name} is not available on Pyodide: declare packages in the notebook's "
+                "metadata.packages or the packages input instead"
+            )
+        raise _ipython_error("UsageError", UsageError)(
+            f"Line magic function `%{name}` not found (on Pyodide)."
+        )
+
+    def run_cell_magic(self, name: str, line: str, cell: str) -> Any:
+        if name == "time":
+            return self._time(cell)
+        if name == "timeit":
+            return self._timeit(cell, line or "pass")
+        if name == "capture":
+            return self._run(cell, "<captured>")
+        if name == "writefile":
+            append = line.split()[:1] == ["-a"]
+            path = line.split()[-1]
+            print(f"{'Appending to' if append else 'Writing'} {path}")
+            with open(path, "a" if append else "w", encoding="utf-8") as f:
+                f.write(cell)
+            return None
+        mime = _CELL_MAGIC_MIME.get(name)
+        if mime is not None:
+            plain = f"<IPython.core.display.{name.upper()} object>"
+            display({mime: cell, "text/plain": plain}, raw=True)
+            return None
+        if name in ("bash", "sh", "script", "system"):
+            raise _ipython_error("UsageError", UsageError)(
+                f"shell commands are not available on Pyodide: %%{name}"
+            )
+        raise _ipython_error("UsageError", UsageError)(
+            f"Cell magic `%%{name}` not found (on Pyodide)."
+        )
+
+    def system(self, cmd: str) -> None:
+        raise RuntimeError(f"shell commands are not available on Pyodide: !{cmd}")
+
+    getoutput = system
+
+
+_SHELL = _Shell()
+
+
+def get_ipython() -> Any:
+    """The shell transformed cells call (IPython's get_ipython() under a kernel)."""
+    return _SHELL
 
 
 def _install_matplotlib_hook() -> None:
@@ -496,6 +753,20 @@ class _Cell:
         return {"status": status, "execution_count": self.count}
 
     def failed(self, exc: BaseException) -> dict[str, Any]:
+        if isinstance(exc, SystemExit):
+            # As IPython reports it: no traceback. The agent reads sys.exit(0) (evalue "", "0"
+            # or "None") as a clean end of the notebook, any other code as a failure.
+            code = str(exc)
+            _send(
+                "error",
+                ename="SystemExit",
+                evalue=code,
+                traceback=[
+                    "An exception has occurred, use %tb to see the full traceback.",
+                    f"SystemExit: {code}" if code else "SystemExit",
+                ],
+            )
+            return self.outcome("error")
         interrupted = isinstance(exc, KeyboardInterrupt)
         _error(exc, self.filename, "" if interrupted else self.load_problem)
         return self.outcome("interrupted" if interrupted else "error")
@@ -519,7 +790,7 @@ def run_cell(code: str, load_problem: str = "", cell_id: str | None = None) -> A
     _count += 1
     filename = cell_filename(cell_id, _count)
     try:
-        cell = _Cell(code, load_problem, filename)
+        cell = _Cell(transform_cell(code), load_problem, filename)
     except BaseException as exc:  # SyntaxError, or an interrupt while parsing (count is taken)
         _error(exc, filename, "")
         return {"status": "error", "execution_count": _count}
@@ -560,6 +831,7 @@ def _interruptible_sleep(seconds: float | SupportsIndex) -> None:
     seconds = float(seconds)
     if seconds < 0:
         raise ValueError("sleep length must be non-negative")
+    flush_streams()  # what was printed before a wait is shown during it
     deadline = time.monotonic() + seconds
     while (remaining := deadline - time.monotonic()) > 0:
         if _wait_interrupt(remaining * 1000):
@@ -590,8 +862,9 @@ def warm() -> None:
 
 def setup(emit: Any, wait_interrupt: Any, env: Any) -> Any:
     """Wire the runtime to the worker; returns what the worker calls per cell."""
-    global _emit, _wait_interrupt, _ns
-    _emit = emit
+    global _emit, _raw_emit, _wait_interrupt, _ns
+    _raw_emit = emit
+    _emit = _emit_in_order
     _wait_interrupt = wait_interrupt
     # random's global generator was seeded when the snapshot was made: without a fresh seed
     # every run restored from it would draw the same "random" numbers.
@@ -604,4 +877,15 @@ def setup(emit: Any, wait_interrupt: Any, env: Any) -> Any:
     _ns = sys.modules["__main__"].__dict__  # cells run as __main__, like IPython
     _install_display()
     _install_matplotlib_hook()
-    return types.SimpleNamespace(run_cell=run_cell)
+    _ns.setdefault("get_ipython", get_ipython)  # as IPython puts it in the user namespace
+    builtins.input = _no_stdin  # papermill's kernels allow no stdin: ipykernel raises this
+    import getpass
+
+    getpass.getpass = _no_stdin
+    try:  # the bridge's ticker: Pyodide runs this handler between bytecodes of a busy cell
+        import signal
+
+        signal.signal(_FLUSH_SIGNAL, _on_flush_signal)
+    except Exception:  # no signal module: batches still leave at the other points
+        pass
+    return types.SimpleNamespace(run_cell=run_cell, flush=flush_streams)

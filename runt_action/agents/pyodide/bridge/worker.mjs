@@ -323,6 +323,9 @@ function syncBack() {
   return problems;
 }
 
+// How often an awaiting cell's gathered stream text is handed over (as bridge.mjs's ticker).
+const FLUSH_WHILE_AWAITING_MS = 100;
+
 async function execute(id, code, cellId) {
   currentId = id;
   let reply;
@@ -336,9 +339,19 @@ async function execute(id, code, cellId) {
       // A cell with top-level await: while it awaits, this worker is idle and can hear an
       // interrupt as a message (Python is not running to notice the buffer).
       pendingTask = outcome.copy(); // awaiting a PyProxy consumes it; keep one to cancel
+      // The flush signal (bridge.mjs) is only heard while Python runs; while the cell awaits
+      // (asyncio.sleep, a slow fetch), this worker is idle and hands the batch over itself.
+      const flusher = setInterval(() => {
+        try {
+          runtime.flush();
+        } catch (err) {
+          log(`could not flush the cell's output: ${err}`);
+        }
+      }, FLUSH_WHILE_AWAITING_MS);
       try {
         outcome = await outcome;
       } finally {
+        clearInterval(flusher);
         pendingTask.destroy();
         pendingTask = null;
       }
@@ -366,6 +379,11 @@ async function execute(id, code, cellId) {
       status: interrupted ? "interrupted" : "error",
       execution_count: null,
     };
+  }
+  try {
+    runtime.flush(); // the cell's last batch of sys.stdout/sys.stderr text
+  } catch (err) {
+    log(`could not flush the cell's output: ${err}`);
   }
   interrupt[0] = 0; // an interrupt that came too late must not hit the next cell
   for (const name of ["stdout", "stderr"]) {
