@@ -124,9 +124,7 @@ def test_secrets_are_injected_even_when_nothing_else_is() -> None:
     nb = parse_ipynb(_ipynb(("token = ''", ["parameters"])), "in.ipynb")
     cell = parameters_cell(injected_parameters(nb, {}), ["token"])
     assert cell is not None
-    assert cell.source.splitlines()[1:] == [
-        "token = __import__(\"os\").environ['RUNT_SECRET_token']"
-    ]
+    assert cell.source.splitlines()[1:] == ['token = __import__("os").environ["RUNT_SECRET_token"]']
 
 
 def test_given_parameters_excludes_defaults_and_keeps_a_value_equal_to_one() -> None:

@@ -87,8 +87,8 @@ def test_rendering_of_awkward_values() -> None:
 
 
 def test_python_literal_is_compact_and_readable() -> None:
-    assert python_literal({"a": [1, 2.5, None, True]}) == "{'a': [1, 2.5, None, True]}"
-    assert python_literal(float("nan")) == 'float("nan")'
+    assert python_literal({"a": [1, 2.5, None, True]}) == '{"a": [1, 2.5, None, True]}'
+    assert python_literal(float("nan")) == "float('nan')"  # papermill's spelling
 
 
 def test_merge_order_defaults_file_inline_action(tmp_path: Path) -> None:
@@ -197,7 +197,7 @@ def test_secret_values_never_appear_in_the_cell_but_reach_the_runtime() -> None:
     cell = parameters_cell(params, secret_names(settings))
     assert cell is not None and cell.id == "parameters" and cell.celltype == "code"
     assert secret not in cell.source and "placeholder-from-file" not in cell.source
-    assert "token = __import__(\"os\").environ['RUNT_SECRET_token']" in cell.source
+    assert 'token = __import__("os").environ["RUNT_SECRET_token"]' in cell.source
     # Executed in a real interpreter that received the runtime env, the value is there.
     code = cell.source + "print(repr(token), n)"
     out = subprocess.run(
