@@ -26,6 +26,13 @@ ARG PYODIDE_FULL=0
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 
+# binutils for strip (scripts/image-prune.sh), in this stage only. Unpinned: it only removes
+# debug sections, and Debian's stable release it comes from is the base image's.
+# hadolint ignore=DL3008
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends binutils >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+
 # An optional build secret "ca" carries an extra CA bundle for build machines behind a
 # TLS-inspecting proxy; GitHub's builders need none.
 COPY scripts/uv-requirements.txt ./scripts/
@@ -81,6 +88,20 @@ ENV RUNT_PYODIDE_HOME=/opt/pyodide \
     RUNT_PYODIDE_CACHE=/opt/runt-cache
 RUN /opt/runt/bin/python -m runt_action.agents.pyodide.prepare
 
+# Deno's caches (module analysis, V8's code cache of the bridge and Pyodide) made by one run of
+# a one-cell notebook, as a job runs it, and baked into the image: a job neither rebuilds them
+# nor writes them into HOME (a Pyodide boot ~0.4 s faster). Where the image is read-only
+# (--read-only, --user) Deno cannot open them and silently keeps its caches in memory, as it
+# would without them. Then cut what a run never reads (scripts/image-prune.sh).
+ENV DENO_DIR=/opt/deno-dir
+COPY scripts/image-prune.sh ./scripts/
+RUN mkdir -p /tmp/bake/home \
+ && printf 'cells:\n  - id: warm\n    source: print("warm")\n' >/tmp/bake/warm.yml \
+ && HOME=/tmp/bake/home /opt/runt/bin/python -m runt_action /tmp/bake/warm.yml \
+      --output /tmp/bake/warm.ipynb --no-html --no-log-output >/dev/null \
+ && rm -rf /tmp/bake \
+ && bash scripts/image-prune.sh
+
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="runt automate action" \
@@ -92,10 +113,12 @@ ENV PYTHONUNBUFFERED=1 \
     RUNT_PYODIDE_HOME=/opt/pyodide \
     RUNT_PYODIDE_CACHE=/opt/runt-cache \
     DENO_NO_UPDATE_CHECK=1 \
+    DENO_DIR=/opt/deno-dir \
     PATH="/opt/runt/bin:${PATH}"
 COPY --from=build /opt/runt /opt/runt
 COPY --from=build /opt/pyodide /opt/pyodide
 COPY --from=build /opt/runt-cache /opt/runt-cache
+COPY --from=build /opt/deno-dir /opt/deno-dir
 COPY entrypoint.py /opt/runt-action/entrypoint.py
 # GitHub runs container actions as root with the workspace mounted; the entrypoint hands what
 # it writes into the workspace back to the workspace's owner.

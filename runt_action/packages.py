@@ -12,10 +12,13 @@ missing package is one :class:`MissingPackageError` naming each one and the exac
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
+import importlib.util
+import os
 import shlex
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -25,7 +28,12 @@ from runt_action.errors import MissingPackageError
 
 __all__ = [
     "check_installed",
+    "importable",
+    "imported_modules",
+    "in_image",
     "merge_requirements",
+    "missing_modules_hint",
+    "native_install_hint",
     "parse_requirement",
     "split_requirements",
 ]
@@ -83,6 +91,122 @@ def pip_command(requirements: Sequence[str], python: str = sys.executable) -> st
     return f"{shlex.quote(python)} -m pip install {quoted}"
 
 
+#: Where the action's image keeps its Python (Dockerfile: UV_PROJECT_ENVIRONMENT=/opt/runt).
+IMAGE_PREFIX = "/opt/runt"
+#: Where a container action sees the workspace.
+CONTAINER_WORKSPACE = "/github/workspace"
+
+
+def has_pip() -> bool:
+    """This interpreter can run ``-m pip`` (the action's image strips pip out)."""
+    return importlib.util.find_spec("pip") is not None
+
+
+def in_image(environ: Mapping[str, str] | None = None) -> bool:
+    """Running in the action's image: its Python, or no pip in a container action."""
+    env = os.environ if environ is None else environ
+    if os.path.realpath(sys.prefix) == IMAGE_PREFIX:
+        return True
+    return env.get("GITHUB_WORKSPACE") == CONTAINER_WORKSPACE and not has_pip()
+
+
+def native_install_hint(
+    requirements: Sequence[str], python: str = sys.executable, *, image: bool | None = None
+) -> str:
+    """How to get ``requirements`` for the python runtime, where this message is read.
+
+    Inside the action's image (no pip, and a workflow step runs on the host, not here): a step
+    before the action installs them into the workspace for this image's Python, and the
+    action's ``PYTHONPATH`` points at them; or the pyodide runtime installs them itself.
+    Elsewhere: this interpreter's pip (the virtualenv's), else uv."""
+    quoted = " ".join(shlex.quote(r) for r in requirements)
+    if in_image() if image is None else image:
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        target = ".runt-packages"
+        return (
+            "the action's image does not have them and its Python has no pip: add a step "
+            f"before the action, `pip install --target {target} --python-version {version} "
+            f"--only-binary=:all: {quoted}`, and give the action "
+            f"`env: PYTHONPATH: {CONTAINER_WORKSPACE}/{target}`; or use `runtime: pyodide` "
+            "with them in the `packages` input (or the notebook's metadata.packages) and a "
+            "`wheelhouse`"
+        )
+    if has_pip():
+        return f"run `{pip_command(requirements, python)}`"
+    return (
+        f"this Python ({python}) has no pip: run `uv pip install --python "
+        f"{shlex.quote(python)} {quoted}` (or install pip with `{shlex.quote(python)} -m "
+        "ensurepip`)"
+    )
+
+
+_IMPORT_SKIP = ("__future__",)
+
+
+def imported_modules(source: str) -> list[str]:
+    """The top-level modules a cell imports (``import a.b`` -> ``a``), in order, once each.
+
+    Imports guarded by ``try`` (the cell handles their absence) and relative imports are left
+    out; IPython magics and shell lines (``%``, ``!``) are ignored; a cell that does not parse
+    imports nothing."""
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError):
+        return []
+    guarded: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try | ast.TryStar):
+            for inner in ast.walk(node):
+                guarded.add(id(inner))
+    found: dict[str, None] = {}
+    for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.setdefault(alias.name.split(".")[0], None)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.setdefault(node.module.split(".")[0], None)
+    return [name for name in found if name not in _IMPORT_SKIP]
+
+
+def importable(module: str) -> bool:
+    """``module`` can be imported by this interpreter (the python runtime's, by default)."""
+    if module in sys.stdlib_module_names or module in sys.builtin_module_names:
+        return True
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_modules_hint(
+    modules: Sequence[str], runtime: str, *, unchecked: Sequence[str] = ()
+) -> str:
+    """One line naming every module the notebook misses and how to get them where it runs.
+
+    ``modules``: known missing (a cell raised ModuleNotFoundError, or checked here);
+    ``unchecked``: imported by cells that did not run, which this process cannot check (the
+    Pyodide runtime's packages are not this interpreter's)."""
+    names = list(dict.fromkeys([*modules, *unchecked]))
+    if not names:
+        return ""
+    listed = ", ".join(modules)
+    more = [m for m in unchecked if m not in modules]
+    text = f"missing module{'s' if len(modules) != 1 else ''} {listed}"
+    if more:
+        text += f" (cells that did not run also import {', '.join(more)})"
+    # A module is usually its package's name; the few that are not are the user's to fix.
+    if runtime == "pyodide":
+        return (
+            f"{text}: declare the packages in the notebook's metadata.packages or the "
+            "`packages` input; Pyodide then installs them from the `wheelhouse` (pure-Python "
+            "wheels), its own distribution, or with RUNT_PYODIDE_CDN=1 from its CDN and PyPI"
+        )
+    return f"{text}: {native_install_hint(names)}"
+
+
 def check_installed(requirements: Sequence[str], python: str = sys.executable) -> list[str]:
     """Check every requirement is installed (name, version, extras) in this interpreter.
 
@@ -108,8 +232,8 @@ def check_installed(requirements: Sequence[str], python: str = sys.executable) -
             problems.append(problem)
     if missing:
         raise MissingPackageError(
-            f"{'; '.join(problems)}. The runtime never installs packages into your Python: "
-            f"run `{pip_command(missing, python)}`"
+            f"{'; '.join(problems)}. The python runtime never installs packages: "
+            f"{native_install_hint(missing, python)}"
         )
     return notes
 

@@ -12,6 +12,7 @@ so they override the environment.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -277,7 +278,7 @@ def load_settings(**overrides: Any) -> Settings:
                 f"input 'kernel' ({settings.kernel}) needs runtime 'python' (a Jupyter "
                 f"kernel); runtime is {settings.runtime!r}"
             )
-        return settings
+        return _map_notebook_path(settings)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else ""
@@ -286,6 +287,28 @@ def load_settings(**overrides: Any) -> Settings:
         shown = "" if field == "auth_token" or isinstance(value, dict) else f" {value!r}"
         message = str(error["msg"]).removeprefix("Value error, ")
         raise UsageError(f"invalid {name}{shown}: {message}") from None
+
+
+def _map_notebook_path(settings: Settings) -> Settings:
+    """A notebook given as the runner's host path (``${{ github.workspace }}/nb.yml``, which
+    does not exist in the action's container) is read from the workspace mount; one that
+    cannot be mapped is refused with a one-line hint (exit 2). See runt_action/workspace.py."""
+    if settings.notebook is None or settings.github_workspace is None:
+        return settings
+    from runt_action.workspace import HostPathError, map_host_path
+
+    try:
+        mapped = map_host_path(settings.notebook)
+    except HostPathError as exc:
+        raise UsageError(str(exc)) from None
+    if mapped == settings.notebook:
+        return settings
+    print(
+        f"runt-automate: note: {settings.notebook} is the runner's path of the workspace; "
+        f"reading {mapped} (the workspace mounted in this container)",
+        file=sys.stderr,
+    )
+    return settings.model_copy(update={"notebook": mapped})
 
 
 def _input_name(field_or_alias: str) -> str:

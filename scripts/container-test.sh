@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Build the action image with podman and run it exactly the way a GitHub runner runs a Docker
 # action (workdir /github/workspace, workspace + file-command dirs mounted, INPUT_* env), then
-# check the job summary, the step outputs and the exit codes.
+# check the job summary, the step outputs and the exit codes. Also: the image budget
+# (IMAGE_BUDGET_MB) and the README's printed size, what the image must not hold (test trees,
+# key-like files, build paths), a --read-only --network none run, the README's podman example
+# as printed, who owns what the runs leave, and --user 1001 on a root-owned checkout (exit 2).
 #
 # No container registry is reachable here, so the base image is made from Debian packages with
 # debootstrap and imported into podman; the Dockerfile takes it through ARG BASE_IMAGE.
@@ -11,6 +14,14 @@ cd "$(dirname "$0")/.."
 
 IMAGE=${IMAGE:-localhost/runt-automate:ci}
 BASE=${BASE:-localhost/runt-base:bookworm}
+# The image budget, stated here only: the README's "Image budget" repeats it (tests/test_readme.py
+# checks they agree) and prints the measured total, which must stay within README_DRIFT_MB of
+# what this script measures (or the README is updated with it).
+IMAGE_BUDGET_MB=350
+README_DRIFT_MB=3
+# Bump when the recipe of the base image below changes: a cached base of another recipe is
+# rebuilt instead of reused.
+BASE_RECIPE=2
 CACHE=${CACHE:-$PWD/.cache/container}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
@@ -26,11 +37,15 @@ if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then
   apt-get install -y -qq podman buildah runc debootstrap fuse-overlayfs >/dev/null
 fi
 
-# crun fails on rlimits and the hybrid cgroup setup of these machines; runc + cgroupfs work.
+# crun fails on the hybrid cgroup setup of these machines; runc + cgroupfs work (given
+# ulimits within the hard limits: ULIMITS below).
 PODMAN=(podman --storage-driver overlay --cgroup-manager cgroupfs --events-backend file
         --runtime runc)
 
-if ! "${PODMAN[@]}" image exists "$BASE"; then
+base_recipe() {
+  "${PODMAN[@]}" image inspect --format '{{index .Labels "runt.base-recipe"}}' "$BASE" 2>/dev/null
+}
+if ! "${PODMAN[@]}" image exists "$BASE" || [ "$(base_recipe)" != "$BASE_RECIPE" ]; then
   rootfs="$CACHE/rootfs"
   log "making the base image $BASE with debootstrap (bookworm, minbase + python3)"
   if mountpoint -q "$rootfs/proc" 2>/dev/null; then umount -l "$rootfs/proc"; fi
@@ -46,7 +61,14 @@ if ! "${PODMAN[@]}" image exists "$BASE"; then
   # What the official slim images also leave out: apt's caches and lists, docs, man pages.
   rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* \
     "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/*
-  tar -C "$rootfs" --one-file-system -c . | "${PODMAN[@]}" import - "$BASE" >/dev/null
+  # Nothing of the build machine: debootstrap's log names the target path on this machine
+  # (/var/log/bootstrap.log), and the hostname and resolver are this machine's.
+  find "$rootfs/var/log" -type f -delete
+  rm -f "$rootfs"/var/cache/debconf/*-old "$rootfs"/var/lib/dpkg/*-old
+  : >"$rootfs/etc/hostname"
+  rm -f "$rootfs/etc/resolv.conf"
+  tar -C "$rootfs" --one-file-system -c . \
+    | "${PODMAN[@]}" import --change "LABEL runt.base-recipe=$BASE_RECIPE" - "$BASE" >/dev/null
   rm -rf --one-file-system "$rootfs"
 fi
 log "base ready ($((SECONDS - t0)) s)"
@@ -57,31 +79,92 @@ tb=$SECONDS
 "${PODMAN[@]}" build --isolation chroot --network host --format docker \
   --build-arg BASE_IMAGE="$BASE" --build-arg PYODIDE_FULL=0 \
   --secret id=ca,src="$CA_BUNDLE" \
-  -t "$IMAGE" -f Dockerfile . 2>&1 | tail -n 15
+  -t "$IMAGE" -f Dockerfile . 2>&1 | tee "$CACHE/build.log" | tail -n 15
 log "image built in $((SECONDS - tb)) s"
+
 
 # --- image budget: uncompressed size and each layer's share (README "Image budget") -------
 "${PODMAN[@]}" history --no-trunc --format json "$IMAGE" >"$CACHE/history.json"
-python3 - "$CACHE/history.json" <<'EOF'
-import json, sys
+python3 - "$CACHE/history.json" "$IMAGE_BUDGET_MB" "$README_DRIFT_MB" README.md <<'EOF'
+import json, re, sys
 
-layers = [entry for entry in json.load(open(sys.argv[1])) if entry.get("size", 0) > 0]
+history, budget, drift, readme = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+layers = [entry for entry in json.load(open(history)) if entry.get("size", 0) > 0]
 total = sum(entry["size"] for entry in layers)
-print(f"[container-test] image size: {total / 1e6:.0f} MB uncompressed, {len(layers)} layers")
+print(f"[container-test] image size: {total / 1e6:.1f} MB uncompressed, {len(layers)} layers "
+      f"(budget {budget:.0f} MB)")
 for entry in sorted(layers, key=lambda e: -e["size"]):
     step = " ".join(str(entry.get("CreatedBy") or entry.get("created_by") or "").split())
     step = step.replace("/bin/sh -c #(nop) ", "")
-    if step.startswith("ADD file:"):
+    if step.startswith("ADD file:") or not step:
         step = "base image (BASE_IMAGE)"
     elif step.startswith("COPY "):
         step = "COPY ... in " + step.rsplit(" in ", 1)[-1]
     share = 100 * entry["size"] / total
     print(f"[container-test]   {entry['size'] / 1e6:7.1f} MB {share:5.1f}%  {step[:90]}")
+if total / 1e6 > budget:
+    sys.exit(f"[container-test] FAIL: the image is {total / 1e6:.1f} MB, over its budget of "
+             f"{budget:.0f} MB (IMAGE_BUDGET_MB in scripts/container-test.sh)")
+printed = re.search(r"^\| \*\*total\*\* \| \*\*([\d.]+) MB\*\* \|", open(readme).read(), re.M)
+if not printed:
+    sys.exit("[container-test] FAIL: README.md prints no '| **total** | **N MB** |' row")
+if abs(float(printed.group(1)) - total / 1e6) > drift:
+    sys.exit(f"[container-test] FAIL: README.md prints {printed.group(1)} MB but the image is "
+             f"{total / 1e6:.1f} MB: update its Image budget table")
 EOF
+
+# Podman raises the open-files limit to 1048576 and nproc to the host's maximum unless told;
+# where the hard limits are lower (these machines: 20000 files) runc cannot set them and every
+# run fails ("error setting rlimit type 7"). Docker keeps its daemon's limits.
+ULIMITS=(--ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
+
+# --- what the image holds: no test trees, nothing key-like, nothing of the build machine --
+# Key-like: *.key, *.pem (but the CA stores), id_rsa* and the like, and any text file holding a
+# PEM private key (binaries name the PEM headers: Deno, GnuTLS).
+# Test trees: test/, tests/, testing/ (IPython.testing keeps only the skipdoctest decorator
+# IPython imports at run time), _testcapi and kin. The build machine: this checkout's path
+# anywhere (debootstrap's log held it), and debootstrap's log itself.
+if ! "${PODMAN[@]}" run --rm -i --network none "${ULIMITS[@]}" --entrypoint /bin/bash \
+     "$IMAGE" -s "$PWD/" <<'EOF'
+set -u
+build_path=$1 bad=0
+flag() { echo "[container-test] the image holds $1"; bad=1; }
+roots=(/opt /usr /etc /var /root /home /srv /github)
+while IFS= read -r path; do
+  # /usr/lib/ssl/cert.pem and the like: links to the CA bundle, which is no key
+  [ "$(readlink -f "$path")" = /etc/ssl/certs/ca-certificates.crt ] || flag "a key-like file: $path"
+done < <(
+  find "${roots[@]}" -xdev \( -name '*.key' -o -name '*.pem' -o -name 'id_rsa*' \
+    -o -name 'id_dsa*' -o -name 'id_ecdsa*' -o -name 'id_ed25519*' -o -name '*.p12' \
+    -o -name '*.pfx' \) ! -path '/etc/ssl/certs/*' ! -path '*/site-packages/certifi/cacert.pem' \
+    2>/dev/null)
+while IFS= read -r path; do flag "a PEM private key: $path"; done < <(
+  grep -rlsIE -- '-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----' "${roots[@]}" 2>/dev/null)
+while IFS= read -r path; do flag "a test tree: $path"; done < <(
+  find /opt \( -type d \( -name test -o -name tests -o -name testing \) \
+    ! -path '*/site-packages/IPython/testing' \) -o \( -type f -name '_test*.so' \) 2>/dev/null)
+for ipt in /opt/runt/lib/python3*/site-packages/IPython/testing; do
+  extra=$(ls -A "$ipt" | grep -vxE '__init__\.py|skipdoctest\.py|__pycache__')
+  [ -z "$extra" ] || flag "more of IPython/testing than skipdoctest: $extra"
+done
+[ ! -e /opt/pyodide/node_modules/pyodide/python_stdlib.zip ] || flag "python_stdlib.zip (unused)"
+[ ! -e /var/log/bootstrap.log ] || flag "/var/log/bootstrap.log"
+while IFS= read -r path; do flag "the build path $build_path in $path"; done < <(
+  grep -rlsF -- "$build_path" "${roots[@]}" 2>/dev/null)
+[ -s /opt/deno-dir/v8_code_cache_v2 ] || flag "no baked Deno code cache in /opt/deno-dir"
+exit "$bad"
+EOF
+then
+  log "FAIL: the image holds files it must not (above)"
+  exit 1
+fi
+log "image contents checked: no test trees, key-like files or build paths"
 
 # --- run it as the runner does -----------------------------------------------------------
 work=$(mktemp -d)
+readme_runner_dir=/tmp/runner/file_commands  # the README's example writes there
 trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"  # the runner user (uid 1001) reaches its workspace through it
 mkdir -p "$work/workspace/notebooks" "$work/file_commands" "$work/home" "$work/workflow"
 cp notebooks/example-stdlib.yml "$work/workspace/notebooks/"
 cp tests/e2e/notebooks/failing.yml "$work/workspace/notebooks/failing.yml" 2>/dev/null || \
@@ -105,8 +188,8 @@ cells:
     source: print("runt-first-output")
 EOF
 
-# The runner's checkout belongs to the runner user, not to root.
-chown -R 1001:1001 "$work/workspace"
+# The runner's checkout, HOME and file-command files belong to the runner user, not to root.
+chown -R 1001:1001 "$work/workspace" "$work/file_commands" "$work/home" "$work/workflow"
 
 # Every line of the container's output, prefixed with the seconds since `podman run` started.
 stamp_lines() {
@@ -118,16 +201,22 @@ stamp_lines() {
   done
 }
 
-run_action() {  # $1 = notebook path in the workspace, $2 = runtime (pyodide); prints the exit code
-  local nb=$1 runtime=${2:-pyodide} start
+# $1 = notebook path in the workspace, $2 = runtime (default pyodide), then extra podman run
+# options (--network host unless they name a network); WORKSPACE (default $work/workspace)
+# is what is mounted. Prints the exit code; the output goes to $work/log.
+run_action() {
+  local nb=$1 runtime=${2:-pyodide} start ws=${WORKSPACE:-$work/workspace}
+  shift $(($# < 2 ? $# : 2))
+  local extra=("$@")
+  case " ${extra[*]} " in *" --network "*) ;; *) extra+=(--network host) ;; esac
   : >"$work/file_commands/step_summary"
   : >"$work/file_commands/set_output"
+  chown 1001:1001 "$work/file_commands/step_summary" "$work/file_commands/set_output"
   set +e
   start=$(date +%s%N)
-  "${PODMAN[@]}" run --rm --network host \
-    --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 \
+  "${PODMAN[@]}" run --rm "${ULIMITS[@]}" "${extra[@]}" \
     --workdir /github/workspace \
-    -v "$work/workspace":/github/workspace \
+    -v "$ws":/github/workspace \
     -v "$work/file_commands":/github/file_commands \
     -v "$work/home":/github/home \
     -v "$work/workflow":/github/workflow \
@@ -147,6 +236,21 @@ run_action() {  # $1 = notebook path in the workspace, $2 = runtime (pyodide); p
 
 fail() { log "FAIL: $*"; echo "--- log"; tail -n 40 "$work/log"; exit 1; }
 
+# --- ownership check (other helpers' snippets go here) ----------------------------------
+# After the runs: every file under a workspace belongs to the workspace's owner (the entrypoint
+# hands back what a root container wrote), and that owner (the runner user, uid 1001) can
+# delete all of it, as the next job's checkout does.
+check_workspace_ownership() {  # $1 = workspace directory
+  local ws=$1 uid strays
+  uid=$(stat -c %u "$ws")
+  strays=$(find "$ws" ! -uid "$uid" -printf '%u:%g %p\n' | head -n 10)
+  [ -z "$strays" ] || fail "files in $ws not owned by its owner (uid $uid):"$'\n'"$strays"
+  # (more checks here)
+  setpriv --reuid "$uid" --regid "$(stat -c %g "$ws")" --clear-groups \
+    find "$ws" -mindepth 1 -delete || fail "uid $uid cannot delete what the runs left in $ws"
+  log "ownership: everything in $ws belonged to uid $uid, who deleted it"
+}
+
 # --- time from `podman run` to the first cell's output (README "Image budget") -------------
 for attempt in 1 2 3; do
   rc=$(run_action notebooks/first-output.yml)
@@ -156,6 +260,9 @@ for attempt in 1 2 3; do
   total=$(tail -n1 "$work/log" | cut -d' ' -f1)
   log "time to first output (run $attempt): ${first} s after podman run (whole run ${total} s)"
 done
+# Deno's caches are baked into the image (DENO_DIR): a Pyodide run writes nothing into HOME.
+in_home=$(find "$work/home" -mindepth 1 | head -n 10)
+[ -z "$in_home" ] || fail "Pyodide runs wrote into HOME:"$'\n'"$in_home"
 
 # The native runtime (a Jupyter kernel in the image's Python) works too.
 rc=$(run_action notebooks/first-output.yml python)
@@ -178,11 +285,90 @@ owners=$(find "$work/workspace" -newer "$work/workspace/notebooks/example-stdlib
            -printf '%u:%g\n' | sort -u)
 [ "$owners" = "1001:1001" ] || fail "files left in the workspace with owners: $owners"
 
+# Read-only root file system (no tmpfs: a runner gives none) and no network at all: the
+# embedded sync server, Pyodide from the snapshot and the baked caches need neither.
+rm -rf "$work/workspace/runt-output"
+rc=$(run_action notebooks/example-stdlib.yml pyodide --read-only --read-only-tmpfs=false \
+       --network none)
+log "example-stdlib, --read-only --network none: exit $rc"
+[ "$rc" = 0 ] || fail "example-stdlib exited $rc with a read-only root and no network"
+grep -A1 "^status<<" "$work/file_commands/set_output" | grep -qx success || fail "status != success"
+[ -f "$work/workspace/runt-output/example-stdlib.ipynb" ] || fail "no executed notebook (read-only)"
+
 rc=$(run_action notebooks/failing.yml)
 log "failing notebook: exit $rc"
 [ "$rc" = 1 ] || fail "failing notebook exited $rc, expected 1"
 grep -A1 "^status<<" "$work/file_commands/set_output" | grep -qx failed || fail "status != failed"
 grep -q "::error file=notebooks/failing.yml" "$work/log" || fail "no annotation for the failing cell"
 grep -q "must not run" "$work/file_commands/step_summary" && fail "a cell after the failure ran"
+
+# --- the README's podman example, exactly as printed (the image built above stands in for its
+# `podman build` line), run from a checkout of the runner user's ----------------------------
+tag=localhost/runt-automate:latest
+"${PODMAN[@]}" tag "$IMAGE" "$tag"
+readme_run=$(python3 - README.md <<'EOF'
+import re, sys
+
+text = open(sys.argv[1]).read()
+section = re.search(r"^## docker run\n(.*?)(?=^## |\Z)", text, re.M | re.S).group(1)
+block = next(b for b in re.findall(r"```sh\n(.*?)```", section, re.S) if "podman run" in b)
+print("\n".join(line for line in block.splitlines() if not line.startswith("podman build")))
+EOF
+)
+mkdir -p "$work/checkout/notebooks"
+cp notebooks/example-stdlib.yml "$work/checkout/notebooks/"
+chown -R 1001:1001 "$work/checkout"
+rm -rf "$readme_runner_dir"
+set +e
+(cd "$work/checkout" && bash -euo pipefail -c "$readme_run") >"$work/log" 2>&1
+rc=$?
+set -e
+log "README's podman example: exit $rc"
+[ "$rc" = 0 ] || fail "the README's podman example exited $rc"
+grep -qi "success" "$work/log" || fail "the README's example printed no successful summary"
+[ -f "$work/checkout/runt-output/example-stdlib.ipynb" ] || fail "README example: no .ipynb"
+rm -rf "$readme_runner_dir"
+
+# --- files the user's cells write (both runtimes), Pyodide's write-backs and --sync-log -----
+# all end up the workspace owner's; a cell asking for its uid breaks nothing on Pyodide.
+cat >"$work/workspace/notebooks/writes.yml" <<'EOF'
+cells:
+  - id: who
+    source: |
+      import os
+      print("uid", os.getuid())
+  - id: write
+    source: |
+      import pathlib
+      pathlib.Path("results/sub").mkdir(parents=True, exist_ok=True)
+      pathlib.Path("results/sub/out.csv").write_text("a,b\n1,2\n")
+EOF
+chown 1001:1001 "$work/workspace/notebooks/writes.yml"
+rc=$(run_action notebooks/writes.yml python -e INPUT_SYNC-LOG=runt-output/sync.db)
+[ "$rc" = 0 ] || fail "writes.yml on the python runtime exited $rc"
+[ -f "$work/workspace/results/sub/out.csv" ] || fail "python runtime: the cell's file is missing"
+[ -f "$work/workspace/runt-output/sync.db" ] || fail "python runtime: no --sync-log file"
+rm -rf "$work/workspace/results"
+rc=$(run_action notebooks/writes.yml pyodide -e INPUT_CWD=/github/workspace)
+[ "$rc" = 0 ] || fail "writes.yml on Pyodide exited $rc"
+[ -f "$work/workspace/results/sub/out.csv" ] || fail "Pyodide: the cell's file was not copied back"
+log "cells' files, write-backs and the sync log: written on both runtimes"
+
+check_workspace_ownership "$work/workspace"
+check_workspace_ownership "$work/checkout"
+
+# --- `--user 1001` on a root-owned checkout: refused before any cell runs (exit 2) ----------
+mkdir -p "$work/rootws/notebooks"
+cat >"$work/rootws/notebooks/first-output.yml" <<'EOF'
+cells:
+  - id: first
+    source: print("runt-first-output")
+EOF
+chown -R 0:0 "$work/rootws"
+rc=$(WORKSPACE=$work/rootws run_action notebooks/first-output.yml pyodide --user 1001)
+log "--user 1001 on a root-owned workspace: exit $rc"
+grep -q 'runt-first-output$' "$work/log" && fail "a cell ran although its outputs cannot be written"
+[ "$rc" = 2 ] || fail "--user 1001 on a root-owned workspace exited $rc, expected 2"
+grep -q 'not writable by uid 1001' "$work/log" || fail "exit 2, but not for the workspace"
 
 log "container test passed in $((SECONDS - t0)) s"

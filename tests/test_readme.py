@@ -98,3 +98,43 @@ def test_docker_example_uses_declared_inputs() -> None:
     for name in re.findall(r"INPUT_([A-Z_-]+)=", section):
         assert name.lower().replace("_", "-") in ACTION["inputs"]
     assert "/github/workspace" in section and "GITHUB_STEP_SUMMARY" in section
+
+
+def _sh_blocks(title: str) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", _section(title), re.S)
+
+
+def test_docker_and_podman_examples_are_the_same_run() -> None:
+    """The podman block (which make container runs as printed) is the docker block plus the
+    script's two --ulimit flags, so the docker one is tested by proxy."""
+    docker, podman = _sh_blocks("docker run")[:2]
+    script = (ROOT / "scripts" / "container-test.sh").read_text()
+    ulimits = re.search(r"^ULIMITS=\((.*)\)$", script, re.M)
+    assert ulimits, "scripts/container-test.sh sets no ULIMITS=(...)"
+    assert ulimits.group(1) in podman
+    expected = docker.replace("docker ", "podman ").replace(
+        "podman run --rm ", f"podman run --rm {ulimits.group(1)} "
+    )
+    assert podman == expected
+    assert docker.startswith("docker build -t runt-automate .\n")
+    assert "podman run" in podman and "docker" not in podman
+
+
+def test_image_budget_is_stated_once_and_the_readme_agrees() -> None:
+    script = (ROOT / "scripts" / "container-test.sh").read_text()
+    budget = re.search(r"^IMAGE_BUDGET_MB=(\d+)$", script, re.M)
+    assert budget, "scripts/container-test.sh sets no IMAGE_BUDGET_MB"
+    section = _section("Image and dependencies")
+    total = re.search(r"^\| \*\*total\*\* \| \*\*([\d.]+) MB\*\* \| budget (\d+) MB", section, re.M)
+    assert total, "the Image budget table has no '| **total** | **N MB** | budget M MB' row"
+    assert int(total.group(2)) == int(budget.group(1))
+    assert float(total.group(1)) <= int(budget.group(1))
+    layers = [
+        float(row[1].removesuffix(" MB"))
+        for row in (
+            [c.strip() for c in line.strip("|").split("|")]
+            for line in section.splitlines()
+            if line.startswith("| ") and " MB |" in line and "**total**" not in line
+        )
+    ]
+    assert abs(sum(layers) - float(total.group(1))) < 1.0

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from runt_action.notebook import Notebook
     from runt_action.orchestrator.session import EmbeddedServer
     from runt_action.report.html import FragmentCache
+    from runt_action.report.ownership import Footprint
     from runt_action.settings import Settings
 
 __all__ = ["DEFAULT_SYNC_URL", "RunExecution", "publish_run", "run"]
@@ -64,18 +65,55 @@ def run(
     ``engine``: launched by the CLI from the same settings (see cli._early_kernel); adopted,
     or killed by the caller when the plan says otherwise (bad input, a sweep).
     """
-    started = time.monotonic()
-    plan = make_plan(settings, notebook)
-    if plan.sweep:
-        from runt_action.orchestrator.sweep import run_sweep
+    from runt_action.report.ownership import Footprint
 
-        kill_engine(engine)
-        return run_sweep(settings, plan)
-    engine = adopt_engine(engine, plan.engine) or prestart_engine(plan.engine)
+    started = time.monotonic()
+    # A root container hands what the run leaves (user code's files, Pyodide's write-backs,
+    # the sync log, caches in HOME) back to their owners however the run ends.
+    footprint = Footprint.begin(settings.github_workspace)
     try:
+        plan = make_plan(settings, notebook)
+        footprint.add(_written_paths(plan))
+        if plan.sweep:
+            from runt_action.orchestrator.sweep import run_sweep
+
+            kill_engine(engine)
+            return run_sweep(settings, plan)
+        engine = adopt_engine(engine, plan.engine) or prestart_engine(plan.engine)
         return eventloop.run(_run_one(plan, engine, started))
     finally:
         kill_engine(engine)  # a no-op after a clean shutdown; never leave a process behind
+        _settle(footprint)
+
+
+def _written_paths(plan: RunPlan) -> list[Path | str | None]:
+    """What the run may write outside the workspace and HOME (both are walked anyway)."""
+    spec = plan.engine
+    log = plan.sync_log
+    return [
+        plan.out_dir,
+        plan.ipynb_path,
+        plan.html_path,
+        plan.summary_path,
+        plan.summary_copy,
+        *plan.extra_paths,
+        *((log, f"{log}-wal", f"{log}-shm", f"{log}-journal") if log is not None else ()),
+        *((spec.output_dir, spec.cwd) if spec is not None else ()),
+        *(m.partition(":")[0] for m in (spec.mounts if spec is not None else ())),
+    ]
+
+
+def _settle(footprint: Footprint) -> None:
+    """Hand the run's files back (bounded; see report/ownership.py); say so when cut short."""
+    settled = footprint.settle()
+    if settled.truncated is not None:
+        print(
+            f"{PREFIX}warning: stopped handing files back to their owner after "
+            f"{settled.directories} directories (under {settled.truncated}); "
+            "files the run wrote further on may stay root's",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def _run_one(plan: RunPlan, engine: Engine | None, started: float) -> int:
@@ -288,7 +326,23 @@ class RunExecution:
         died = session.agent.died() if session is not None and session.agent else None
         if died is not None:  # the runtime broke (it reported the cell as failed first)
             return _Outcome(RunStatus.ERROR, f"the runtime agent failed: {died}")
+        lost = await self._write_back_problems()
+        if lost:  # never a success with files that did not reach the host
+            return _Outcome(RunStatus.ERROR, "\n".join(lost))
         return _Outcome()
+
+    async def _write_back_problems(self) -> list[str]:
+        """Pyodide copies what cells wrote back to the host once more as it shuts down (begun
+        when the session closed, for files a background task wrote late); what that last copy
+        could not do fails the run. Only that step is awaited: the process exit still overlaps
+        the publishing. Engines without a copy back (native) have no ``written_back``."""
+        written_back = getattr(self.engine, "written_back", None)
+        if not callable(written_back):
+            return []
+        try:
+            return list(await asyncio.wait_for(written_back(), self.shutdown.left()))
+        except TimeoutError:
+            return ["the last copy of the files back to the host did not finish in time"]
 
     async def _work(self, live: LiveHooks) -> None:
         plan = self.plan
@@ -365,6 +419,8 @@ class RunExecution:
             secrets=plan.secrets,
             fragment_cache=self.html_fragments,
         )
+        # A job killed after this checkpoint must not leave a root-owned notebook behind.
+        report.hand_back([plan.ipynb_path, html], plan.github_workspace)
 
     # -- the result -----------------------------------------------------------------------
 

@@ -252,6 +252,9 @@ def make_plan(
     html = _html_path(s.html, ipynb)
     if html is not None and label is not None and s.html.strip().lower() != "auto":
         html = html.with_name(f"{html.stem}-{label}{html.suffix}")
+    summary_path = (s.github_step_summary or s.summary) if s.github_actions else s.summary
+    summary_copy = s.summary if s.github_actions and s.github_step_summary else None
+    _check_outputs(s, ipynb, html, summary_path, summary_copy)
     return RunPlan(
         notebook=notebook,
         cells=tuple(cells),
@@ -271,8 +274,8 @@ def make_plan(
         given_params=masked_parameters(given, names),
         out_dir=out_dir,
         ipynb_path=ipynb,
-        summary_path=(s.github_step_summary or s.summary) if s.github_actions else s.summary,
-        summary_copy=s.summary if s.github_actions and s.github_step_summary else None,
+        summary_path=summary_path,
+        summary_copy=summary_copy,
         github_output=s.github_output,
         github_actions=s.github_actions,
         github_workspace=s.github_workspace,
@@ -287,6 +290,34 @@ def make_plan(
         kernel=s.kernel,
         log_output=s.log_output,
         runtime_reason=runtime_reason,
+    )
+
+
+def _check_outputs(
+    s: Settings,
+    ipynb: Path,
+    html: Path | None,
+    summary_path: Path | None,
+    summary_copy: Path | None,
+) -> None:
+    """Every output can be written, or exit 2 naming it, before any cell runs (a run as
+    ``--user 1001`` on a root-owned checkout would otherwise run everything, then exit 3)."""
+    from runt_action.orchestrator.writable import check_writable
+
+    if s.prepare_only:  # writes the .ipynb alone
+        check_writable([("the notebook", ipynb, "file")])
+        return
+    summary_kind = "append" if s.github_actions else "file"
+    check_writable(
+        [
+            ("the executed notebook", ipynb, "file"),
+            ("the HTML report", html, "file"),
+            ("the summary", summary_path, summary_kind),
+            ("the summary", summary_copy, "file"),
+            ("the output directory (output-dir)", s.output_dir, "dir"),
+            ("the sync log", s.sync_log, "file"),  # its directory: -wal, -shm, -journal
+            ("the sync log", s.sync_log, "append"),  # and the file itself: written in place
+        ]
     )
 
 

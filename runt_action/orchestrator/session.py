@@ -242,6 +242,17 @@ def _embedded_note(plan: RunPlan, notebook_id: str) -> str:
             f"`runt-automate serve --db {plan.sync_log}` shows it at "
             f"http://127.0.0.1:8787/nb/{notebook_id}"
         )
+    if plan.github_actions:
+        # --view would serve on 127.0.0.1 inside the runner (or the action's container): no
+        # browser reaches it. The files, published with upload-artifact, are what shows it.
+        from runt_action.workspace import workspace_relative
+
+        path = workspace_relative(plan.html_path or plan.ipynb_path)
+        shown = f"the HTML report {path}" if plan.html_path else f"the executed notebook {path}"
+        return (
+            f"Embedded run (in-memory sync server): {shown} shows notebook {notebook_id}; "
+            "publish it with actions/upload-artifact to open it from the run's page"
+        )
     shown = f"the HTML report {plan.html_path}" if plan.html_path else f"{plan.ipynb_path}"
     return (
         f"Embedded run (in-memory sync server): {shown} shows notebook {notebook_id}; "

@@ -219,7 +219,11 @@ def publish(
                 limit -= target.stat().st_size  # the 1 MiB cap is per step, not per write
             shown = replace(result, artifacts=artifacts)
             text = render_summary(
-                shown, scrubber=scrubber, max_bytes=max(limit, 0), problems=problems
+                shown,
+                scrubber=scrubber,
+                max_bytes=max(limit, 0),
+                problems=problems,
+                github_actions=github_actions,
             )
             if text:
                 write_summary(text, target, append=github_actions)
@@ -229,7 +233,10 @@ def publish(
 
     def plain_report() -> None:
         lines = render_terminal(
-            replace(result, artifacts=artifacts), scrubber=scrubber, problems=problems
+            replace(result, artifacts=artifacts),
+            scrubber=scrubber,
+            problems=problems,
+            github_actions=github_actions,
         )
         commands.ensure_newline()
         commands.line("")  # set apart from the live log above

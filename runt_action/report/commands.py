@@ -21,6 +21,7 @@ from runt_action.report.escape import (
     strip_controls,
 )
 from runt_action.report.scrub import MASK, Scrubber
+from runt_action.workspace import workspace_relative
 
 __all__ = ["WorkflowCommands", "in_github_actions"]
 
@@ -163,8 +164,11 @@ class WorkflowCommands:
         title: str | None,
     ) -> None:
         if self.github_actions:
+            # GitHub attaches an annotation to a file only by its path in the repository:
+            # "notebooks/x.yml", never "./notebooks/x.yml" or "/github/workspace/...".
+            shown = workspace_relative(file) if file else file
             self._command(
-                kind, message, file=file, line=line, endLine=end_line, col=col, title=title
+                kind, message, file=shown, line=line, endLine=end_line, col=col, title=title
             )
             return
         where = ":".join(str(p) for p in (file, line, col) if p)

@@ -20,8 +20,10 @@ control character, hyperlinks as ``text <url>`` and bidi controls as visible mar
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -47,6 +49,7 @@ from runt_action.report.live import format_duration
 from runt_action.report.media import output_as_text
 from runt_action.report.scrub import Scrubber, scrub_result
 from runt_action.results import CellOutput, CellResult, CellStatus, RunResult
+from runt_action.workspace import workspace_relative
 
 __all__ = [
     "ARTIFACT_LABELS",
@@ -196,6 +199,7 @@ class FirstError:
     message: str  # "ValueError: boom", or why it failed
     location: str  # "notebooks/x.yml:20", or "" when the line is unknown
     traceback: str  # ANSI stripped; may be ""
+    hint: str = ""  # a missing module: every module the notebook misses, and how to get them
 
 
 def first_error(result: RunResult) -> FirstError | None:
@@ -217,7 +221,54 @@ def first_error(result: RunResult) -> FirstError | None:
         message=" ".join(message.split()),
         location=f"{result.source_file}:{line}" if (line := error_line(cell)) else "",
         traceback=traceback,
+        hint=missing_module_hint(result) if err is not None and _missing(err) else "",
     )
+
+
+_NO_MODULE = re.compile(r"No module named '([^'.]+)")
+_NOT_RUN = (CellStatus.SKIPPED, CellStatus.CANCELLED, CellStatus.NOT_EXECUTED)
+
+
+def _missing(err: CellOutput) -> str | None:
+    if err.ename != "ModuleNotFoundError":
+        return None
+    found = _NO_MODULE.search(err.evalue or "")
+    return found.group(1) if found else None
+
+
+def missing_module_hint(result: RunResult) -> str:
+    """Every module the notebook misses, named at once, and how to get them where it runs.
+
+    Known missing: each failed cell's ModuleNotFoundError. The cells that did not run (after
+    the failure) are read for their imports too: on the python runtime each is checked in this
+    interpreter (the kernel's), on Pyodide the ones outside the standard library and not
+    imported by a cell that succeeded are named as unchecked."""
+    from runt_action.packages import importable, imported_modules, missing_modules_hint
+
+    known: list[str] = []
+    for cell in result.cells:
+        err = _error_output(cell)
+        name = _missing(err) if err is not None else None
+        if name and name not in known:
+            known.append(name)
+    if not known:
+        return ""
+    ran: set[str] = set()
+    later: list[str] = []
+    for cell in result.cells:
+        if cell.cell_type != "code":
+            continue
+        modules = imported_modules(cell.source or "")
+        if cell.status is CellStatus.SUCCESS:
+            ran.update(modules)
+        elif cell.status in _NOT_RUN:
+            later += [m for m in modules if m not in later]
+    candidates = [m for m in later if m not in known and m not in ran]
+    candidates = [m for m in candidates if m not in sys.stdlib_module_names]
+    if result.runtime == "python":
+        known += [m for m in candidates if not importable(m)]
+        return missing_modules_hint(known, result.runtime)
+    return missing_modules_hint(known, result.runtime, unchecked=candidates)
 
 
 def cell_note(cell: CellResult) -> str:
@@ -252,6 +303,29 @@ def artifact_items(
     keys = [k for k in _ARTIFACT_ORDER if k in artifacts]
     keys += sorted(k for k in artifacts if k not in keys and k not in skip)
     return [(ARTIFACT_LABELS.get(k, k), os.path.abspath(artifacts[k])) for k in keys]
+
+
+def shown_path(path: str, github_actions: bool) -> str:
+    """How a report names a file: under Actions relative to the workspace (what GitHub and
+    ``actions/upload-artifact``, a step on the host, understand; the container's absolute
+    ``/github/workspace/...`` means nothing there), else absolute."""
+    return workspace_relative(path) if github_actions else path
+
+
+def upload_step(result: RunResult, paths: Sequence[str]) -> str:
+    """A workflow step that publishes ``paths`` (workspace-relative) as an artifact."""
+    stem = Path(result.source_file).stem or "notebook"
+    name = "runt-" + (re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-") or "notebook")
+    lines = [
+        "- uses: actions/upload-artifact@v4",
+        "  if: always()",
+        "  with:",
+        f"    name: {name}",
+        "    path: |",
+    ]
+    # A block scalar keeps each line as it is: no YAML quoting needed (or wanted).
+    lines += [f"      {' '.join(path.splitlines())}" for path in paths]
+    return "\n".join(lines)
 
 
 # -- view model -----------------------------------------------------------------------------
@@ -310,6 +384,7 @@ def _error_view(result: RunResult, budget: _Budget) -> dict[str, Any] | None:
         "message": _clip(found.message, budget.field_chars * 3),
         "traceback": excerpt if found.traceback else "",
         "traceback_clipped": clipped,
+        "hint": _clip(found.hint, budget.field_chars * 6),
     }
 
 
@@ -320,10 +395,55 @@ def _markdown_view(cell: CellResult, budget: _Budget) -> dict[str, Any] | None:
     clipped = len(source) > budget.markdown_chars
     if clipped:
         source = source[: budget.markdown_chars] + "…"
-    body = contained_markdown(strip_controls(source.replace("\r\n", "\n")))
+    body = contained_markdown(demote_headings(strip_controls(source.replace("\r\n", "\n"))))
     if not body:
         return None
     return {"kind": "markdown", "body": Markup(body), "clipped": clipped}
+
+
+#: The summary's own headings are ``##`` (the run) and ``###`` (its sections): a notebook's
+#: headings go below them, ``#`` -> ``####`` (never past ``######``).
+HEADING_SHIFT = 3
+_ATX = re.compile(
+    r"^((?:[ \t]*>)*[ \t]*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+)*[ \t]{0,3})"  # quotes, list items
+    r"(#{1,6})(?=[ \t]|$)"
+)
+
+
+def demote_headings(source: str, shift: int = HEADING_SHIFT) -> str:
+    """The markdown with every heading ``shift`` levels lower (at most ``######``), so a
+    notebook's ``# Title`` does not outrank the summary's own title. ATX headings keep their
+    place (in quotes and lists too); a top-level setext heading (``Title`` over ``===``)
+    becomes an ATX one. Code blocks and everything else are left as they are."""
+    if "#" not in source and "=" not in source and "-" not in source:
+        return source
+    lines: list[str | None] = list(source.split("\n"))
+    changed = False
+    for token in _heading_parser().parse(source):
+        if token.type != "heading_open" or token.map is None:
+            continue
+        first, end = token.map
+        level = min(int(token.tag[1:]) + shift, 6)
+        line = lines[first]
+        if token.markup.startswith("#") and line is not None:
+            match = _ATX.match(line)
+            if match is not None:
+                lines[first] = match.group(1) + "#" * level + line[match.end() :]
+                changed = True
+        elif token.level == 0 and end - first >= 2:  # setext: text lines, then the underline
+            text = " ".join((ln or "").strip() for ln in lines[first : end - 1])
+            lines[first:end] = ["#" * level + " " + text] + [None] * (end - first - 1)
+            changed = True
+    if not changed:
+        return source
+    return "\n".join(ln for ln in lines if ln is not None)
+
+
+@functools.cache
+def _heading_parser() -> Any:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 
 def _code_view(cell: CellResult, budget: _Budget) -> dict[str, Any]:
@@ -375,7 +495,12 @@ def _param_value(value: Any) -> str:
 
 
 def _context(
-    result: RunResult, budget: _Budget, shortened: bool, dropped: bool, problems: Sequence[str]
+    result: RunResult,
+    budget: _Budget,
+    shortened: bool,
+    dropped: bool,
+    problems: Sequence[str],
+    github_actions: bool = False,
 ) -> dict[str, Any]:
     f = budget.field_chars
     cells = code_cells(result)
@@ -385,12 +510,18 @@ def _context(
         if link is None:
             link = "Live notebook: " + _clip(result.notebook_url, f)
     params = sorted(result.parameters.items(), key=lambda kv: str(kv[0]))
-    artifacts = [] if link else artifact_items(result.artifacts)
+    artifacts = [
+        (label, shown_path(path, github_actions))
+        for label, path in ([] if link else artifact_items(result.artifacts))
+    ]
     return {
         "icon": RUN_ICONS.get(result.status.value, "❔"),
         "title": _clip(result.title or result.source_file, f),
         "link": link,
         "artifacts": [(label, _clip(path, f * 3)) for label, path in artifacts],
+        "upload": upload_step(result, [p for _, p in artifacts])
+        if github_actions and artifacts
+        else "",
         "location_note": _clip(result.location_note or "", f * 2),
         "status": result.status.value,
         "counts": Markup(status_counts(cells)),  # our own words and numbers
@@ -428,10 +559,13 @@ def render_summary(
     scrubber: Scrubber | None = None,
     max_bytes: int = SUMMARY_LIMIT,
     problems: Sequence[str] = (),
+    github_actions: bool = False,
 ) -> str:
     """The summary markdown, under ``max_bytes`` of UTF-8, with no secret of ``scrubber``.
 
     ``problems``: one line each about files that could not be written, shown near the top.
+    ``github_actions``: files are named relative to the workspace, with an
+    ``actions/upload-artifact`` step that publishes them.
     """
     scrubber = scrubber or Scrubber()
     result = scrub_result(result, scrubber)
@@ -442,7 +576,7 @@ def render_summary(
         dropped = not budget.notebook and any(
             c.cell_type == "markdown" or is_code_cell(c) for c in result.cells
         )
-        context = _context(result, budget, shortened, dropped, problems)
+        context = _context(result, budget, shortened, dropped, problems, github_actions)
         if i < len(_BUDGETS) - 1 and _lower_bound(context) > max_bytes:
             continue  # cannot fit: do not spend a render on it
         text = scrubber.text(template.render(context))

@@ -2,9 +2,10 @@
 
 No Markdown and so no escaping: a table of the code cells with status symbols and durations,
 the first error with its place in the YAML file and the end of its traceback, then every file
-the run wrote, one absolute path per line, last (where a terminal leaves the eye). Every line
-goes through ``strip_controls``: no escape sequence or control character reaches the terminal,
-a hyperlink shows as ``text <url>`` and bidi controls as visible markers.
+the run wrote, one absolute path per line (under Actions relative to the workspace, with the
+``actions/upload-artifact`` step that publishes them), last (where a terminal leaves the eye).
+Every line goes through ``strip_controls``: no escape sequence or control character reaches
+the terminal, a hyperlink shows as ``text <url>`` and bidi controls as visible markers.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from runt_action.report.summary import (
     cell_note,
     code_cells,
     first_error,
+    shown_path,
     status_counts,
+    upload_step,
 )
 from runt_action.results import RunResult
 
@@ -49,18 +52,22 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def written_files(artifacts: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(label, absolute path) of every file, output directories expanded (up to a limit)."""
+def written_files(
+    artifacts: Mapping[str, str], *, github_actions: bool = False
+) -> list[tuple[str, str]]:
+    """(label, path) of every file, output directories expanded (up to a limit). Paths are
+    absolute; under Actions relative to the workspace (as ``upload-artifact`` takes them)."""
     rows: list[tuple[str, str]] = []
     for label, path in artifact_items(artifacts, skip=()):
+        shown = shown_path(path, github_actions)
         if not os.path.isdir(path):
-            rows.append((label, path))
+            rows.append((label, shown))
             continue
         files = sorted(str(p) for p in Path(path).rglob("*") if p.is_file())
-        rows.append((label, path + os.sep))
-        rows.extend(("", f) for f in files[:MAX_LISTED_FILES])
+        rows.append((label, shown.rstrip("/" + os.sep) + "/" if github_actions else path + os.sep))
+        rows.extend(("", shown_path(f, github_actions)) for f in files[:MAX_LISTED_FILES])
         if len(files) > MAX_LISTED_FILES:
-            rows.append(("", f"… and {len(files) - MAX_LISTED_FILES} more in {path}"))
+            rows.append(("", f"… and {len(files) - MAX_LISTED_FILES} more in {shown}"))
     return rows
 
 
@@ -95,9 +102,16 @@ def _table(result: RunResult) -> list[str]:
 
 
 def render_terminal(
-    result: RunResult, *, scrubber: Scrubber | None = None, problems: Sequence[str] = ()
+    result: RunResult,
+    *,
+    scrubber: Scrubber | None = None,
+    problems: Sequence[str] = (),
+    github_actions: bool = False,
 ) -> list[str]:
-    """The report as lines (no newlines, no control characters, no secrets)."""
+    """The report as lines (no newlines, no control characters, no secrets).
+
+    ``github_actions``: files are named relative to the workspace, and an
+    ``actions/upload-artifact`` step that publishes them is suggested."""
     scrubber = scrubber or Scrubber()
     result = scrub_result(result, scrubber)
     symbol = RUN_SYMBOLS.get(result.status.value, "?")
@@ -115,6 +129,8 @@ def render_terminal(
     if found is not None:
         where = f" at {found.location}" if found.location else ""
         lines += ["", f"{found.heading}: cell {found.cell.id}{where}", f"  {found.message}"]
+        if found.hint:
+            lines.append(f"  hint: {found.hint}")
         if found.traceback:
             tb = [ln for ln in strip_controls(found.traceback).splitlines() if ln.strip()]
             shown = tb[-_TRACEBACK_LINES:]
@@ -129,9 +145,14 @@ def render_terminal(
         lines += ["", _clip(result.location_note, 500)]
     if problems:
         lines += ["", "Not written:", *(f"  {p}" for p in problems)]
-    files = written_files(result.artifacts)
+    files = written_files(result.artifacts, github_actions=github_actions)
     if files:
         width = max(_width(label) for label, _ in files)
         lines += ["", "Files written:"]
         lines += [f"  {_pad(label, width)}  {path}" for label, path in files]
+        if github_actions and not result.notebook_url:
+            shown = [shown_path(p, True) for _, p in artifact_items(result.artifacts)]
+            if shown:
+                lines += ["", "To download them from the run's page, add a step after this one:"]
+                lines += ["  " + ln for ln in upload_step(result, shown).splitlines()]
     return [scrubber.text(strip_controls(line).replace("\n", " ")) for line in lines]

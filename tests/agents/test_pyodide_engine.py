@@ -215,7 +215,8 @@ async def test_mounts_sit_at_the_host_path_and_writes_reach_the_host(data_dir: P
 
 
 async def test_a_failed_copy_back_is_shown_in_the_cell(data_dir: Path) -> None:
-    """Never silent: a file that cannot reach the host says so on the cell's stderr."""
+    """Never silent: a file that cannot reach the host fails the cell, naming it (more in
+    test_pyodide_sandbox.py)."""
     eng = PyodideEngine(mounts=[str(data_dir)])
     await eng.start()
     try:
@@ -223,8 +224,10 @@ async def test_a_failed_copy_back_is_shown_in_the_cell(data_dir: Path) -> None:
         code = f"import os\nos.makedirs({str(data_dir / 'clash')!r})\n"
         code += f"open({str(data_dir / 'clash' / 'f.txt')!r}, 'w').write('x')"
         status, sink = await run(eng, code)
-        assert status is ExecStatus.OK, sink.calls
-        assert f"could not copy {data_dir} back to the host" in sink.text("stderr")
+        assert status is ExecStatus.ERROR, sink.calls
+        [(ename, evalue, _)] = sink.of("error")
+        assert ename == "WriteBackError"
+        assert f"could not copy {data_dir / 'clash' / 'f.txt'} back to the host" in evalue
     finally:
         await eng.shutdown()
 

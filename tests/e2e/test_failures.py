@@ -83,4 +83,5 @@ async def test_bad_input_under_actions_still_reports(
     assert line.startswith(f"{bad}:3:5: unknown key 'sourc'")
     assert run.outputs["status"] == "invalid"
     assert "Invalid input" in run.summary
-    assert f"::error file={bad},line=3,col=5" in run.stdout
+    # Annotations name the file as GitHub attaches them: relative to the workspace.
+    assert "::error file=bad.yml,line=3,col=5" in run.stdout

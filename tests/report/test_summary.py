@@ -93,7 +93,7 @@ def test_cell_table_has_code_cells_only(
     assert "| 3 | explode | ❌ failed | 12 ms | 1 | ValueError\\: boom |" in text
     assert "| 4 | later | ⏭️ skipped | 12 ms | 0 | after a failure |" in text
     assert "not-executed" not in text and "intro" not in text
-    assert "<h1>Hello</h1>" in render_md(text)  # the markdown cell is in the notebook part
+    assert "<h4>Hello</h4>" in render_md(text)  # the markdown cell, below our headings
 
 
 def test_notebook_part_shows_markdown_and_collapsed_outputs(
@@ -134,7 +134,7 @@ def test_notebook_part_shows_markdown_and_collapsed_outputs(
     ]
     text = render_summary(make.result(cells))
     html = render_md(text)
-    assert "<h1>Sales</h1>" in html and "<strong>all</strong>" in html
+    assert "<h4>Sales</h4>" in html and "<strong>all</strong>" in html
     assert '<a href="https://docs.example">docs</a>' in html  # the author's own link
     block = re.search(r"<details><summary>✅ <code>plot</code>(.*?)</details>", html, re.S)
     assert block, html
@@ -242,7 +242,7 @@ def test_markdown_cells_cannot_break_out(
     baseline, html = run("harmless *text*"), run(hostile)
     assert _structure(html) == _structure(baseline)
     assert re.search(r"<summary>✅ <code>after</code>.*?<pre><code[^>]*>AFTER-OUT\n", html, re.S)
-    allowed = {"h1", "h2", "h3", "p", "a", "strong", "em", "table", "thead", "tbody", "tr",
+    allowed = {"h2", "h3", "h4", "p", "a", "strong", "em", "table", "thead", "tbody", "tr",
                "th", "td", "details", "summary", "pre", "code", "sub", "ul", "li", "blockquote",
                "div"}  # fmt: skip
     assert _tags(html) <= allowed, _tags(html) - allowed

@@ -101,5 +101,5 @@ def test_readme_documents_the_pyodide_switches_and_the_image_budget() -> None:
     for needle in ("PYODIDE_FULL=1", "RUNT_PYODIDE_CDN=1", "### Image budget", "uv.lock"):
         assert needle in readme, needle
     budget = readme.split("### Image budget", 1)[1].split("\n## ", 1)[0]
-    assert re.search(r"\*\*total\*\* \| \*\*\d+ MB\*\*", budget)
+    assert re.search(r"\*\*total\*\* \| \*\*\d+(\.\d+)? MB\*\*", budget)
     assert "Time from `podman run` to the first cell's output" in budget

@@ -23,7 +23,11 @@ def test_installed_requirements_pass_and_markers_that_exclude_are_noted() -> Non
     ]
 
 
-def test_missing_packages_are_one_error_with_the_exact_pip_command() -> None:
+def test_missing_packages_are_one_error_with_the_exact_pip_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("runt_action.packages.has_pip", lambda: True)  # a venv with pip
+    monkeypatch.setattr("runt_action.packages.in_image", lambda environ=None: False)
     with pytest.raises(MissingPackageError) as info:
         check_installed(["pytest>=1", "runt-no-such-package>=2", "packaging<1"])
     message = str(info.value)

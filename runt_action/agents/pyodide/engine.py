@@ -104,7 +104,12 @@ class PyodideEngine:
         self._lock = asyncio.Lock()
         self._closing = False
         self._dead: RuntimeDied | None = None
+        self._bye: asyncio.Future[list[str]] | None = None  # the shutdown's last copy back
+        self._shutdown_sent = False
         self.boot_info: dict[str, Any] = {}
+        # What the last copy back to the host (at shutdown) could not do, one line per file:
+        # the run must fail on it (see written_back()). A cell's own copy back fails the cell.
+        self.write_back_problems: list[str] = []
 
     @property
     def pid(self) -> int | None:
@@ -151,6 +156,8 @@ class PyodideEngine:
         assert self._popen is not None
         self._proc = await AdoptedProcess.adopt(self._popen)
         self._ready = asyncio.get_running_loop().create_future()
+        self._bye = asyncio.get_running_loop().create_future()
+        self._shutdown_sent = False
         self._tasks = [
             asyncio.create_task(self._read_events(), name="pyodide-events"),
             asyncio.create_task(self._read_stderr(), name="pyodide-stderr"),
@@ -273,6 +280,7 @@ class PyodideEngine:
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(Exception):
                 await self._send(encode("shutdown"))
+                self._shutdown_sent = True
             if proc.stdin is not None:
                 proc.stdin.close()
             # A run that made the snapshot lets the bridge finish writing it before it exits.
@@ -292,6 +300,33 @@ class PyodideEngine:
                 await task
         self._tasks = []
         self._fail_current(RuntimeDied("the Pyodide runtime was shut down"))
+        self._end_bye()
+
+    async def written_back(self) -> list[str]:
+        """Once the shutdown's last copy back to the host is over (the bridge said goodbye, or
+        the process ended): what it could not copy, as ``write_back_problems``. Returns at the
+        goodbye, before the process exits (which may still be writing the snapshot), so the
+        run can decide its outcome while Deno finishes. [] when the engine never started."""
+        if self._bye is None:
+            return []
+        return list(await asyncio.shield(self._bye))
+
+    def _end_bye(self) -> None:
+        """The process ended: no goodbye will come."""
+        bye = self._bye
+        if bye is None or bye.done():
+            return
+        problems: list[str] = []
+        writable = [m.target for m in self._mounts if not m.readonly]
+        if self._output_dir is not None:
+            writable.append(str(self._output_dir))
+        if self._shutdown_sent and writable:  # asked to say goodbye, ended without it
+            problems.append(
+                f"the last copy of {', '.join(writable)} back to the host did not run: the "
+                "Pyodide runtime ended first (files written after the last cell may be missing)"
+            )
+        self.write_back_problems = problems
+        bye.set_result(problems)
 
     # ------------------------------------------------------------------------------ execution
 
@@ -346,6 +381,7 @@ class PyodideEngine:
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(RuntimeAgentError(f"Pyodide failed to start{self._tail()}"))
         self._fail_current(error)
+        self._end_bye()
 
     async def _read_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
@@ -362,6 +398,14 @@ class PyodideEngine:
         if kind == "ready":
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(event)
+            return
+        if kind == "bye":
+            problems = [str(p) for p in event.get("problems") or []]
+            for problem in problems:
+                log.warning("%s", problem)
+            self.write_back_problems = problems
+            if self._bye is not None and not self._bye.done():
+                self._bye.set_result(problems)
             return
         if kind == "fatal":
             message = str(event.get("message", "unknown failure"))

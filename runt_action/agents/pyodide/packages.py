@@ -126,17 +126,61 @@ def plan_packages(
 
 
 def _missing_message(missing: list[str], wheelhouse: Path | None, lock: dict[str, Any]) -> str:
+    """Every missing package at once, and how to get each kind where this is read.
+
+    A package of Pyodide's own distribution (numpy, pandas: compiled for WebAssembly, so no
+    ``pip download`` can fetch it) comes from that distribution: its CDN (RUNT_PYODIDE_CDN=1)
+    or the full build. Anything else needs a pure-Python wheel in the wheelhouse; inside the
+    action's image (no pip there) a workflow step before the action downloads it."""
+    from runt_action.packages import in_image
+
     python = str(lock["info"].get("python", "3"))
     short = ".".join(python.split(".")[:2])
     names = ", ".join(repr(m) for m in missing)
-    target = shlex.quote(str(wheelhouse)) if wheelhouse is not None else "wheels"
-    wanted = " ".join(shlex.quote(m.split(" (needed by")[0]) for m in missing)
     where = f"the wheelhouse {wheelhouse}" if wheelhouse is not None else "no wheelhouse given"
+    in_dist: list[str] = []
+    others: list[str] = []
+    for item in missing:
+        text = item.split(" (needed by")[0]
+        try:
+            name = canonicalize_name(Requirement(text).name)
+        except InvalidRequirement:
+            name = canonicalize_name(text)
+        (in_dist if name in lock["packages"] else others).append(text)
+    image = in_image()
+    advice: list[str] = []
+    if in_dist:
+        shown = ", ".join(in_dist)
+        full = "" if image else " or install Pyodide's full distribution (PYODIDE_FULL=1)"
+        env = "`env: RUNT_PYODIDE_CDN: 1` on the step" if image else "RUNT_PYODIDE_CDN=1"
+        advice.append(
+            f"{shown} {'is' if len(in_dist) == 1 else 'are'} built for Pyodide and not "
+            f"bundled {'in the action' + chr(39) + 's image' if image else 'here'}: set "
+            f"{env} to load {'it' if len(in_dist) == 1 else 'them'} from Pyodide's CDN{full}"
+        )
+    if others:
+        from runt_action.workspace import workspace_relative
+
+        house = workspace_relative(wheelhouse) if image and wheelhouse is not None else wheelhouse
+        target = shlex.quote(str(house)) if house is not None else "wheels"
+        wanted = " ".join(shlex.quote(m) for m in others)
+        download = (
+            f"`pip download --only-binary=:all: --platform any --python-version {short} "
+            f"-d {target} {wanted}`"
+        )
+        step = (
+            f"add a workflow step before the action that runs {download} and give the action "
+            f"`wheelhouse: {target}`"
+            if image
+            else f"run {download} and pass --wheelhouse {target}"
+        )
+        advice.append(
+            f"for {', '.join(others)} (pure-Python packages only; compiled ones do not run on "
+            f"Pyodide) {step}, or allow downloads from PyPI with RUNT_PYODIDE_CDN=1"
+        )
     return (
-        f"package(s) {names} not available to Pyodide ({where}; not in this Pyodide "
-        "distribution; downloads are off): add pure-Python wheels with `pip download "
-        f"--only-binary=:all: --platform any --python-version {short} -d {target} {wanted}` "
-        "and pass --wheelhouse, or allow downloads with RUNT_PYODIDE_CDN=1"
+        f"package(s) {names} not available to Pyodide ({where}; downloads are off): "
+        f"{'; '.join(advice)}"
     )
 
 

@@ -1,7 +1,7 @@
 // The Deno side of runt_action's Pyodide engine.
 //
 // Protocol: JSON lines. Commands arrive on stdin ({op: init|exec|interrupt|shutdown});
-// events leave on stdout ({ev: ready|stream|display|result|error|clear|done|fatal}).
+// events leave on stdout ({ev: ready|stream|display|result|error|clear|done|fatal|bye}).
 // stdout carries nothing else: console.log is routed to stderr here and in the worker, and
 // Python's own output reaches us as messages, never as bytes on our stdout.
 console.log =
@@ -93,7 +93,11 @@ function send(msg) {
   }
   if (exiting) return;
   if (msg.ev === "done") stopTicker();
-  if (msg.ev === "bye") return exit(0);
+  if (msg.ev === "bye") {
+    flushStream();
+    write(msg); // with what the last copy back could not do: the engine fails the run on it
+    return exit(0);
+  }
   if (msg.ev === "fatal") {
     flushStream();
     write(msg);

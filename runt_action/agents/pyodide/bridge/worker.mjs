@@ -8,9 +8,14 @@ console.log =
     (...args) => console.error(...args);
 
 let pyodide = null;
+let FS = null; // Pyodide's file system, kept apart: after a fatal error pyodide.FS throws
 let runtime = null;
 let outputDir = null;
+let fatal = null; // what broke the interpreter for good (Pyodide's on_fatal), once it did
 const writable = []; // {fsDir, hostDir, seen}: copied back to the host after every cell
+// Host paths whose copy back failed -> the version (stamp) that failed: a failure is shown in
+// the cell that caused it (or at shutdown), and retried after every later cell.
+const failedCopies = new Map();
 const SETTLE_MS = 500; // longest wait at shutdown for background tasks to finish
 const decoder = { stdout: new TextDecoder(), stderr: new TextDecoder() };
 let currentId = null;
@@ -88,8 +93,42 @@ if "_runt_runtime" not in sys.modules:
   return pyodide.pyimport("_runt_runtime");
 }
 
+// Pyodide's system calls answer some questions by asking Node's API, which Deno answers only
+// with a permission the run does not grant: os.getuid() calls process.getuid() (Deno: sys
+// "uid"), os.system() child_process.spawnSync() (env, run). A JS error thrown inside a system
+// call is fatal to the interpreter (Pyodide cannot unwind the C stack), so one such call broke
+// every later cell and its copy back to the host. They get the sandbox's answers instead: uid
+// and gid 0 (as Emscripten's own getgid, and the owner of every file in Pyodide's file system),
+// and a shell that cannot be started (os.system returns 127 << 8, as sh for a missing command;
+// subprocess already raises OSError).
+async function sandboxNodeApi() {
+  const proc = globalThis.process;
+  if (proc) {
+    for (const name of ["getuid", "geteuid", "getgid", "getegid"]) {
+      if (typeof proc[name] === "function") proc[name] = () => 0;
+    }
+    if (typeof proc.getgroups === "function") proc.getgroups = () => [0];
+  }
+  try {
+    const childProcess = (await import("node:child_process")).default;
+    const refuse = () => {
+      const error = new Error("processes are not available on Pyodide");
+      return { status: 127, signal: null, pid: 0, output: [null, "", ""], stdout: "", stderr: "", error };
+    };
+    childProcess.spawnSync = refuse;
+    for (const name of ["execSync", "execFileSync"]) {
+      childProcess[name] = () => {
+        throw Object.assign(new Error("processes are not available on Pyodide"), { status: 127 });
+      };
+    }
+  } catch (err) {
+    log(`could not fence node:child_process: ${err}`);
+  }
+}
+
 async function boot(init) {
   const started = performance.now();
+  await sandboxNodeApi();
   const phases = {};
   const mark = (
     name,
@@ -135,6 +174,13 @@ async function boot(init) {
     }
   }
   mark("load");
+  FS = pyodide.FS;
+  // A fatal error leaves the interpreter unusable: the cell fails, what it wrote before is
+  // still copied back (the file system is plain JS and survives), and the process ends, so the
+  // run fails instead of going on with an interpreter that can no longer write anything.
+  pyodide._api.on_fatal = (err) => {
+    fatal ??= err ?? new Error("unknown error");
+  };
   pyodide.setStdout(streamWriter("stdout"));
   pyodide.setStderr(streamWriter("stderr"));
   pyodide.setStdin({ error: true });
@@ -157,12 +203,12 @@ async function boot(init) {
   }
   outputDir = init.outputDir ?? null;
   if (outputDir) {
-    pyodide.FS.mkdirTree(outputDir);
+    FS.mkdirTree(outputDir);
     writable.push({ fsDir: outputDir, hostDir: outputDir, seen: new Map() });
   }
   if (init.cwd) {
-    pyodide.FS.mkdirTree(init.cwd);
-    pyodide.FS.chdir(init.cwd);
+    FS.mkdirTree(init.cwd);
+    FS.chdir(init.cwd);
   }
   mark("setup");
   if (init.packages) {
@@ -262,7 +308,6 @@ function stampOf(stat) {
 }
 
 function copyIn(host, target, readonly, seen) {
-  const FS = pyodide.FS;
   FS.mkdirTree(target);
   for (const entry of Deno.readDirSync(host)) {
     const src = `${host}/${entry.name}`;
@@ -278,23 +323,48 @@ function copyIn(host, target, readonly, seen) {
   if (readonly) FS.chmod(target, 0o555);
 }
 
-function syncDir(dir, hostDir, seen, visited) {
-  // Copy new or changed files from Pyodide's file system back to the host directory.
-  const FS = pyodide.FS;
-  Deno.mkdirSync(hostDir, { recursive: true });
+function reason(err) {
+  // Deno's errors name the operation and the path ("Permission denied (os error 13): open
+  // '/x/a.txt'"); the class says which kind (PermissionDenied, IsADirectory, ...).
+  const name = err?.name && err.name !== "Error" ? `${err.name}: ` : "";
+  return `${name}${err?.message ?? err}`;
+}
+
+function copyProblem(path, hostPath, what, err) {
+  const where = hostPath === path ? path : `${path} (host: ${hostPath})`;
+  return `could not ${what} ${where} ${what === "copy" ? "back to" : "on"} the host: ${reason(err)}`;
+}
+
+function syncDir(dir, hostDir, seen, visited, problems, broken = null) {
+  // Copy new or changed files from Pyodide's file system back to the host directory. Each
+  // file on its own: one that cannot be written does not keep the others from the host.
+  // `broken`: why this host directory cannot be made (its files are then not written).
+  if (broken === null) {
+    try {
+      Deno.mkdirSync(hostDir, { recursive: true });
+    } catch (err) {
+      broken = err;
+    }
+  }
   for (const name of FS.readdir(dir)) {
     if (name === "." || name === "..") continue;
     const path = `${dir}/${name}`;
     const stat = FS.lstat(path);
     const hostPath = `${hostDir}/${name}`;
     if (FS.isDir(stat.mode)) {
-      syncDir(path, hostPath, seen, visited);
+      syncDir(path, hostPath, seen, visited, problems, broken);
     } else if (FS.isFile(stat.mode)) {
       visited.add(path);
       const stamp = stampOf(stat);
       if (seen.get(path) === stamp) continue;
-      Deno.writeFileSync(hostPath, FS.readFile(path));
-      seen.set(path, stamp);
+      try {
+        if (broken !== null) throw broken;
+        Deno.writeFileSync(hostPath, FS.readFile(path));
+        seen.set(path, stamp);
+        failedCopies.delete(hostPath);
+      } catch (err) {
+        problems.push({ hostPath, stamp, text: copyProblem(path, hostPath, "copy", err) });
+      }
     }
   }
 }
@@ -302,25 +372,47 @@ function syncDir(dir, hostDir, seen, visited) {
 function syncBack() {
   // Writable mounts and the output directory: new and changed files reach the host, and a
   // file the notebook deleted (one that was there or that we copied) is deleted there too.
+  // Returns what could not be done, except failures reported before for the same version.
   const problems = [];
   for (const { fsDir, hostDir, seen } of writable) {
     try {
       const visited = new Set();
-      syncDir(fsDir, hostDir, seen, visited);
+      syncDir(fsDir, hostDir, seen, visited, problems);
       for (const path of [...seen.keys()]) {
         if (visited.has(path)) continue;
-        seen.delete(path);
+        const hostPath = hostDir + path.slice(fsDir.length);
         try {
-          Deno.removeSync(hostDir + path.slice(fsDir.length));
+          Deno.removeSync(hostPath);
         } catch (err) {
-          if (!(err instanceof Deno.errors.NotFound)) throw err;
+          if (!(err instanceof Deno.errors.NotFound)) {
+            // Kept in `seen`: the deletion is tried again after the next cell.
+            problems.push({ hostPath, stamp: "deleted", text: copyProblem(path, hostPath, "delete", err) });
+            continue;
+          }
         }
+        seen.delete(path);
+        failedCopies.delete(hostPath);
       }
     } catch (err) {
-      problems.push(`could not copy ${fsDir} back to the host: ${err}`);
+      problems.push({ hostPath: hostDir, stamp: "", text: `could not copy ${fsDir} back to the host: ${reason(err)}` });
     }
   }
-  return problems;
+  const fresh = problems.filter((p) => failedCopies.get(p.hostPath) !== p.stamp);
+  for (const p of problems) failedCopies.set(p.hostPath, p.stamp);
+  return fresh.map((p) => p.text);
+}
+
+function reportCopyProblems(id, problems) {
+  // A file the cell wrote that is not on the host fails the cell: never a silent success.
+  const shown = problems.slice(0, 20);
+  if (problems.length > shown.length) shown.push(`... and ${problems.length - shown.length} more`);
+  post({
+    ev: "error",
+    id,
+    ename: "WriteBackError",
+    evalue: shown.join("\n"),
+    traceback: ["WriteBackError: files this cell wrote did not reach the host", ...shown],
+  });
 }
 
 // How often an awaiting cell's gathered stream text is handed over (as bridge.mjs's ticker).
@@ -361,20 +453,14 @@ async function execute(id, code, cellId) {
   } catch (err) {
     // run_cell catches user exceptions; reaching here means the runtime itself broke, or an
     // interrupt landed outside the cell's own frames.
-    if (String(err).includes("fatally failed")) {
-      // The interpreter is gone for good: dying lets the engine report RuntimeDied.
-      post({ ev: "fatal", message: `Pyodide failed fatally: ${err}` });
-      return; // the main thread ends the process on "fatal"
-    }
-    const interrupted = err?.type === "KeyboardInterrupt";
+    if (String(err).includes("fatally failed")) fatal ??= err;
+    const interrupted = fatal === null && err?.type === "KeyboardInterrupt";
     const ename = interrupted ? "KeyboardInterrupt" : "RuntimeError";
-    post({
-      ev: "error",
-      id,
-      ename,
-      evalue: interrupted ? "" : String(err),
-      traceback: [],
-    });
+    let evalue = interrupted ? "" : String(err);
+    if (fatal !== null) {
+      evalue = `the Pyodide interpreter failed fatally and cannot run anything more: ${reason(fatal)}`;
+    }
+    post({ ev: "error", id, ename, evalue, traceback: [] });
     reply = {
       status: interrupted ? "interrupted" : "error",
       execution_count: null,
@@ -390,8 +476,16 @@ async function execute(id, code, cellId) {
     const rest = decoder[name].decode();
     if (rest) post({ ev: "stream", id, name, text: rest });
   }
-  for (const problem of syncBack()) {
-    post({ ev: "stream", id, name: "stderr", text: `${problem}\n` });
+  const problems = syncBack();
+  if (problems.length) {
+    reportCopyProblems(id, problems);
+    if (reply.status === "ok") reply.status = "error";
+  }
+  if (fatal !== null) {
+    // The interpreter is gone for good (what it wrote is copied above): dying lets the engine
+    // fail this cell and the run with the cause.
+    post({ ev: "fatal", message: `Pyodide failed fatally: ${reason(fatal)}` });
+    return;
   }
   post({
     ev: "done",
@@ -440,9 +534,16 @@ self.onmessage = (event) => {
     // have written since), then goodbye.
     // First let the event loop run until the cells' background tasks are done (bounded: a
     // task that never ends must not hold the shutdown), so their files are in the copy.
+    // What this last copy could not do goes with the goodbye: the engine fails the run with
+    // it (a failure a cell already reported failed that cell, and the run with it).
     queue = queue.then(settleTasks).then(() => {
-      for (const problem of syncBack()) log(`warning: ${problem}`); // shown, not debug
-      post({ ev: "bye" });
+      let problems;
+      try {
+        problems = writable.length ? syncBack() : [];
+      } catch (err) {
+        problems = [`could not copy the files back to the host: ${reason(err)}`];
+      }
+      post({ ev: "bye", problems });
     });
   }
 };
