@@ -230,6 +230,7 @@ async def test_a_failed_copy_back_is_shown_in_the_cell(data_dir: Path) -> None:
         assert f"could not copy {data_dir / 'clash' / 'f.txt'} back to the host" in evalue
     finally:
         await eng.shutdown()
+    assert (data_dir / "clash").read_text() == "a file on the host"  # the host's file stays
 
 
 async def test_cwd_is_the_same_path_and_mounted(tmp_path: Path) -> None:

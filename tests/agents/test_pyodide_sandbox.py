@@ -117,22 +117,6 @@ async def test_a_file_that_cannot_reach_the_host_fails_the_cell(tmp_path: Path) 
         await eng.shutdown()
 
 
-async def test_a_directory_that_cannot_be_made_fails_the_cell(tmp_path: Path) -> None:
-    eng = PyodideEngine(mounts=[str(tmp_path)])
-    await eng.start()
-    try:
-        (tmp_path / "clash").write_text("a file on the host")  # after the copy in
-        code = f"import os\nos.makedirs({str(tmp_path / 'clash')!r})\n"
-        code += f"open({str(tmp_path / 'clash' / 'f.txt')!r}, 'w').write('x')"
-        status, sink = await run(eng, code)
-        assert status is ExecStatus.ERROR, sink.calls
-        [error] = write_back_errors(sink)
-        assert f"could not copy {tmp_path / 'clash' / 'f.txt'} back to the host" in error
-    finally:
-        await eng.shutdown()
-    assert (tmp_path / "clash").read_text() == "a file on the host"
-
-
 async def test_a_deletion_that_fails_on_the_host_fails_the_cell(tmp_path: Path) -> None:
     (tmp_path / "old.txt").write_text("old")
     eng = PyodideEngine(cwd=tmp_path)
