@@ -120,7 +120,10 @@ def terminal_safe(text: str) -> str:
 def show_bidi(text: str) -> str:
     """Bidi controls as visible markers (``⟦U+202E⟧``), so text reads as what it is.
 
-    For what people read (log, reports, viewer); the .ipynb keeps the raw data."""
+    For what people read (log, reports, viewer); the .ipynb keeps the raw data. ASCII text
+    (the common case, known to CPython without a scan) has none."""
+    if text.isascii():
+        return text
     return _BIDI.sub(lambda m: _bidi_marker(m[0]), text)
 
 
