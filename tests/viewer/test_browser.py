@@ -54,25 +54,30 @@ def _shot_dir(tmp_path: Path) -> Path:
     return target
 
 
-@pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[Any]:
-    """A fresh Chromium profile (a new user-data-dir) per test."""
+@contextlib.asynccontextmanager
+async def chromium(profile: Path, args: list[str], **options: Any) -> AsyncIterator[Any]:
+    """Debian's Chromium driven by Playwright, with a fresh profile (user-data-dir)."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: run scripts/setup-browser.sh (make test does)")
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         context = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=ARGS,
-            viewport={"width": 1100, "height": 900},
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=args, **options
         )
         try:
             yield context
         finally:
             await context.close()
+
+
+@pytest.fixture
+async def browser(tmp_path: Path) -> AsyncIterator[Any]:
+    """A fresh Chromium profile (a new user-data-dir) per test."""
+    async with chromium(
+        tmp_path / "profile", ARGS, viewport={"width": 1100, "height": 900}
+    ) as context:
+        yield context
 
 
 class Watch:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from test_browser import ARGS, CHROMIUM, WAIT_MS, Watch
+from test_browser import ARGS, WAIT_MS, Watch, chromium
 from viewer_helpers import FAST, cell_events, commit_all, run_events
 
 from runt_action.livestore import SyncServer, connect_store
@@ -163,21 +162,8 @@ async def write(server: SyncServer, events: list[Any]) -> None:
 @pytest.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[Any]:
     """A fresh Chromium profile per test, with the flags above."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/setup-browser.sh (make test does)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        context = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-        )
-        try:
-            yield context
-        finally:
-            await context.close()
+    async with chromium(tmp_path / "profile", FLAGS) as context:
+        yield context
 
 
 @dataclass
