@@ -522,7 +522,7 @@ def second_argument(path: Path) -> str:
                 f"{PROG}: {path}: no such parameters file (a second argument ending in "
                 f"{suffix} is read as one; an output notebook needs a .ipynb name)"
             )
-        if _holds_notebook(path):
+        if _file_kind(path) == "notebook":
             raise UsageError(
                 f"{PROG}: {path}: holds a Jupyter notebook, not parameters; name the output "
                 "notebook .ipynb (or use --output) to write it there"
@@ -540,10 +540,6 @@ def second_argument(path: Path) -> str:
         "mapping) or to overwrite it as the output notebook (not a notebook); "
         "use --output or -f to say which"
     )
-
-
-def _holds_notebook(path: Path) -> bool:
-    return _file_kind(path) == "notebook"
 
 
 def _file_kind(path: Path) -> str:
@@ -783,7 +779,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     def attach(server: Any) -> Callable[[], str]:
         from runt_action.viewer import attach_viewer
 
-        viewer = attach_viewer(server, token=token)
+        viewer = attach_viewer(server)  # the server's own token
 
         def announce() -> str:
             sync = f"sync:   {server.url}"

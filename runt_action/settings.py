@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from runt_action.console import PREFIX
 from runt_action.errors import UsageError
 from runt_action.timeouts import Timeouts
 
@@ -304,7 +305,7 @@ def _map_notebook_path(settings: Settings) -> Settings:
     if mapped == settings.notebook:
         return settings
     print(
-        f"runt-automate: note: {settings.notebook} is the runner's path of the workspace; "
+        f"{PREFIX}note: {settings.notebook} is the runner's path of the workspace; "
         f"reading {mapped} (the workspace mounted in this container)",
         file=sys.stderr,
     )

@@ -31,8 +31,8 @@ text, MIME bundles and their nested JSON, markdown, errors, updates and appends)
 completion's error text are masked, in every escaped spelling the :class:`Scrubber` knows,
 before the event is committed, so no sync server, event log or viewer ever receives them.
 One choke point (:meth:`RuntimeAgent._commit_wire`); nothing is done when there are none.
-A secret printed in two pieces that reach the sink in different flushes (50 ms apart) is
-not recognised here; the reporters, which join a cell's stream text, still mask it.
+A secret printed in pieces is masked whole too: the sink holds back stream text that could
+begin a secret (``Scrubber.partial_tail``) until the next write or the end of the cell.
 """
 
 from __future__ import annotations

@@ -307,7 +307,7 @@ class EventSink:
 
     def _flush_soon(self) -> None:
         """A timed or size flush: like :meth:`flush`, but a tail that may be the start of a
-        secret stays buffered (once) for the next write to complete."""
+        secret stays buffered for the next write (or a forced flush) to complete."""
         if self._holdback is None or not self._buf or self._buf_name is None:
             self.flush()
             return

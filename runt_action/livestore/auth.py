@@ -67,7 +67,7 @@ def _split_host(value: str, default_port: int) -> tuple[str, int] | None:
 
 @dataclass(frozen=True, slots=True)
 class OriginPolicy:
-    """The Host names and Origins a server bound to ``bind_host:port`` answers.
+    """The Host names and Origins a server bound to ``bind_host`` answers.
 
     - Bound to loopback: Host must name loopback (``localhost``, ``127.x.y.z``, ``[::1]``).
     - Bound to one address: that address, loopback, or an ``extra_hosts`` name.
@@ -80,12 +80,11 @@ class OriginPolicy:
     """
 
     bind_host: str
-    port: int
     extra_hosts: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def for_bind(cls, bind_host: str, port: int, extra_hosts: Iterable[str] = ()) -> OriginPolicy:
-        return cls(bind_host, port, frozenset(h.lower() for h in extra_hosts))
+    def for_bind(cls, bind_host: str, extra_hosts: Iterable[str] = ()) -> OriginPolicy:
+        return cls(bind_host, frozenset(h.lower() for h in extra_hosts))
 
     def host_ok(self, host_header: str | None) -> bool:
         if host_header is None:

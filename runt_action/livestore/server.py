@@ -561,8 +561,7 @@ class SyncServer:
         self._max_stores = max_stores
         self._guard = _ConnectionGuard(header_timeout, max_connections_per_address)
         self._token = token
-        self._extra_hosts = tuple(extra_hosts)
-        self.origin_policy = OriginPolicy.for_bind(host, port, extra_hosts)
+        self.origin_policy = OriginPolicy.for_bind(host, extra_hosts)
         self._outbox_size = outbox_size
         self._host = host
         self._port = port
@@ -643,7 +642,6 @@ class SyncServer:
         sockets = getattr(server, "sockets", None)  # asyncio's or another loop's Server
         assert sockets, "the site did not open a listening socket"
         self._port = int(sockets[0].getsockname()[1])
-        self.origin_policy = OriginPolicy.for_bind(self._host, self._port, self._extra_hosts)
         shown = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
         self.url = f"ws://{shown}:{self._port}/livestore"
 
@@ -692,10 +690,8 @@ class SyncServer:
                     f"not {len(store_id)}"
                 ),
             )
-        if self._token is not None:
-            given = payload.get("authToken") if isinstance(payload, dict) else None
-            if not isinstance(given, str) or not same_secret(given, self._token):
-                return web.Response(status=400, text=_unexpected("Invalid auth token"))
+        if self._token is not None and not payload_has_token(payload, self._token):
+            return web.Response(status=400, text=_unexpected("Invalid auth token"))
         if self._validate_payload is not None:
             try:
                 result = self._validate_payload(payload)
@@ -938,14 +934,17 @@ class SyncServer:
         peer.send(AdminResetRoomRes(msg.request_id))
 
 
+def payload_has_token(payload: Any, token: str) -> bool:
+    """The handshake payload carries ``authToken`` equal to ``token`` (constant time)."""
+    given = payload.get("authToken") if isinstance(payload, dict) else None
+    return isinstance(given, str) and same_secret(given, token)
+
+
 def token_validator(token: str | None) -> Callable[[Any], None]:
     """A ``validate_payload`` accepting payloads whose ``authToken`` equals ``token``."""
 
     def validate(payload: Any) -> None:
-        if token is None:
-            return
-        given = payload.get("authToken") if isinstance(payload, dict) else None
-        if not isinstance(given, str) or not same_secret(given, token):
+        if token is not None and not payload_has_token(payload, token):
             raise ValueError("Invalid auth token")
 
     return validate

@@ -35,7 +35,13 @@ from pydantic import ValidationError
 from runt_action.errors import NotebookError
 from runt_action.notebook.conditions import compile_condition
 from runt_action.notebook.literals import BadValue, check_name, check_value, shown
-from runt_action.notebook.model import CELL_ID_PATTERN, PARAMETERS_CELL_ID, Notebook, NotebookCell
+from runt_action.notebook.model import (
+    CELL_ID_PATTERN,
+    PARAMETERS_CELL_ID,
+    SECRET_ENV_PREFIX,
+    Notebook,
+    NotebookCell,
+)
 from runt_action.notebook.validation import describe_validation_error
 from runt_action.notebook.yamlsrc import Loc, Located, SourceError, parse_yaml, read_source
 
@@ -59,9 +65,6 @@ SKIP_TAG = "skip-execution"
 # YAML notebook's, still bounded. Positions for error messages are only computed on error.
 MAX_IPYNB_BYTES = 100 * 2**20
 DEFAULTS_CELL_ID = "parameters-defaults"  # the cell a YAML notebook's `parameters:` becomes
-# How an injected cell reads a secret parameter (params.render_parameters_cell; the prefix is
-# params.SECRET_ENV_PREFIX, not imported: params imports this module).
-SECRET_ENV_PREFIX = "RUNT_SECRET_"
 
 # Per-cell options read from metadata.runt, and the keys our own output writes there (a run's
 # result notebook can be run again: its result keys are ignored, anything else is a typo).

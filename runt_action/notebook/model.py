@@ -40,6 +40,9 @@ CellType = Literal["code", "markdown", "raw", "sql", "ai"]
 # to letters, digits, "_" and "-", starting with a letter or digit.
 CELL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 PARAMETERS_CELL_ID = "parameters"
+# The injected cell reads a secret parameter from this variable (RUNT_SECRET_<name>) in the
+# runtime's environment, so its value is never in a cell.
+SECRET_ENV_PREFIX = "RUNT_SECRET_"
 MAX_CONDITION_LENGTH = 1000  # characters in an `if:` expression
 
 

@@ -34,7 +34,12 @@ from runt_action.notebook.literals import (
     python_literal,
     shown,
 )
-from runt_action.notebook.model import PARAMETERS_CELL_ID, Notebook, NotebookCell
+from runt_action.notebook.model import (
+    PARAMETERS_CELL_ID,
+    SECRET_ENV_PREFIX,
+    Notebook,
+    NotebookCell,
+)
 from runt_action.notebook.yamlsrc import (
     Located,
     SourceError,
@@ -65,7 +70,6 @@ __all__ = [
     "secret_names",
 ]
 
-SECRET_ENV_PREFIX = "RUNT_SECRET_"
 MASK = "***"
 _HEADER = "# Parameters"  # papermill's header, so the injected cell reads the same
 ACTION_INPUT_NAME = "<input parameters>"

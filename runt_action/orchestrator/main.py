@@ -237,29 +237,12 @@ def _scrub(plan: RunPlan, text: str) -> str:
     return Scrubber(plan.secrets).text(text)
 
 
-# What ipykernel's kernel_info_reply says of this interpreter (ipykernel/ipkernel.py).
-_OWN_LANGUAGE_INFO = {
-    "name": "python",
-    "version": sys.version.split()[0],
-    "mimetype": "text/x-python",
-    "codemirror_mode": {"name": "ipython", "version": sys.version_info[0]},
-    "pygments_lexer": f"ipython{sys.version_info[0]}",
-    "nbconvert_exporter": "python",
-    "file_extension": ".py",
-}
-
-
-def _language_info(engine: Engine | None, plan: RunPlan) -> dict[str, Any] | None:
-    """The runtime's ``language_info`` for the executed .ipynb (papermill takes the kernel's
-    kernel_info_reply): an engine's ``language_info`` attribute when it keeps the reply's,
-    else, for this interpreter's own ipykernel (python runtime, no ``-k``), what that kernel
-    reports; None (the input's stays) when not known."""
+def _language_info(engine: Engine | None) -> dict[str, Any] | None:
+    """The runtime's ``language_info`` for the executed .ipynb, as papermill takes it from the
+    kernel's kernel_info_reply (the native engine keeps it); None (the input's stays) when the
+    runtime did not say."""
     info = getattr(engine, "language_info", None)
-    if isinstance(info, dict) and info:
-        return dict(info)
-    if plan.runtime == "python" and plan.kernel is None:
-        return dict(_OWN_LANGUAGE_INFO)
-    return None
+    return dict(info) if isinstance(info, dict) and info else None
 
 
 @dataclass(slots=True)
@@ -447,7 +430,7 @@ class RunExecution:
             error=_scrub(plan, outcome.error) if outcome.error is not None else None,
             location_note=session.note if session is not None else None,
             timings=dict(self.timings),
-            language_info=_language_info(self.engine, plan),
+            language_info=_language_info(self.engine),
         )
 
     async def engine_down(self) -> None:

@@ -52,7 +52,9 @@ def annotate(commands: WorkflowCommands, result: RunResult, *, limit: int = MAX_
     """Emit ``::error`` for failed cells (and the run error); returns how many were emitted."""
     failed = result.failed_cells
     emitted = 0
-    hint = _module_hint(result)  # said once, on the first missing module's annotation
+    from runt_action.report.summary import missing_module_hint
+
+    hint = missing_module_hint(result)  # said once, on the first missing module's annotation
     for cell in failed[:limit]:
         verb = "timed out" if cell.status is CellStatus.TIMEOUT else "failed"
         message = cell_error_message(cell)
@@ -87,9 +89,3 @@ def annotate(commands: WorkflowCommands, result: RunResult, *, limit: int = MAX_
         commands.error(result.error, file=result.source_file, title=f"Run {result.status.value}")
         emitted += 1
     return emitted
-
-
-def _module_hint(result: RunResult) -> str:
-    from runt_action.report.summary import missing_module_hint
-
-    return missing_module_hint(result)

@@ -31,7 +31,7 @@ from markupsafe import Markup
 
 from runt_action.livestore.auth import new_secret, same_secret
 from runt_action.livestore.events import Event
-from runt_action.livestore.server import SyncServer, table_name
+from runt_action.livestore.server import SyncServer
 from runt_action.report.html import stylesheet
 from runt_action.report.scrub import Scrubber
 from runt_action.viewer.live import LiveNotebook, Subscriber, viewer_environment
@@ -131,11 +131,6 @@ class Viewer:
         if notebook is not None:  # stores nobody looked at are loaded when first asked for
             notebook.apply(events)
 
-    def _has_log(self, store_id: str) -> bool:
-        """Whether the server has a table for ``store_id``, asked without creating one."""
-        wanted = table_name(store_id)
-        return any(table_name(known) == wanted for known in self._server.store_ids())
-
     def notebook(self, store_id: str, *, keep: bool = False) -> LiveNotebook:
         """The store's live state, rebuilt from the server's log the first time.
 
@@ -145,8 +140,7 @@ class Viewer:
         notebook = self._notebooks.get(store_id)
         if notebook is None:
             notebook = LiveNotebook(store_id, scrubber=self._scrubber)
-            if self._has_log(store_id):
-                notebook.apply(self._server.events_of(store_id))
+            notebook.apply(self._server.events_of(store_id))  # none, and nothing made, if new
             if keep or notebook.state.version:
                 self._notebooks[store_id] = notebook
         return notebook

@@ -31,7 +31,7 @@ def test_same_secret(given: str | bytes | None, expected: str | None, ok: bool) 
     assert same_secret(given, expected) is ok
 
 
-LOOPBACK = OriginPolicy.for_bind("127.0.0.1", 8787)
+LOOPBACK = OriginPolicy.for_bind("127.0.0.1")
 
 
 @pytest.mark.parametrize(
@@ -58,9 +58,9 @@ def test_a_loopback_server_answers_only_loopback_names(host: str | None, ok: boo
 
 
 def test_other_binds() -> None:
-    anywhere = OriginPolicy.for_bind("0.0.0.0", 8787)
+    anywhere = OriginPolicy.for_bind("0.0.0.0")
     assert anywhere.host_ok("evil.example:8787")  # the token is then the only guard
-    one = OriginPolicy.for_bind("192.0.2.7", 8787, extra_hosts=["Notebooks.Example"])
+    one = OriginPolicy.for_bind("192.0.2.7", extra_hosts=["Notebooks.Example"])
     assert one.host_ok("192.0.2.7:8787") and one.host_ok("localhost:8787")
     assert one.host_ok("notebooks.example:8787")
     assert not one.host_ok("evil.example:8787")

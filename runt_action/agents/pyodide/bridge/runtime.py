@@ -75,7 +75,7 @@ _pending_size = 0
 _last_flush = 0.0
 
 
-def flush_streams(*_: Any) -> None:
+def flush_streams() -> None:
     """Hand the gathered stream text over as one event (also the _FLUSH_SIGNAL handler)."""
     global _pending, _pending_size, _last_flush
     if not _pending:
