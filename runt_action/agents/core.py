@@ -47,6 +47,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runt_action.agents.engine import Engine, ExecStatus
+from runt_action.agents.executors import (
+    CellExecutor,
+    CodeExecutor,
+    Execution,
+    Executors,
+    capabilities_of,
+)
 from runt_action.agents.sink import CELL_OUTPUT_CAP, EventSink, clean_exit
 from runt_action.errors import RuntimeDied
 from runt_action.livestore.events import Event
@@ -84,11 +91,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CAPABILITIES: Mapping[str, bool] = {
-    "canExecuteCode": True,
-    "canExecuteSql": False,
-    "canExecuteAi": False,
-}
+DEFAULT_CAPABILITIES: Mapping[str, bool] = capabilities_of([CodeExecutor()])
 _REINTERRUPT_S = 1.0  # an interrupt can land before the kernel armed its handler; repeat it
 _STOP_GRACE_S = 2.0  # how long shutdown lets an interrupted cell report before giving up
 INTERRUPT_GRACE_S = 5.0  # default: an interrupted cell still running this long gets a restart
@@ -123,6 +126,8 @@ class _Run:
         self.restart: asyncio.Future[None] | None = None  # the engine restart it caused
         self.completed = False  # ExecutionCompleted was committed (exactly once)
         self.task: asyncio.Task[None] | None = None
+        self.executor: CellExecutor | None = None  # set once the cell reaches its executor
+        self.execution: Execution | None = None
 
 
 class RuntimeAgent:
@@ -144,16 +149,21 @@ class RuntimeAgent:
         interrupt_grace: float | None = INTERRUPT_GRACE_S,
         output_cap: int = CELL_OUTPUT_CAP,
         secrets: Sequence[str] = (),
+        executors: Sequence[CellExecutor] | None = None,
     ) -> None:
-        """``interrupt_grace``: seconds an interrupted cell may keep running before the engine
-        is killed and restarted (the orchestrator passes ``Timeouts.interrupt``; None: never);
+        """``executors``: one per cell kind (agents/executors); code cells only by default,
+        and the session announces the capabilities of exactly these unless ``capabilities``
+        says otherwise; ``interrupt_grace``: seconds an interrupted cell may keep running
+        before the engine is killed and restarted (the orchestrator passes
+        ``Timeouts.interrupt``; None: never);
         ``output_cap``: bytes of output kept per execution (sink.CELL_OUTPUT_CAP);
         ``secrets``: values masked (as ``***``) in every output before it is committed."""
         self.store = store
         self.engine = engine
         self.runtime_id = runtime_id
         self.runtime_type = runtime_type or engine.runtime_type
-        self.capabilities = dict(capabilities or DEFAULT_CAPABILITIES)
+        self.executors = Executors(executors if executors is not None else (CodeExecutor(),))
+        self.capabilities = dict(capabilities or capabilities_of(self.executors))
         # The runt UI shows a bot icon for presence ids containing "runtime" or "python".
         self.actor_id = actor_id or f"runtime-{runtime_id}"
         self.display_name = display_name or f"runt automate ({self.runtime_type})"
@@ -308,7 +318,7 @@ class RuntimeAgent:
             run.cancel_requested = True
             if run.engine_running:
                 with contextlib.suppress(Exception):
-                    await self.engine.interrupt()
+                    await self._interrupt(run)
             done, _ = await asyncio.wait({run.task}, timeout=_STOP_GRACE_S)
             if not done:
                 run.task.cancel()
@@ -316,6 +326,8 @@ class RuntimeAgent:
                     await run.task
         if reason is not None:
             self._terminate(self.session_id, reason)
+        with contextlib.suppress(Exception):
+            await self.executors.close()
         with contextlib.suppress(Exception):
             await self.engine.shutdown()
         with contextlib.suppress(Exception):
@@ -412,7 +424,7 @@ class RuntimeAgent:
         deadline = loop.time() + (grace if grace is not None else float("inf"))
         while run.engine_running and run is self._current:
             with contextlib.suppress(Exception):
-                await self.engine.interrupt()
+                await self._interrupt(run)
             left = deadline - loop.time()
             if left <= 0:
                 log.warning(
@@ -424,6 +436,13 @@ class RuntimeAgent:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(run.engine_done.wait(), min(_REINTERRUPT_S, left))
+
+    async def _interrupt(self, run: _Run) -> None:
+        """The running cell's executor stops it (an engine interrupt for code and SQL)."""
+        if run.executor is not None and run.execution is not None:
+            await run.executor.interrupt(run.execution)
+        else:
+            await self.engine.interrupt()
 
     async def _loop(self) -> None:
         """Claiming and starting happen in the callbacks; this only waits for the end."""
@@ -538,10 +557,23 @@ class RuntimeAgent:
 
     async def _execute_inner(self, run: _Run) -> None:
         cell = self.store.state.cells.get(run.cell_id)
-        if cell is None or run.cancel_requested or cell.cell_type != "code":
+        executor = self.executors.for_cell(cell.cell_type) if cell is not None else None
+        if cell is None or run.cancel_requested or executor is None:
             self._announce(run)
             self._finish_unexecuted(run, cell)
             return
+        run.executor = executor
+        run.execution = Execution(
+            cell=cell,
+            queue_id=run.queue_id,
+            execution_count=run.execution_count,
+            engine=self.engine,
+            store=self.store,
+            commit=self._commit,
+            session_id=self.session_id,
+            actor_id=self.actor_id,
+            mask=self._mask,
+        )
         # The engine gets the cell first; ExecutionStarted and the clear are committed while
         # the kernel (another process) already works, so their cost is off the critical path.
         # The sink holds whatever the engine reports until then, so the log order is unchanged.
@@ -557,9 +589,7 @@ class RuntimeAgent:
         t0 = time.perf_counter()
         run.engine_running = True
         try:
-            task = asyncio.ensure_future(
-                self.engine.execute(cell.source, sink, cell_id=run.cell_id)
-            )
+            task = asyncio.ensure_future(executor.execute(run.execution, sink))
             try:
                 await asyncio.sleep(0)  # the engine's first step sends the cell
             except asyncio.CancelledError:
@@ -653,7 +683,7 @@ class RuntimeAgent:
         elif cell.cell_type in ("markdown", "raw"):  # nothing to execute
             sink.close()
             self._complete(run, "success", 0.0)
-        else:  # capabilities say: no sql, no ai
+        else:  # no executor for this kind (the capabilities said so)
             sink.error(
                 "UnsupportedCellType", f"this runtime cannot execute {cell.cell_type} cells", []
             )

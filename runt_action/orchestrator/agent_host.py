@@ -22,6 +22,7 @@ from runt_action.errors import RuntimeAgentError
 if TYPE_CHECKING:
     from runt_action.agents.core import RuntimeAgent
     from runt_action.agents.engine import Engine, ExecOutcome, OutputSink
+    from runt_action.agents.executors import CellExecutor
     from runt_action.livestore.store import Store
     from runt_action.orchestrator.plan import EngineSpec
     from runt_action.schema.state import NotebookState
@@ -31,8 +32,6 @@ __all__ = ["AgentHost", "adopt_engine", "make_host_engine", "prestart_engine"]
 # What each engine was made for (runtime, kernel): an engine launched early, before the
 # notebook chose its kernel (plan.choose_runtime), is adopted only if it is the same one.
 _MADE_FOR: weakref.WeakKeyDictionary[Any, tuple[str, str | None]] = weakref.WeakKeyDictionary()
-
-CAPABILITIES = {"canExecuteCode": True, "canExecuteSql": False, "canExecuteAi": False}
 
 
 def make_host_engine(spec: EngineSpec) -> Engine:
@@ -142,15 +141,19 @@ class AgentHost:
         display_name: str,
         interrupt_grace: float | None = 5.0,
         secrets: Sequence[str] = (),
+        executors: Sequence[CellExecutor] | None = None,
     ) -> None:
         """``secrets``: masked by the agent in every output before it is committed, so neither
-        the sync server nor its log nor a viewer ever receives them (the run's plan.secrets)."""
+        the sync server nor its log nor a viewer ever receives them (the run's plan.secrets).
+        ``executors``: one per cell kind the run executes (code only when None); the session
+        announces exactly their capabilities."""
         self.store = store
         self.runtime_id = runtime_id
         self.session_id = session_id
         self.display_name = display_name
         self.interrupt_grace = interrupt_grace
         self.secrets = tuple(secrets)
+        self.executors = executors
         self.task: asyncio.Task[None] | None = None
         self._hosted = _HostedEngine(engine)
         self._agent: RuntimeAgent | None = None
@@ -169,12 +172,12 @@ class AgentHost:
                 engine,
                 runtime_id=self.runtime_id,
                 runtime_type=engine.runtime_type,
-                capabilities=CAPABILITIES,
                 actor_id=self.runtime_id,
                 display_name=self.display_name,
                 session_id=self.session_id,
                 interrupt_grace=self.interrupt_grace,
                 secrets=self.secrets,
+                executors=self.executors,
             )
             await self._agent.run()
         finally:
