@@ -2,8 +2,8 @@
 # The runt automate action image: Python orchestrator + Deno + Pyodide, runnable offline.
 #
 # Everything is pinned: the base image by digest, Python packages by uv.lock (hashes), uv by
-# scripts/uv-requirements.txt (hashes), Pyodide by its npm package-lock.json, and the optional full
-# Pyodide distribution by the sha256 in runt_action/agents/pyodide/bridge/pyodide-dist.json.
+# scripts/uv-requirements.txt (hashes), Pyodide by its npm package-lock.json, and every Pyodide
+# package file by the sha256 of the pyodide-lock.json that npm package ships.
 #
 # BASE_IMAGE: python 3.11 on Debian bookworm, the Python the CI-built image also has (CI here
 # has no registry and builds on a debootstrap bookworm with python3 + venv: see
@@ -18,11 +18,15 @@ ENV PIP_NO_CACHE_DIR=1 \
     UV_NO_CACHE=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_LINK_MODE=copy
-# PYODIDE_FULL=1 adds Pyodide's full package distribution (numpy, pandas, matplotlib, ...,
-# several hundred MB, downloaded from GitHub and checked against the pinned sha256). The
-# released image is the core one (standard library + whatever a run installs from a
-# wheelhouse): see the README's image budget.
-ARG PYODIDE_FULL=0
+# PYODIDE_PACKAGES: Pyodide distribution packages baked into the image with their closure
+# (space- or comma-separated), each file fetched from PYODIDE_PACKAGE_BASE_URL (default:
+# Pyodide's CDN for the pinned version) and checked against pyodide-lock.json's sha256 before
+# it is installed (runt_action/agents/pyodide/fetch.py). Empty: the standard library only.
+ARG PYODIDE_PACKAGES="numpy pandas matplotlib"
+ARG PYODIDE_PACKAGE_BASE_URL=""
+# A private mirror's own lock to check those files against (same file names), instead of the
+# npm package's: for mirrors and the container test only; empty = the npm package's lock.
+ARG PYODIDE_PACKAGE_LOCK=""
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 
@@ -77,7 +81,9 @@ RUN --mount=type=secret,id=ca \
       export NODE_EXTRA_CA_CERTS=/run/secrets/ca NPM_CONFIG_CAFILE=/run/secrets/ca \
              SSL_CERT_FILE=/run/secrets/ca; \
     fi \
- && PATH="/opt/buildtools/bin:$PATH" RUNT_PYODIDE_HOME=/opt/pyodide PYODIDE_FULL="${PYODIDE_FULL}" \
+ && PATH="/opt/buildtools/bin:$PATH" RUNT_PYODIDE_HOME=/opt/pyodide PYTHON=/opt/runt/bin/python \
+    PYODIDE_PACKAGES="${PYODIDE_PACKAGES}" PYODIDE_PACKAGE_BASE_URL="${PYODIDE_PACKAGE_BASE_URL}" \
+    PYODIDE_PACKAGE_LOCK="${PYODIDE_PACKAGE_LOCK}" \
     RUNT_PYODIDE_PREPARE=0 bash scripts/setup-pyodide.sh \
  && rm -f /opt/pyodide/node_modules/pyodide/*.map /opt/pyodide/node_modules/pyodide/*.d.ts \
       /opt/pyodide/node_modules/pyodide/console*.html /opt/pyodide/node_modules/.package-lock.json
@@ -119,6 +125,9 @@ COPY --from=build /opt/runt /opt/runt
 COPY --from=build /opt/pyodide /opt/pyodide
 COPY --from=build /opt/runt-cache /opt/runt-cache
 COPY --from=build /opt/deno-dir /opt/deno-dir
+# uv (hash-pinned in scripts/uv-requirements.txt): the python runtime installs `requirements`
+# (and, in the image, the notebook's packages) with it into a run-local environment.
+COPY --from=build /opt/uv/bin/uv /opt/uv/bin/uv
 COPY entrypoint.py /opt/runt-action/entrypoint.py
 # GitHub runs container actions as root with the workspace mounted; the entrypoint hands what
 # it writes into the workspace back to the workspace's owner.

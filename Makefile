@@ -19,12 +19,13 @@ NOTEBOOK ?= notebooks/example-stdlib.yml
 ARGS ?=
 
 .PHONY: run test lint typecheck pytest setup setup-python setup-pyodide setup-interop setup-browser \
+        setup-postgres \
         lock bench container clean
 
 run: setup
 	$(PY) entrypoint.py $(NOTEBOOK) $(ARGS)
 
-test: setup setup-interop setup-browser lint typecheck pytest
+test: setup setup-interop setup-browser setup-postgres lint typecheck pytest
 
 setup: setup-python setup-pyodide
 
@@ -48,6 +49,7 @@ lock: $(UV)
 
 setup-pyodide: setup-python
 	bash scripts/setup-pyodide.sh
+	bash scripts/setup-wasm-wheels.sh
 
 setup-interop:
 	bash scripts/setup-interop.sh
@@ -55,6 +57,10 @@ setup-interop:
 # Debian's chromium for the browser tests (tests/viewer/test_browser.py).
 setup-browser:
 	bash scripts/setup-browser.sh
+
+# Debian's PostgreSQL server for the SQL cell tests (tests/e2e/test_sql_postgres.py).
+setup-postgres:
+	bash scripts/setup-postgres.sh
 
 lint: setup-python
 	$(VENV)/bin/ruff check .

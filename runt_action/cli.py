@@ -31,7 +31,7 @@ from runt_action.errors import (
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = ("run", "serve", "agent", "graph", "watch", "convert")
+COMMANDS = ("run", "test", "combine", "serve", "agent", "graph", "watch", "convert")
 AUTH_TOKEN_FLAG_WARNING = (
     "warning: --auth-token shows in the process list (ps) to every user of this machine; "
     "prefer the RUNT_API_KEY variable or the action input auth-token"
@@ -47,6 +47,8 @@ agent (pyodide by default, or --runtime python / -k KERNEL); the run leaves the 
 EPILOG = """\
 commands:
   run NOTEBOOK      run a YAML or Jupyter (.ipynb) notebook (the default command)
+  test PATH...      run every notebook in files, directories or globs: one report, JUnit XML
+  combine DIR...    merge the results of sharded `test` runs into one summary and JUnit file
   serve             run a LiveStore sync server with a live notebook viewer
   agent             run a runtime agent for a notebook on a sync server
   graph NOTEBOOK    print which cell depends on which (text, or --format mermaid)
@@ -84,13 +86,32 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,serve,agent,graph,watch,convert}")
+    sub = parser.add_subparsers(
+        dest="command", metavar="{run,test,combine,serve,agent,graph,watch,convert}"
+    )
     _add_run(
         sub.add_parser(
             "run",
             prog=f"{PROG} [run]",
             help="run a YAML or Jupyter (.ipynb) notebook (default)",
             description=RUN_DESCRIPTION,
+        )
+    )
+    _add_test(
+        sub.add_parser(
+            "test",
+            prog=f"{PROG} test",
+            help="run a folder of notebooks as a test suite",
+            description=TEST_DESCRIPTION,
+        )
+    )
+    _add_combine(
+        sub.add_parser(
+            "combine",
+            prog=f"{PROG} combine",
+            help="merge sharded test runs",
+            description="Merge the output directories of sharded `test` runs (each holds "
+            "runt-results.json) into one summary, one JUnit file and one index page.",
         )
     )
     _add_serve(sub.add_parser("serve", help="run a LiveStore sync server"))
@@ -114,6 +135,31 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     return parser
+
+
+def _add_ai(g: Any) -> None:
+    """AI cells' flags; the API key only from the environment (OPENAI_API_KEY), never argv."""
+    g.add_argument(
+        "--ai-base-url",
+        metavar="URL",
+        help="OpenAI-compatible endpoint for AI cells (OPENAI_BASE_URL; default OpenAI)",
+    )
+    g.add_argument("--ai-model", metavar="MODEL", help="model of AI cells that name none")
+    g.add_argument(
+        "--ai-tools",
+        choices=("none", "create", "execute"),
+        help="what an AI cell's model may do: none, create cells, or create and execute them "
+        "(default: none in CI, create elsewhere)",
+    )
+    g.add_argument(
+        "--max-ai-iterations", type=int, metavar="N", help="model calls per AI cell (default 10)"
+    )
+    g.add_argument(
+        "--ai-context-tokens",
+        type=int,
+        metavar="N",
+        help="budget of the notebook context an AI cell sends (default 16000)",
+    )
 
 
 def _add_convert(p: argparse.ArgumentParser) -> None:
@@ -144,6 +190,11 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "when it ends in .ipynb, does not exist yet or holds a notebook; else runt-eval's "
         "PARAMETERS_FILE (same as -f), a YAML or JSON mapping",
     )
+    _add_run_options(p)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Every option of a run (``run``, ``watch`` and, for each notebook, ``test``)."""
     g = p.add_argument_group("parameters")
     g.add_argument(
         "-p",
@@ -253,15 +304,17 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "--jobs",
         type=int,
         metavar="K",
-        help="run K sweep sets at a time, each on its own runtime (default 1)",
+        help="run K sweep sets (or, with test, notebooks) at a time, each on its own "
+        "runtime (default 1)",
     )
     g.add_argument(
         "--strict",
         action="store_true",
         default=None,
-        help="a sql or ai cell that no runtime here can execute fails the run "
-        "(default: it is skipped with a warning)",
+        help="a sql or ai cell that no runtime here can execute, or a cell whose output was "
+        "dropped or cut, fails the run (default: skipped or kept with a warning)",
     )
+    _add_ai(g)
     g.add_argument(
         "--only",
         action="append",
@@ -324,6 +377,14 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "--wheelhouse", type=Path, metavar="DIR", help="wheels Pyodide installs packages from"
     )
     g.add_argument(
+        "--requirements",
+        type=Path,
+        metavar="FILE",
+        help="pip requirements file (hashes honoured) the python runtime installs with uv "
+        "into a run-local environment, where its kernel starts",
+    )
+    g.add_argument("--uv-cache-dir", type=Path, metavar="DIR", help="uv's cache for --requirements")
+    g.add_argument(
         "--log-output",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -341,6 +402,70 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="only parse and validate the notebook and parameters",
+    )
+
+
+TEST_DESCRIPTION = """\
+Run every notebook found in PATHs (files, directories searched recursively, globs; .yml,
+.yaml, .ipynb; hidden directories, .ipynb_checkpoints and runt-output/ skipped) on one
+embedded server, each on a runtime of its own, the next one booting while the current runs.
+Each leaves its .ipynb and HTML report under runt-output/<relative path>; the suite leaves
+runt-output/runt-results.json, runt-output/index.html, one summary table and, with
+--junit-xml, a JUnit XML file. A failing notebook does not stop the others (-x does); the
+exit code is the worst of them. Run options (-p, -f, --runtime, timeouts, ...) apply to all."""
+
+
+def _add_test(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EPILOG
+    p.add_argument("paths", nargs="*", metavar="PATH", help="notebooks, directories or globs")
+    p.set_defaults(notebook=None, second=None)
+    g = p.add_argument_group("suite")
+    g.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip paths matching GLOB (the path or any of its parents; repeatable)",
+    )
+    g.add_argument(
+        "-x", "--exitfirst", action="store_true", help="start no other notebook after a failure"
+    )
+    g.add_argument(
+        "--junit-xml", type=Path, metavar="FILE", help="write a JUnit XML report (INPUT_JUNIT-XML)"
+    )
+    g.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run the I-th of N deterministic parts of the suite (GitHub's strategy.matrix)",
+    )
+    g.add_argument(
+        "--durations",
+        type=Path,
+        metavar="FILE",
+        help="balance --shard by an earlier run's durations (its runt-results.json)",
+    )
+    g.add_argument(
+        "--report-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the reports and runt-results.json go (default: runt-output)",
+    )
+    _add_run_options(p)
+
+
+def _add_combine(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="shard output directories")
+    p.add_argument("--junit-xml", type=Path, metavar="FILE", help="write one JUnit XML file")
+    p.add_argument(
+        "--index",
+        type=Path,
+        default=Path("index.html"),
+        metavar="FILE",
+        help="the index page linking every report (default: index.html)",
+    )
+    p.add_argument(
+        "--summary", type=Path, metavar="FILE", help="also write the summary (Markdown) here"
     )
 
 
@@ -450,7 +575,7 @@ def _dispatch(argv: list[str]) -> int:
     parser = build_parser()
     if not argv or argv[0] not in (*COMMANDS, "--version"):
         argv = ["run", *argv]  # run is the default command; its --help lists the others
-    if argv[0] in ("run", "watch"):
+    if argv[0] in ("run", "watch", "test"):
         argv = join_param_pairs(argv)
     try:
         args = parser.parse_args(argv)
@@ -458,6 +583,8 @@ def _dispatch(argv: list[str]) -> int:
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_BAD_INPUT
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": _cmd_run,
+        "test": _cmd_test,
+        "combine": _cmd_combine,
         "serve": _cmd_serve,
         "agent": _cmd_agent,
         "graph": _cmd_graph,
@@ -610,6 +737,11 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         on_error=args.on_error,
         only=args.only,
         strict=args.strict,
+        ai_base_url=getattr(args, "ai_base_url", None),
+        ai_model=getattr(args, "ai_model", None),
+        ai_tools=getattr(args, "ai_tools", None),
+        max_ai_iterations=getattr(args, "max_ai_iterations", None),
+        ai_context_tokens=getattr(args, "ai_context_tokens", None),
         sweep=args.sweep,
         jobs=args.jobs,
         output=output,
@@ -623,12 +755,16 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         view=args.view,
         packages=args.packages,
         wheelhouse=args.wheelhouse,
+        requirements=args.requirements,
+        uv_cache_dir=args.uv_cache_dir,
     )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
+    if settings.notebook is None and settings.notebooks:
+        return _run_suite(settings, tuple(settings.notebooks), _suite_args(None, settings))
     if settings.notebook is None:
         raise UsageError(f"{PROG}: no notebook given (argument NOTEBOOK or input 'notebook')")
     early = _early_kernel(settings)
@@ -648,6 +784,8 @@ def _early_kernel(settings: Any) -> Any:
         return None
     if settings.sweep is not None:
         return None  # each set starts its own runtime
+    if settings.requirements is not None:
+        return None  # the kernel starts in the environment the plan makes (agents/uvenv.py)
     from runt_action.orchestrator.agent_host import prestart_engine
     from runt_action.orchestrator.plan import engine_spec
 
@@ -679,6 +817,10 @@ def _run_with(settings: Any, early: Any) -> int:
         params = {**notebook.parameters, **given}
         secrets = secret_names(settings)
         secret_env(settings)  # every secret's variable must be set
+        if any(c.celltype == "sql" for c in notebook.cells):
+            from runt_action.notebook.sqlcells import sql_connections
+
+            sql_connections(notebook, settings.runtime, os.environ)  # as make_plan checks them
         cell = parameters_cell(injected_parameters(notebook, given), secrets)
         cells = len(notebook.cells) + (cell is not None)
         print(f"{settings.notebook}: valid ({cells} cells, {len(params)} parameters)")
@@ -686,6 +828,46 @@ def _run_with(settings: Any, early: Any) -> int:
     from runt_action.orchestrator.main import run
 
     return run(settings, notebook=notebook, engine=early)
+
+
+def _cmd_test(args: argparse.Namespace) -> int:
+    """``test PATH...`` (or the input ``notebooks``: one path or glob per line)."""
+    for flag, value in (("--output", args.output), ("--notebook-id", args.notebook_id)):
+        if value is not None:
+            raise UsageError(f"{PROG} test: {flag} names one notebook's file; not for a suite")
+    settings = settings_from_args(args)
+    paths = tuple(args.paths) or tuple(settings.notebooks)
+    if not paths:
+        raise UsageError(f"{PROG} test: no PATH given (files, directories or globs)")
+    return _run_suite(settings, paths, _suite_args(args, settings))
+
+
+def _suite_args(args: argparse.Namespace | None, settings: Any) -> dict[str, Any]:
+    from runt_action.batch.shard import parse_shard
+
+    shard = getattr(args, "shard", None)
+    return {
+        "ignore": tuple(getattr(args, "ignore", None) or ()),
+        "exitfirst": bool(getattr(args, "exitfirst", False)),
+        "junit_xml": getattr(args, "junit_xml", None) or settings.junit_xml,
+        "shard": parse_shard(shard) if shard else None,
+        "durations": getattr(args, "durations", None),
+        "report_dir": getattr(args, "report_dir", None),
+    }
+
+
+def _run_suite(settings: Any, paths: tuple[str, ...], options: dict[str, Any]) -> int:
+    from runt_action.batch.suite import SuiteOptions, run_suite
+
+    if settings.validate_only or settings.prepare_only:
+        raise UsageError(f"{PROG} test: --validate/--prepare-only take one notebook")
+    return run_suite(settings, SuiteOptions(paths=paths, **options))
+
+
+def _cmd_combine(args: argparse.Namespace) -> int:
+    from runt_action.batch.combine import combine
+
+    return combine(args.dirs, junit_xml=args.junit_xml, index=args.index, summary=args.summary)
 
 
 def _prepare_only(settings: Any, notebook: Any) -> int:
@@ -813,6 +995,8 @@ def _cmd_agent(args: argparse.Namespace) -> int:
         raise UsageError(f"{PROG} agent: --sync-url (or LIVESTORE_SYNC_URL) is required")
     if settings.runtime == "none":
         raise UsageError(f"{PROG} agent: runtime 'none' starts no agent; use pyodide or python")
+    from runt_action.orchestrator.plan import ai_config, ai_key
+
     token = settings.token
     eventloop.run(
         run_agent(
@@ -821,7 +1005,9 @@ def _cmd_agent(args: argparse.Namespace) -> int:
             runtime=settings.runtime,
             auth_token=token,
             timeouts=settings.timeouts(),
-            secrets=[token] if token else [],  # a cell printing it is masked at the source
+            # a cell printing one is masked at the source
+            secrets=[s for s in (token, ai_key(settings)) if s],
+            ai=ai_config(settings),  # OPENAI_API_KEY / OPENAI_BASE_URL, as for a run
         )
     )
     return EXIT_OK
@@ -829,14 +1015,14 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 def _cmd_graph(args: argparse.Namespace) -> int:
     from runt_action.notebook import load_notebook
-    from runt_action.notebook.graph import build_graph
     from runt_action.notebook.params import injected_parameters, parameters_cell
+    from runt_action.orchestrator.plan import cell_graph
     from runt_action.orchestrator.runner import plan_cells
 
     notebook = load_notebook(args.notebook)
     pcell = parameters_cell(injected_parameters(notebook, {}), [])
     cells = plan_cells(notebook, pcell.source if pcell is not None else None)
-    graph = build_graph([(c.id, c.source) for c in cells if c.cell_type == "code"])
+    graph = cell_graph(cells)
     print(graph.to_mermaid() if args.format == "mermaid" else graph.to_text(), end="")
     return EXIT_OK
 

@@ -19,6 +19,7 @@ class decides the process exit code, so the CLI maps errors to codes in one plac
     │   │   ├── RuntimeStartTimeout no runtime became ready within the startup timeout
     │   │   └── RuntimeDied         the kernel / Deno process went away mid-run
     │   ├── RunTimeout              the whole-notebook timeout expired
+    │   ├── PackageFetchError       a Pyodide package file failed to download or its sha256
     │   └── OutputWriteError        a result file (--output, --summary, ...) could not be written
     └── Cancelled                   SIGTERM / SIGINT asked us to stop; exit 3
 
@@ -36,6 +37,7 @@ __all__ = [
     "MissingPackageError",
     "NotebookError",
     "OutputWriteError",
+    "PackageFetchError",
     "ParameterError",
     "RunTimeout",
     "RuntActionError",
@@ -143,6 +145,11 @@ class RuntimeDied(RuntimeAgentError):
 
 class RunTimeout(InfrastructureError):
     """The whole-notebook timeout expired."""
+
+
+class PackageFetchError(InfrastructureError):
+    """A Pyodide package file could not be downloaded, or its sha256 is not the lock's: the
+    whole fetch is refused and nothing is written where Pyodide loads from."""
 
 
 class OutputWriteError(InfrastructureError):

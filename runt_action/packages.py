@@ -201,8 +201,9 @@ def missing_modules_hint(
     if runtime == "pyodide":
         return (
             f"{text}: declare the packages in the notebook's metadata.packages or the "
-            "`packages` input; Pyodide then installs them from the `wheelhouse` (pure-Python "
-            "wheels), its own distribution, or with RUNT_PYODIDE_CDN=1 from its CDN and PyPI"
+            "`packages` input; Pyodide then installs them from the `wheelhouse` (pure or "
+            "pyemscripten wheels), its own distribution, or with RUNT_PYODIDE_CDN=1 from its "
+            "CDN and PyPI"
         )
     return f"{text}: {native_install_hint(names)}"
 

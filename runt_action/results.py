@@ -48,6 +48,10 @@ class CellOutput:
     ename: str | None = None
     evalue: str | None = None
     traceback: list[str] = field(default_factory=list)
+    # MIME type -> {"artifactId", "metadata"} of a representation that travelled as an
+    # artifact (``data`` holds a placeholder until orchestrator/artifacts.py restores it), or
+    # {"fallback": True} for the text the agent added to name it (dropped once restored).
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -71,6 +75,12 @@ class CellResult:
     # Visible notes on this cell: outputs truncated or replaced by a placeholder, the runtime
     # restarted, ... Every drop or fallback lands here (and so in the summary), never silently.
     notes: list[str] = field(default_factory=list)
+    # AI cells: model, response ids, token usage, latency (agents/executors/ai.py's record).
+    ai: dict[str, Any] | None = None
+    # A cell an AI cell's model created during the run ("ai-assistant-<session>").
+    created_by: str | None = None
+    # A SQL cell's connection (absent = DuckDB in memory) and result variable, as given.
+    sql: dict[str, str] | None = None
 
 
 class RunStatus(StrEnum):
@@ -114,6 +124,11 @@ class RunResult:
     default_parameters: dict[str, Any] = field(default_factory=dict)
     # The runtime's language_info (kernel_info_reply) when known; it replaces the input's.
     language_info: dict[str, Any] | None = None
+    # The code cells' dependency graph as Mermaid text (notebook/graph.py), for the summary.
+    dependency_graph: str | None = None
+    # metadata.connections (url, or url_env's name: never a secret), kept in the .ipynb so
+    # its SQL cells run again from it.
+    sql_connections: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def failed_cells(self) -> list[CellResult]:

@@ -74,11 +74,21 @@ INPUTS: dict[str, str] = {
     "cwd": "cwd",
     "kernel": "kernel",
     "log-output": "log_output",
+    "ai-api-key": "ai_api_key",
+    "ai-base-url": "ai_base_url",
+    "ai-model": "ai_model",
+    "ai-tools": "ai_tools",
+    "max-ai-iterations": "max_ai_iterations",
+    "ai-context-tokens": "ai_context_tokens",
     "sync-log": "sync_log",
     "html": "html",
     "strict": "strict",
     "packages": "packages",
     "wheelhouse": "wheelhouse",
+    "requirements": "requirements",
+    "uv-cache-dir": "uv_cache_dir",
+    "notebooks": "notebooks",
+    "junit-xml": "junit_xml",
 }
 
 ListOfStr = Annotated[list[str], NoDecode]
@@ -157,6 +167,32 @@ class Settings(BaseSettings):
     # Packages the notebook needs, on top of its metadata.packages (runt_action/packages.py)
     packages: ListOfStr = Field(default_factory=list, validation_alias=_input("packages"))
     wheelhouse: Path | None = Field(None, validation_alias=_input("wheelhouse"))
+    # The python runtime's own environment, made with uv (runt_action/agents/uvenv.py)
+    requirements: Path | None = Field(None, validation_alias=_input("requirements"))
+    uv_cache_dir: Path | None = Field(None, validation_alias=_input("uv-cache-dir"))
+
+    # A suite (`runt-automate test`): notebooks, directories or globs, one per line; and
+    # where its JUnit XML goes.
+    notebooks: ListOfStr = Field(default_factory=list, validation_alias=_input("notebooks"))
+    junit_xml: Path | None = Field(None, validation_alias=_input("junit-xml"))
+
+    # AI cells (agents/executors/ai.py): an OpenAI-compatible endpoint, in the variables its
+    # SDKs read; the key comes from the environment only (never a flag), and is a secret.
+    ai_api_key: SecretStr | None = Field(
+        None, validation_alias=_input("ai-api-key", "OPENAI_API_KEY")
+    )
+    ai_base_url: str | None = Field(None, validation_alias=_input("ai-base-url", "OPENAI_BASE_URL"))
+    ai_model: str | None = Field(None, validation_alias=_input("ai-model"))
+    # none | create | execute; unset: none in CI (nobody reviews), create elsewhere.
+    ai_tools: Literal["none", "create", "execute"] | None = Field(
+        None, validation_alias=_input("ai-tools")
+    )
+    max_ai_iterations: int = Field(
+        10, ge=1, le=100, validation_alias=_input("max-ai-iterations", "AI_MAX_ITERATIONS")
+    )
+    ai_context_tokens: int = Field(
+        16000, ge=100, le=2_000_000, validation_alias=_input("ai-context-tokens")
+    )
 
     # The GitHub runner's environment
     github_step_summary: Path | None = Field(None, validation_alias=_env("GITHUB_STEP_SUMMARY"))
@@ -171,7 +207,14 @@ class Settings(BaseSettings):
         super().__init__(**{_first_alias(k): v for k, v in values.items()})
 
     @field_validator(
-        "params", "yaml_params", "raw_params", "secret_parameters", "mounts", "only", mode="before"
+        "params",
+        "yaml_params",
+        "raw_params",
+        "secret_parameters",
+        "mounts",
+        "only",
+        "notebooks",
+        mode="before",
     )
     @classmethod
     def _split_lines(cls, value: Any) -> Any:
@@ -179,6 +222,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [line.strip() for line in value.splitlines() if line.strip()]
         return value
+
+    @field_validator("ai_tools", mode="before")
+    @classmethod
+    def _ai_tools_lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("packages", mode="before")
     @classmethod
@@ -254,6 +302,13 @@ class Settings(BaseSettings):
     def in_ci(self) -> bool:
         return self.ci or self.github_actions
 
+    @property
+    def ai_tool_policy(self) -> Literal["none", "create", "execute"]:
+        """``ai-tools``, else none in CI (an unattended run) and create elsewhere."""
+        if self.ai_tools is not None:
+            return self.ai_tools
+        return "none" if self.in_ci else "create"
+
 
 def _first_alias(name: str) -> str:
     field = Settings.model_fields.get(name)
@@ -285,7 +340,8 @@ def load_settings(**overrides: Any) -> Settings:
         field = str(error["loc"][0]) if error["loc"] else ""
         name = _input_name(field)
         value = error.get("input")
-        shown = "" if field == "auth_token" or isinstance(value, dict) else f" {value!r}"
+        secret = field in ("auth_token", "ai_api_key")
+        shown = "" if secret or isinstance(value, dict) else f" {value!r}"
         message = str(error["msg"]).removeprefix("Value error, ")
         raise UsageError(f"invalid {name}{shown}: {message}") from None
 

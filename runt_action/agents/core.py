@@ -26,6 +26,12 @@ warning and replaced by a "dropped" notice in its cell. A cell that ignores its 
 ``interrupt_grace`` seconds gets the engine killed and restarted (same session, same actor):
 it completes as "cancelled" with a "restarted" notice, and later cells run on the fresh engine.
 
+An execution may run another cell inside itself (``Execution.run_cell``: an AI cell running
+a cell its model created): that cell gets a queue row of its own, requested and claimed by
+this agent at once and run through the same lifecycle while the outer execution waits; a
+cancel of the outer row cancels the inner one too. A request queued behind the running
+execution would never start: the agent runs one execution at a time.
+
 Secrets are masked at the source: with ``secrets``, every output an execution produces (its
 text, MIME bundles and their nested JSON, markdown, errors, updates and appends) and the
 completion's error text are masked, in every escaped spelling the :class:`Scrubber` knows,
@@ -39,13 +45,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from runt_action.agents.artifacts import ArtifactUploader
 from runt_action.agents.engine import Engine, ExecStatus
 from runt_action.agents.executors import (
     CellExecutor,
@@ -128,6 +136,8 @@ class _Run:
         self.task: asyncio.Task[None] | None = None
         self.executor: CellExecutor | None = None  # set once the cell reaches its executor
         self.execution: Execution | None = None
+        self.parent: _Run | None = None  # the execution this one runs inside (run_cell)
+        self.status: ExecutionStatus | None = None  # as completed
 
 
 class RuntimeAgent:
@@ -150,6 +160,7 @@ class RuntimeAgent:
         output_cap: int = CELL_OUTPUT_CAP,
         secrets: Sequence[str] = (),
         executors: Sequence[CellExecutor] | None = None,
+        artifacts: ArtifactUploader | None = None,
     ) -> None:
         """``executors``: one per cell kind (agents/executors); code cells only by default,
         and the session announces the capabilities of exactly these unless ``capabilities``
@@ -174,6 +185,8 @@ class RuntimeAgent:
         self.output_cap = output_cap
         scrubber = Scrubber(secrets)
         self._mask: Scrubber | None = scrubber if scrubber else None
+        # Large representations go to the artifact API (agents/artifacts.py); None: dropped.
+        self.artifacts = artifacts
         self.cleared_by = self.actor_id  # one identity in presence, as upstream agents
         self.restarts = 0  # engine restarts after ignored interrupts
         self.ready = asyncio.Event()  # set once the session is "ready" and claiming
@@ -328,6 +341,9 @@ class RuntimeAgent:
             self._terminate(self.session_id, reason)
         with contextlib.suppress(Exception):
             await self.executors.close()
+        if self.artifacts is not None:
+            with contextlib.suppress(Exception):
+                await self.artifacts.close()
         with contextlib.suppress(Exception):
             await self.engine.shutdown()
         with contextlib.suppress(Exception):
@@ -366,11 +382,8 @@ class RuntimeAgent:
                     else:  # someone assigned a row to us
                         self._claimed.add(qid)
                         self._mine.append(qid)
-            elif run is not None and (
-                name == "v1.AllExecutionsCancelled"
-                or (name == "v1.ExecutionCancelled" and qid == run.queue_id)
-            ):
-                self._request_cancel(run)
+            elif run is not None and name in ("v1.AllExecutionsCancelled", "v1.ExecutionCancelled"):
+                self._cancel_chain(run, None if name == "v1.AllExecutionsCancelled" else qid)
         if self._active:
             self._advance(state)
 
@@ -408,6 +421,57 @@ class RuntimeAgent:
         self._claimed.add(qid)
         self._unconfirmed.add(qid)
         self._start(qid, cell_id, count if isinstance(count, int) else None, claim=True)
+
+    def _cancel_chain(self, run: _Run, queue_id: str | None) -> None:
+        """Cancel the execution ``queue_id`` (None: all) and those running inside it: a cell
+        an AI cell runs (``run_cell``) goes with the AI cell."""
+        chain: list[_Run] = []
+        found: _Run | None = run
+        while found is not None:
+            chain.append(found)
+            if queue_id is None or found.queue_id == queue_id:
+                for inner in chain:
+                    self._request_cancel(inner)
+                chain.clear()
+            found = found.parent
+
+    async def _run_nested(
+        self, parent: _Run, cell_id: str, requested_by: str, limit: float | None
+    ) -> str:
+        """Execute ``cell_id`` now, inside ``parent`` (``Execution.run_cell``), as any row:
+        requested (by ``requested_by``), claimed, started, cleared, completed; cancelled by
+        the same events, and interrupted after ``limit`` seconds. Returns its status."""
+        from runt_action.schema.ids import new_queue_id
+
+        cell = self.store.state.cells.get(cell_id)
+        count = (cell.execution_count or 0) + 1 if cell is not None else 1
+        queue_id = new_queue_id(cell_id)
+        self._claimed.add(queue_id)  # ours from the start: the claiming path leaves it alone
+        self._done.add(queue_id)
+        self._commit(
+            ExecutionRequested(
+                queueId=queue_id, cellId=cell_id, executionCount=count, requestedBy=requested_by
+            )
+        )
+        child = _Run(queue_id, cell_id, count, claim=True)
+        child.parent, child.task = parent, parent.task
+        if parent.cancel_requested:
+            child.cancel_requested = True
+        self._current = child
+        timer = (
+            asyncio.get_running_loop().call_later(limit, self._request_cancel, child)
+            if limit is not None
+            else None
+        )
+        try:
+            await self._execute_inner(child)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._current = parent
+        with contextlib.suppress(TimeoutError):
+            await self.store.wait_for(_ended(queue_id), timeout=30.0)  # confirmed, outputs too
+        return child.status or "error"
 
     def _request_cancel(self, run: _Run) -> None:
         if run.cancel_requested:
@@ -573,6 +637,7 @@ class RuntimeAgent:
             session_id=self.session_id,
             actor_id=self.actor_id,
             mask=self._mask,
+            run_cell=functools.partial(self._run_nested, run),
         )
         # The engine gets the cell first; ExecutionStarted and the clear are committed while
         # the kernel (another process) already works, so their cost is off the critical path.
@@ -585,6 +650,8 @@ class RuntimeAgent:
             cleared_by=self.cleared_by,
             output_cap=self.output_cap,
             holdback=self._mask.partial_tail if self._mask is not None else None,
+            uploader=self.artifacts,
+            mask=self._mask.deep if self._mask is not None else None,
         )
         t0 = time.perf_counter()
         run.engine_running = True
@@ -610,6 +677,7 @@ class RuntimeAgent:
                 sink.flush()
                 sink.error("RuntimeDied", str(exc), [])
                 sink.close()
+                await sink.drained()
                 self._complete(run, "error", _ms(t0), f"RuntimeDied: {exc}")
                 raise
             outcome = None  # killed by the restart: reported below
@@ -620,6 +688,7 @@ class RuntimeAgent:
             await self._restarted(run, sink, t0)
             return
         sink.close()
+        await sink.drained()  # outputs still uploading as artifacts go out first
         error = f"{sink.last_error[0]}: {sink.last_error[1]}" if sink.last_error else None
         if outcome.status is ExecStatus.INTERRUPTED:
             self._complete(run, "cancelled", _ms(t0), "interrupted")
@@ -641,6 +710,7 @@ class RuntimeAgent:
         )
         sink.notice(RESTARTED, text)
         sink.close()
+        await sink.drained()
         self._complete(run, "cancelled", _ms(t0), text)
         assert run.restart is not None
         try:
@@ -696,6 +766,7 @@ class RuntimeAgent:
         if run.completed:
             return
         run.completed = True
+        run.status = status
         if error is not None and len(error) > _ERROR_TEXT_CAP:  # the error output has it all
             error = f"{error[:_ERROR_TEXT_CAP]} … ({len(error) - _ERROR_TEXT_CAP} more chars)"
         self._commit(
@@ -730,6 +801,18 @@ def _masked_media(media: Any, mask: Scrubber) -> Any:
     if not isinstance(media, dict):
         return mask.deep(media)
     return {k: mask.deep(v) if k in _MEDIA_VALUES else v for k, v in media.items()}
+
+
+def _ended(queue_id: str) -> Callable[[NotebookState], bool | None]:
+    """A wait_for predicate: the row reached a terminal status in the confirmed state."""
+
+    def check(state: NotebookState) -> bool | None:
+        row = state.queue.get(queue_id)
+        return (
+            True if row is not None and row.status in ("completed", "failed", "cancelled") else None
+        )
+
+    return check
 
 
 def _ms(t0: float) -> float:

@@ -139,9 +139,13 @@ class NativeEngine:
         startup_timeout: float = 60.0,
         environ: Mapping[str, str] | None = None,
         kernel: str | None = None,
+        python: str | os.PathLike[str] | None = None,
     ) -> None:
         """``cwd``: the kernel's working directory (default ours); ``kernel``: an installed
-        Jupyter kernelspec to start instead of this interpreter's ipykernel (``-k``)."""
+        Jupyter kernelspec to start instead of this interpreter's ipykernel (``-k``);
+        ``python``: the interpreter whose ipykernel runs (default this one; a run-local
+        environment's, agents/uvenv.py)."""
+        self._python = os.fspath(python) if python is not None else sys.executable
         # env: extra variables for the kernel, on top of ``environ`` (the base environment,
         # default this process's: the orchestrator passes its own minus every token).
         self._env = dict(env or {})
@@ -230,7 +234,7 @@ class NativeEngine:
         """The kernel's command line and extra environment: this interpreter's ipykernel, or
         the kernelspec's argv templated as jupyter_client does (``python`` = sys.executable)."""
         if self._kernel is None:
-            return [sys.executable, *_KERNEL_ARGS, conn_file, *_KERNEL_OPTS], {}
+            return [self._python, *_KERNEL_ARGS, conn_file, *_KERNEL_OPTS], {}
         from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
         try:

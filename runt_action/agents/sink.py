@@ -11,10 +11,15 @@ and nothing may vanish silently (schema/notices.py), so:
 - stream text goes out in pieces of at most :data:`CHUNK_BYTES` encoded bytes, cut after the
   last newline of a piece when it has one (never inside a character or a surrogate pair).
   Consumers concatenate a cell's terminal outputs in order, so a 3 MB line survives intact;
-- a display or result (a MIME bundle cannot be split) whose event would exceed
-  :data:`MAX_EVENT_BYTES` is replaced by a visible "dropped" notice standing in its place
-  (same event type, a ``text/plain`` notice). A 5 MB ``"x"*5_000_000`` last expression is
-  such a result: its repr is one value, not a stream, so it becomes a placeholder;
+- a display or result (a MIME bundle cannot be split) sends each representation above its
+  threshold to the artifact API (agents/artifacts.py) when the agent has an uploader, and
+  carries ``{type: "artifact", artifactId}`` instead, with upstream's text/plain and
+  text/markdown fallbacks (marked ``artifactFallback``, so readers that restore the artifact
+  drop them again). The event goes out once its uploads are done, and everything the cell
+  reports later waits behind it, so the order never changes (:meth:`EventSink.drained`).
+  Without an uploader, or when an upload fails and the value cannot travel inline, a bundle
+  whose event would exceed :data:`MAX_EVENT_BYTES` is replaced by a visible "dropped" notice
+  standing in its place (same event type, a ``text/plain`` notice);
 - an error's ``evalue`` and traceback are cut to fit (the error row stays: it is how a failed
   cell is recognised) and a "truncated" notice follows it;
 - a cell keeps at most :data:`CELL_OUTPUT_CAP` bytes of output; what comes after is counted,
@@ -26,14 +31,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from collections import deque
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from runt_action.livestore.protocol import MAX_INBOUND_FRAME_BYTES
 from runt_action.schema.events import (
+    ArtifactMedia,
     CellOutputsCleared,
     ErrorOutputAdded,
     InlineMedia,
+    MarkdownOutputAdded,
+    MarkdownOutputAppended2,
     Media,
     MultimediaDisplayOutputAdded,
     MultimediaDisplayOutputUpdated,
@@ -43,6 +53,9 @@ from runt_action.schema.events import (
 )
 from runt_action.schema.ids import new_output_id
 from runt_action.schema.notices import DROPPED, TRUNCATED, NoticeKind, notice_media
+
+if TYPE_CHECKING:
+    from runt_action.agents.artifacts import ArtifactUploader
 
 __all__ = [
     "CELL_OUTPUT_CAP",
@@ -69,6 +82,9 @@ CELL_OUTPUT_CAP: Final = 64 * 1024 * 1024
 _ERROR_FIELD_CAP: Final = 64 * 1024  # chars of an error's evalue kept when it must be cut
 
 Emit = Callable[[RuntEvent], object]
+log = logging.getLogger(__name__)
+ARTIFACT_FALLBACK: Final = "artifactFallback"
+"""Metadata flag of the text/plain and text/markdown an artifact bundle gained (upstream's)."""
 
 _encode_str: Callable[[str], str] = json.encoder.encode_basestring
 
@@ -147,7 +163,9 @@ def _bundle_size(data: dict[str, Any], metadata: dict[str, Any] | None) -> int:
         if not isinstance(value, str):
             return _json_size(data) + (_json_size(metadata) if metadata else 0)
         rough += len(value)
-    if rough * 6 + 4096 < MAX_EVENT_BYTES // 2:
+    if rough * 6 + 4096 < MAX_EVENT_BYTES // 2 or rough > 4 * MAX_EVENT_BYTES:
+        # small: an upper bound; huge: a lower bound (escapes only add), and either way past
+        # one event, so a 100 MB value is not encoded (twice its size in memory) only to say so
         return rough + 256
     return _json_size(data) + (_json_size(metadata) if metadata else 0)
 
@@ -170,12 +188,20 @@ class EventSink:
         flush_bytes: int = FLUSH_BYTES,
         output_cap: int = CELL_OUTPUT_CAP,
         holdback: Callable[[str], int] | None = None,
+        uploader: ArtifactUploader | None = None,
+        mask: Callable[[Any], Any] | None = None,
     ) -> None:
         """``holdback(text)``: how many trailing characters of a timed or size flush to keep
         for the next write (the start of a secret that write may complete). Such a tail (a
         few characters, and only while they begin a secret) goes out with the next write,
-        or at the next forced flush: another stream, a display, the end of the cell."""
+        or at the next forced flush: another stream, a display, the end of the cell.
+        ``uploader``: large representations become artifacts; ``mask``: applied to a value
+        before it is uploaded (the agent masks everything it commits, not what it uploads)."""
         self._emit = emit
+        self._uploader = uploader
+        self._mask = mask
+        # Events wait here behind an output whose uploads are not done yet (order is kept).
+        self._queue: deque[RuntEvent | asyncio.Task[RuntEvent | None]] = deque()
         self._holdback = holdback
         self._cell_id = cell_id
         self._execution_count = execution_count
@@ -221,38 +247,44 @@ class EventSink:
         if self._closed:
             return
         self.flush()
-        reps = self._fitting(data, metadata, "display output")
-        if reps is None:
-            return
         if update and display_id:
-            self._emit(MultimediaDisplayOutputUpdated(displayId=display_id, representations=reps))
+
+            def updated(reps: dict[str, Media]) -> RuntEvent:
+                return MultimediaDisplayOutputUpdated(displayId=display_id, representations=reps)
+
+            self._bundle_out(data, metadata, "display output", updated)
             return
-        self._emit(
-            MultimediaDisplayOutputAdded(
-                id=new_output_id(),
+        output_id, position = new_output_id(), self._position
+
+        def added(reps: dict[str, Media]) -> RuntEvent:
+            return MultimediaDisplayOutputAdded(
+                id=output_id,
                 cellId=self._cell_id,
-                position=self._next_position(),
+                position=position,
                 representations=reps,
                 displayId=display_id or None,
             )
-        )
+
+        if self._bundle_out(data, metadata, "display output", added):
+            self._next_position()
 
     def result(self, data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
         if self._closed:
             return
         self.flush()
-        reps = self._fitting(data, metadata, "result")
-        if reps is None:
-            return
-        self._emit(
-            MultimediaResultOutputAdded(
-                id=new_output_id(),
+        output_id, position = new_output_id(), self._position
+
+        def added(reps: dict[str, Media]) -> RuntEvent:
+            return MultimediaResultOutputAdded(
+                id=output_id,
                 cellId=self._cell_id,
-                position=self._next_position(),
+                position=position,
                 representations=reps,
                 executionCount=self._execution_count or 0,
             )
-        )
+
+        if self._bundle_out(data, metadata, "result", added):
+            self._next_position()
 
     def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
         if self._closed:
@@ -264,7 +296,7 @@ class EventSink:
         cut = 0
         if size > MAX_EVENT_BYTES:  # cut it to fit: the error row itself must stay
             content, cut = _shrink_error(ename, evalue, list(traceback))
-        self._emit(
+        self._out(
             ErrorOutputAdded(
                 id=new_output_id(),
                 cellId=self._cell_id,
@@ -288,14 +320,47 @@ class EventSink:
             self._drop_buffer()  # text written before a clear would be deleted at once anyway
             self._position = 0
         self._kept = 0  # the cap bounds what is kept; what was cut is still told at close
-        self._emit(CellOutputsCleared(cellId=self._cell_id, wait=wait, clearedBy=self._cleared_by))
+        self._out(CellOutputsCleared(cellId=self._cell_id, wait=wait, clearedBy=self._cleared_by))
+
+    # -- markdown (AI answers) -----------------------------------------------------------
+
+    def markdown(self, text: str, metadata: dict[str, Any] | None = None) -> str:
+        """A ``text/markdown`` output (an AI answer) that :meth:`append_markdown` grows;
+        returns its id. An answer streams as many small deltas, each one event."""
+        self.flush()
+        output_id = new_output_id()
+        self._out(
+            MarkdownOutputAdded(
+                id=output_id,
+                cellId=self._cell_id,
+                position=self._next_position(),
+                content=InlineMedia(data=text, metadata=metadata or None),
+            )
+        )
+        self._kept += encoded_size(text)
+        return output_id
+
+    def append_markdown(self, output_id: str, delta: str, sequence: int) -> None:
+        """The next piece of a markdown output (``sequence`` orders the pieces)."""
+        if self._closed or not delta:
+            return
+        for n, piece in enumerate(split_text(delta)):
+            self._out(
+                MarkdownOutputAppended2(
+                    id=new_output_id(),
+                    outputId=output_id,
+                    delta=piece,
+                    sequenceNumber=sequence + n / 1000 if n else sequence,
+                )
+            )
+        self._kept += encoded_size(delta)
 
     # -- agent side --------------------------------------------------------------------------
 
     def notice(self, kind: NoticeKind, text: str) -> None:
         """A visible notice in this cell (stderr terminal output carrying the notice metadata)."""
         self.flush()
-        self._emit(
+        self._out(
             TerminalOutputAdded(
                 id=new_output_id(),
                 cellId=self._cell_id,
@@ -352,6 +417,15 @@ class EventSink:
             self._kept += size
             self._send_text(name, piece)
 
+    async def drained(self) -> None:
+        """Until every event of this execution was emitted (uploads included): the agent
+        completes the execution only then, so the completion never overtakes an output."""
+        while self._queue:
+            pending = [t for t in self._queue if isinstance(t, asyncio.Task) and not t.done()]
+            if pending:
+                await asyncio.wait(pending)
+            self._pump()
+
     def retarget(self, emit: Emit) -> None:
         """Send later events to ``emit`` (the agent holds the first ones back briefly)."""
         self._emit = emit
@@ -367,7 +441,7 @@ class EventSink:
     # -- internals ---------------------------------------------------------------------------
 
     def _send_text(self, name: str, text: str) -> None:
-        self._emit(
+        self._out(
             TerminalOutputAdded(
                 id=new_output_id(),
                 cellId=self._cell_id,
@@ -377,25 +451,137 @@ class EventSink:
             )
         )
 
-    def _fitting(
-        self, data: dict[str, Any], metadata: dict[str, Any] | None, what: str
-    ) -> dict[str, Media] | None:
-        """The bundle's representations; a placeholder if it cannot fit; None past the cap."""
+    def _out(self, event: RuntEvent) -> None:
+        """Emit now, or after the outputs still uploading (the order is the engine's)."""
+        if self._queue:
+            self._queue.append(event)
+        else:
+            self._emit(event)
+
+    def _pump(self) -> None:
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            if isinstance(head, asyncio.Task):
+                if not head.done():
+                    return
+                queue.popleft()
+                event = None if head.cancelled() or head.exception() else head.result()
+                if event is not None:
+                    self._emit(event)
+            else:
+                queue.popleft()
+                self._emit(head)
+
+    def _bundle_out(
+        self,
+        data: dict[str, Any],
+        metadata: dict[str, Any] | None,
+        what: str,
+        make: Callable[[dict[str, Media]], RuntEvent],
+    ) -> bool:
+        """Send a bundle as ``make(representations)``; False if the per-cell cap cut it."""
         size = _bundle_size(data, metadata)
         if self._kept + size > self._cap:
             self._cut_bytes += size
             self._cut_outputs += 1
-            return None
-        if size > MAX_EVENT_BYTES:
-            mimes = ", ".join(data) or "no data"
-            text = (
-                f"a {what} was dropped: {mimes} encode to {_mb(size)}, more than one sync "
-                f"event may carry ({_mb(MAX_EVENT_BYTES)})"
+            return False
+        uploads = self._to_upload(data, size) if self._uploader is not None else []
+        if uploads or size <= MAX_EVENT_BYTES:
+            self._kept += size
+        if uploads:
+            task = asyncio.get_running_loop().create_task(
+                self._uploaded(data, metadata, what, uploads, make)
             )
-            self._kept += len(text)
-            return {"text/plain": notice_media(DROPPED, text)}
-        self._kept += size
-        return representations(data, metadata)
+            self._queue.append(task)
+            task.add_done_callback(lambda _t: self._pump())
+        elif size > MAX_EVENT_BYTES:
+            dropped = self._dropped(data, size, what)
+            self._kept += len(str(dropped["text/plain"].model_dump().get("data")))
+            self._out(make(dropped))
+        else:
+            self._out(make(representations(data, metadata)))
+        return True
+
+    def _to_upload(self, data: dict[str, Any], size: int) -> list[str]:
+        """The MIME types to send as artifacts: each above its threshold, then the largest
+        others until what stays inline fits one event."""
+        from runt_action.agents.artifacts import threshold_for
+
+        sizes: dict[str, int] = {}
+        for mime, value in data.items():
+            if isinstance(value, str):
+                n = len(value) * 3 // 4 if mime == "image/png" else len(value)
+            else:
+                n = _json_size(value)
+            sizes[mime] = n
+        chosen = [m for m, n in sizes.items() if n > threshold_for(m) and m != "text/plain"]
+        inline = size - sum(sizes[m] for m in chosen)
+        for mime in sorted(sizes, key=lambda m: -sizes[m]):
+            if inline <= MAX_EVENT_BYTES // 2:
+                break
+            if mime not in chosen:
+                chosen.append(mime)
+                inline -= sizes[mime]
+        return chosen
+
+    async def _uploaded(
+        self,
+        data: dict[str, Any],
+        metadata: dict[str, Any] | None,
+        what: str,
+        uploads: list[str],
+        make: Callable[[dict[str, Media]], RuntEvent],
+    ) -> RuntEvent:
+        """The bundle's event once its large representations are artifacts. A failed upload
+        keeps its value inline when the event still fits, else the bundle becomes the
+        "dropped" notice, saying why."""
+        from runt_action.agents.artifacts import Blob, uploaded_metadata
+
+        assert self._uploader is not None
+        reps = representations(data, metadata)
+        failed: list[str] = []
+        urls: list[tuple[str, str]] = []
+        for mime in uploads:
+            value = data[mime] if self._mask is None else self._mask(data[mime])
+            blob = Blob(mime, value)
+            try:
+                artifact_id = await self._uploader.upload(blob)
+            except Exception as exc:  # the service is down, refused it, ...
+                log.warning("could not upload the %s of a %s: %s", mime, what, exc)
+                failed.append(f"{mime}: {exc}")
+                continue
+            meta = (metadata or {}).get(mime)
+            reps[mime] = ArtifactMedia(
+                artifactId=artifact_id,
+                metadata=uploaded_metadata(blob, meta if isinstance(meta, dict) else None),
+            )
+            urls.append((mime, self._uploader.url(artifact_id)))
+        if failed:
+            inline = {m: r for m, r in reps.items() if not isinstance(r, ArtifactMedia)}
+            if _json_size({m: r.model_dump() for m, r in inline.items()}) > MAX_EVENT_BYTES:
+                return make(self._dropped(data, _bundle_size(data, metadata), what, failed))
+        if urls:
+            mime, url = urls[0]
+            flag = {ARTIFACT_FALLBACK: True}
+            if "text/plain" not in data:
+                reps["text/plain"] = InlineMedia(data=f"{mime} artifact: {url}", metadata=flag)
+            if "text/markdown" not in data:
+                text = f"![{mime} artifact]({url})" if mime.startswith("image/") else url
+                reps["text/markdown"] = InlineMedia(data=text, metadata=flag)
+        return make(reps)
+
+    def _dropped(
+        self, data: dict[str, Any], size: int, what: str, failed: list[str] | None = None
+    ) -> dict[str, Media]:
+        mimes = ", ".join(data) or "no data"
+        text = (
+            f"a {what} was dropped: {mimes} encode to {_mb(size)}, more than one sync "
+            f"event may carry ({_mb(MAX_EVENT_BYTES)})"
+        )
+        if failed:
+            text += "; the upload as an artifact failed (" + "; ".join(failed)[:500] + ")"
+        return {"text/plain": notice_media(DROPPED, text)}
 
     def _report_cut(self) -> None:
         if not self._cut_bytes:

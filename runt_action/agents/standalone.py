@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from runt_action.agents.artifacts import ArtifactUploader
 from runt_action.agents.core import RuntimeAgent, new_session_id
+from runt_action.agents.executors import CodeExecutor, SqlExecutor
+from runt_action.agents.executors.ai import AiConfig, AiExecutor
 from runt_action.agents.payload import runtime_payload
 from runt_action.agents.registry import make_engine
 from runt_action.errors import RuntimeStartTimeout, SyncAuthError, SyncConnectError
@@ -73,10 +76,12 @@ async def run_agent(
     handle_signals: bool = True,
     ready: asyncio.Event | None = None,
     secrets: Sequence[str] = (),
+    ai: AiConfig | None = None,
 ) -> None:
     """Run one runtime agent on ``notebook_id`` until SIGTERM/SIGINT (or task cancellation).
 
     ``secrets`` are masked in every output before it leaves this process (see agents.core).
+    ``ai``: AI cells' model service (executors/ai.py); None: AI cells are not announced.
 
     Raises errors.RuntimeStartTimeout if the session is not ready within ``timeouts.startup``,
     errors.RuntimeDied if the engine died (after reporting it in the notebook), and the
@@ -115,6 +120,9 @@ async def run_agent(
             session_id=session_id,
             interrupt_grace=timeouts.interrupt,
             secrets=secrets,
+            executors=[CodeExecutor(), SqlExecutor(), *([AiExecutor(ai)] if ai else [])],
+            # large outputs go to the artifact API at the sync URL's origin (runt-schema §5.2)
+            artifacts=ArtifactUploader(api_origin(sync_url), notebook_id, auth_token),
         )
         with _stop_on_signals(agent.stop, enabled=handle_signals):
             task = asyncio.create_task(agent.run())

@@ -34,6 +34,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from runt_action.errors import UsageError
+from runt_action.livestore.artifacts import ArtifactStore, artifact_dir_for
 from runt_action.livestore.auth import OriginPolicy, same_secret
 from runt_action.livestore.events import Event
 from runt_action.livestore.outbox import DEFAULT_MAXSIZE, Frames, Outbox
@@ -578,6 +579,21 @@ class SyncServer:
         self.app = web.Application(middlewares=[_headers_received])
         """The aiohttp application; add routes before :meth:`start` (``/livestore*`` is ours)."""
         self.app.router.add_route("*", "/livestore{tail:.*}", self._handle)
+        self._artifacts: ArtifactStore | None = None
+        self.app.router.add_post("/api/artifacts", self._post_artifact)
+        self.app.router.add_get("/api/artifacts/{artifact_id:.+}", self._get_artifact)
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The blobs uploaded to ``/api/artifacts`` (livestore/artifacts.py); once started."""
+        if self._artifacts is None:
+            raise RuntimeError("the sync server is not started")
+        return self._artifacts
+
+    @property
+    def http_url(self) -> str:
+        """``http://host:port``: where the HTTP API (artifacts) answers."""
+        return self.url.removesuffix("/livestore").replace("ws://", "http://", 1)
 
     @property
     def port(self) -> int:
@@ -634,6 +650,9 @@ class SyncServer:
 
     async def start(self) -> None:
         self._log = _EventLog(self._db_path, self._scrub)
+        self._artifacts = ArtifactStore(
+            None if self._db_path is None else artifact_dir_for(self._db_path)
+        )
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = _GuardedSite(self._runner, self._host, self._port, self._guard)
@@ -658,6 +677,9 @@ class SyncServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._artifacts is not None:
+            self._artifacts.close()
+            self._artifacts = None
         self._rooms.clear()
 
     def store_ids(self) -> list[str]:
@@ -671,6 +693,31 @@ class SyncServer:
         """Cut every socket without a close frame (a network failure, for fault tests)."""
         for peer in list(self._peers):
             peer.abort()
+
+    # --- artifacts (HTTP) ---------------------------------------------------------------
+
+    def _http_refusal(self, request: web.Request) -> web.Response | None:
+        """403 for a foreign Host/Origin, 401 without ``Authorization: Bearer <token>``."""
+        refused = self.refusal(request)
+        if refused is not None or self._token is None:
+            return refused
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not same_secret(given.strip(), self._token):
+            return web.json_response(
+                {"error": "Unauthorized"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="runt-automate"'},
+            )
+        return None
+
+    async def _post_artifact(self, request: web.Request) -> web.StreamResponse:
+        return self._http_refusal(request) or await self.artifacts.handle_post(request)
+
+    async def _get_artifact(self, request: web.Request) -> web.StreamResponse:
+        refused = self._http_refusal(request)
+        if refused is not None:
+            return refused
+        return self.artifacts.response(request.match_info["artifact_id"])
 
     # --- HTTP handshake ----------------------------------------------------------------
 

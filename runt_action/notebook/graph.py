@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = ["CellDefs", "DependencyGraph", "analyze", "build_graph"]
@@ -371,14 +371,17 @@ class DependencyGraph:
         return "\n".join(lines) + "\n"
 
 
-def build_graph(cells: Sequence[tuple[str, str]]) -> DependencyGraph:
-    """The graph of ``(cell id, source)`` code cells, in order."""
+def build_graph(
+    cells: Sequence[tuple[str, str]], known: Mapping[str, CellDefs] | None = None
+) -> DependencyGraph:
+    """The graph of ``(cell id, source)`` code cells, in order; ``known`` gives the facts of
+    cells that are not Python (a SQL cell's, from notebook.sqlcells)."""
     graph = DependencyGraph(order=[cell_id for cell_id, _ in cells])
     last_definer: dict[str, str] = {}
     opaque_so_far: list[str] = []
     earlier: list[str] = []
     for cell_id, source in cells:
-        facts = analyze(source)
+        facts = known[cell_id] if known and cell_id in known else analyze(source)
         deps: set[str] = set()
         if facts.opaque:
             deps.update(earlier)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,19 @@ DEFAULTS_CELL_ID = "parameters-defaults"  # the cell a YAML notebook's `paramete
 
 # Per-cell options read from metadata.runt, and the keys our own output writes there (a run's
 # result notebook can be run again: its result keys are ignored, anything else is a typo).
-_OPTION_KEYS = ("timeout", "retries", "allow_error", "if", "skip", "result", "celltype")
+_OPTION_KEYS = (
+    "timeout",
+    "retries",
+    "allow_error",
+    "if",
+    "skip",
+    "result",
+    "celltype",
+    "connection",
+    "variable",
+)
 _RESULT_KEYS = frozenset(
-    {"id", "cell_type", "status", "duration_ms", "attempts", "reason", "notes", "line"}
+    {"id", "cell_type", "status", "duration_ms", "attempts", "reason", "notes", "line", "sql"}
 )
 # A cell's metadata that describes an earlier execution: never carried into a new notebook.
 _STALE_CELL_KEYS = ("papermill", "execution")
@@ -200,6 +211,9 @@ def _convert(nb: Any, where_: _Where) -> Notebook:
         cells.append(entry)
         indexes.append(index - 1)
     parameters.update(injected)
+    firsts = _source_lines(where_.text, [str(c.get("source") or "") for c in nb.cells])
+    for entry, index in zip(cells, indexes, strict=True):
+        entry["source_line"] = firsts[index]
     title = metadata.get("title")
     data: dict[str, Any] = {
         "metadata": {"title": title} if isinstance(title, str) and title else {},
@@ -209,12 +223,42 @@ def _convert(nb: Any, where_: _Where) -> Notebook:
         "ipynb_metadata": {k: v for k, v in metadata.items() if k != "runt"},
         "path": path,
     }
+    runt = metadata.get("runt")
+    if isinstance(runt, Mapping) and isinstance(runt.get("sql_connections"), Mapping):
+        data["metadata"]["connections"] = _plain(runt["sql_connections"])
     try:
         notebook = Notebook.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(exc, cells, where_, indexes) from None
     _check_conditions(notebook, where_, indexes)
     return notebook
+
+
+_SOURCE_KEY = re.compile(r'^[ \t]*"source":[ \t]*\[[ \t]*$', re.M)
+
+
+def _source_lines(text: str, sources: list[str]) -> list[int]:
+    """Per cell, the file line of its source's first line, where each source line is one
+    JSON line (``"source": [`` then one string per line, as nbformat writes); else 0.
+
+    A traceback's line in the cell then maps to the file, as for a YAML literal block, so
+    annotations point at the line that raised (report/annotations.error_line)."""
+    found = list(_SOURCE_KEY.finditer(text))
+    if len(found) != len(sources):
+        return [0] * len(sources)  # another layout (a string source, a minified file)
+    lines = text.split("\n")
+    firsts: list[int] = []
+    at, line = 0, 1
+    for match, source in zip(found, sources, strict=True):
+        line += text.count("\n", at, match.start())
+        at = match.start()
+        first = line + 1  # 1-based: the line after `"source": [`
+        count = len(source.splitlines())
+        body = lines[first - 1 : first - 1 + count]
+        ok = count > 0 and len(body) == count and all(b.lstrip().startswith('"') for b in body)
+        closing = lines[first - 1 + count].lstrip() if first - 1 + count < len(lines) else ""
+        firsts.append(first if ok and closing.startswith("]") else 0)
+    return firsts
 
 
 def _cell_id(raw: object, index: int, seen: set[str], raw_ids: set[str]) -> str:
@@ -257,11 +301,25 @@ def _cell(
                     ("cells", raw, "metadata", "runt", key),
                     key=True,
                 )
+        _sql_cell_back(entry, runt.get("sql"))
     if RAISES_TAG in tags:
         entry.setdefault("allow_error", True)
     if SKIP_TAG in tags:
         entry.setdefault("skip", True)
     return entry
+
+
+def _sql_cell_back(entry: dict[str, Any], sql: Any) -> None:
+    """An executed notebook's SQL cell (jupysql's ``%%sql`` form, report/ipynb.py) runs again
+    as the SQL cell it was, with its connection and variable from ``metadata.runt.sql``."""
+    source = entry["source"]
+    if not isinstance(sql, Mapping) or not source.startswith("%%sql"):
+        return
+    entry["celltype"] = "sql"
+    entry["source"] = source.split("\n", 1)[1] if "\n" in source else ""
+    for key in ("connection", "variable", "dataframe"):
+        if isinstance(sql.get(key), str):
+            entry.setdefault(key, sql[key])
 
 
 def _validation_error(
@@ -407,6 +465,10 @@ def _cell_options(cell: NotebookCell) -> dict[str, Any]:
         options["skip"] = True
     if cell.result:
         options["result"] = True
+    if cell.connection is not None:
+        options["connection"] = cell.connection
+    if cell.variable is not None:
+        options["variable"] = cell.variable
     return options
 
 
@@ -481,6 +543,12 @@ def notebook_to_ipynb(
     metadata.update({k: v for k, v in notebook.ipynb_metadata.items() if k != "papermill"})
     if notebook.metadata.title:
         metadata["title"] = notebook.metadata.title
+    if notebook.metadata.connections:
+        metadata["runt"] = {
+            "sql_connections": {
+                k: c.model_dump(exclude_none=True) for k, c in notebook.metadata.connections.items()
+            }
+        }
     return {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": cells}
 
 

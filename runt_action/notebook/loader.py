@@ -87,6 +87,10 @@ def parse_notebook(text: str, path: str | Path = "<string>") -> Notebook:
     if not notebook.cells:  # a Jupyter notebook may have none; a YAML notebook is a mistake
         raise fail("cells: a notebook needs at least one cell", ("cells",))
     _check_conditions(notebook, located, path)
+    if any(cell.celltype == "sql" for cell in notebook.cells):
+        from runt_action.notebook.sqlcells import check_placeholders
+
+        check_placeholders(notebook, located, path, text.splitlines())
     return notebook
 
 

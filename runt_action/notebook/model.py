@@ -7,6 +7,8 @@ index, parameter path) so the loader can point at the exact YAML node.
 
 from __future__ import annotations
 
+import difflib
+import keyword
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,6 +32,7 @@ __all__ = [
     "Notebook",
     "NotebookCell",
     "NotebookMetadata",
+    "SqlConnection",
     "SweepMatrix",
     "SweepSpec",
 ]
@@ -44,6 +47,8 @@ PARAMETERS_CELL_ID = "parameters"
 # runtime's environment, so its value is never in a cell.
 SECRET_ENV_PREFIX = "RUNT_SECRET_"
 MAX_CONDITION_LENGTH = 1000  # characters in an `if:` expression
+AI_CELL_KEYS = ("model", "temperature", "max_tokens", "system_prompt", "seed")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
 class _Strict(BaseModel):
@@ -62,6 +67,34 @@ def _requirement(text: str) -> str:
     return text
 
 
+class SqlConnection(_Strict):
+    """A SQL cell's database: a literal SQLAlchemy URL, or the environment variable holding
+    one (``url_env``: the URL is a secret, masked and never written anywhere)."""
+
+    url: str | None = None
+    url_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SqlConnection:
+        if (self.url is None) == (self.url_env is None):
+            raise PydanticCustomError(
+                "sql_connection", "a connection needs exactly one of 'url' and 'url_env'"
+            )
+        if self.url_env is not None and not ENV_NAME.fullmatch(self.url_env):
+            raise PydanticCustomError(
+                "sql_connection",
+                "url_env: {name} is not an environment variable name",
+                {"name": shown(self.url_env)},
+            )
+        if self.url is not None and "://" not in self.url:
+            raise PydanticCustomError(
+                "sql_connection",
+                "url: {url} is not a database URL (e.g. sqlite:///data/app.db, duckdb:///x.db)",
+                {"url": shown(self.url)},
+            )
+        return self
+
+
 class NotebookMetadata(_Strict):
     """Descriptive, except ``packages``; ``runtime`` is informational (the input decides).
 
@@ -74,6 +107,8 @@ class NotebookMetadata(_Strict):
     runtime: str | None = None
     tags: list[str] = Field(default_factory=list)
     packages: list[Annotated[str, AfterValidator(_requirement)]] = Field(default_factory=list)
+    # SQL cells' databases by name (a cell's ``connection``); none = DuckDB in memory.
+    connections: dict[str, SqlConnection] = Field(default_factory=dict)
 
 
 class NotebookCell(_Strict):
@@ -86,6 +121,20 @@ class NotebookCell(_Strict):
     if_: str | None = Field(default=None, alias="if")  # Python expression; false -> skipped
     result: bool = False  # a sweep's comparison table shows its last expression's text
     skip: bool = False  # never executed (nbmake's `skip-execution` tag); reported as skipped
+    # SQL cells: a name from metadata.connections (upstream's sqlConnectionId; none = DuckDB
+    # in memory) and the kernel variable the result lands in (sqlResultVariable).
+    connection: str | None = None
+    variable: str | None = None
+    # What ``variable`` holds: a pandas or polars DataFrame, or ``rows`` (a list of tuples
+    # with ``columns``); none = pandas when the kernel can import it, else rows.
+    dataframe: Literal["pandas", "polars", "rows"] | None = None
+    # AI cells: upstream's AiSettingsChanged (model, settings) plus a seed; none = the run's
+    # ai-model and the service's defaults.
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    system_prompt: str | None = None
+    seed: int | None = None
     line: int = 0  # 1-based line of the cell's mapping in the YAML (0 = not from a file)
     # 1-based YAML line of the source's first line, when each source line is a file line (a
     # literal block, ``source: |``); 0 otherwise. Maps a traceback's line to the file.
@@ -110,6 +159,51 @@ class NotebookCell(_Strict):
                 {"id": shown(value)},
             )
         return value
+
+    @field_validator("variable")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value.isidentifier() or keyword.iskeyword(value)):
+            raise PydanticCustomError(
+                "bad_variable",
+                "variable: {name} is not a Python variable name",
+                {"name": shown(value)},
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _sql_keys_on_sql_cells(self) -> NotebookCell:
+        for key in ("connection", "variable", "dataframe"):
+            if getattr(self, key) is not None and self.celltype != "sql":
+                raise PydanticCustomError(
+                    "located",
+                    "'{key}' applies to SQL cells only (celltype: sql)",
+                    {"key": key, "path": (key,)},
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _ai_keys_on_ai_cells(self) -> NotebookCell:
+        for key in AI_CELL_KEYS:
+            if getattr(self, key) is not None and self.celltype != "ai":
+                raise PydanticCustomError(
+                    "located",
+                    "'{key}' applies to AI cells only (celltype: ai)",
+                    {"key": key, "path": (key,)},
+                )
+        return self
+
+    @property
+    def ai_settings(self) -> dict[str, Any] | None:
+        """``AiSettingsChanged.settings`` for this cell, None when it sets nothing."""
+        settings = {
+            "temperature": self.temperature,
+            "maxTokens": self.max_tokens,
+            "systemPrompt": self.system_prompt,
+            "seed": self.seed,
+        }
+        settings = {k: v for k, v in settings.items() if v is not None}
+        return settings if settings or self.model else None
 
     @field_validator("if_")
     @classmethod
@@ -261,6 +355,22 @@ class Notebook(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _connections_exist(self) -> Notebook:
+        known = self.metadata.connections
+        for index, cell in enumerate(self.cells):
+            if cell.connection is not None and cell.connection not in known:
+                raise PydanticCustomError(
+                    "located",
+                    "connection: unknown connection {name}{hint}",
+                    {
+                        "name": shown(cell.connection),
+                        "hint": _choices(cell.connection, known),
+                        "path": ("cells", index, "connection"),
+                    },
+                )
+        return self
+
     @property
     def title(self) -> str:
         return self.metadata.title or self.path.stem
@@ -268,3 +378,11 @@ class Notebook(_Strict):
     @property
     def source_file(self) -> str:
         return str(self.path)
+
+
+def _choices(name: str, known: dict[str, Any]) -> str:
+    if not known:
+        return " (metadata.connections defines none)"
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return hint + " (defined: " + ", ".join(sorted(known)) + ")"

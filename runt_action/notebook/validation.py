@@ -78,6 +78,10 @@ def describe_validation_error(error: ErrorDetails) -> tuple[str, Loc, bool]:
         return f"{parent}: missing required key '{loc[-1]}'", loc, False
     if kind == "duplicate_cell_id":
         return error["msg"], ("cells", int(ctx["index"]), "id"), False
+    if kind == "located":  # a model check that knows the exact key (relative to loc)
+        return error["msg"], (*loc, *ctx["path"]), False
+    if kind in ("bad_variable", "sql_connection"):
+        return error["msg"], loc, False
     if kind == "bad_parameter":
         return error["msg"], ("parameters", *ctx["path"]), bool(ctx["key"])
     if kind == "literal_error":

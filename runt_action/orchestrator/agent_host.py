@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from runt_action.errors import RuntimeAgentError
 
 if TYPE_CHECKING:
+    from runt_action.agents.artifacts import ArtifactUploader
     from runt_action.agents.core import RuntimeAgent
     from runt_action.agents.engine import Engine, ExecOutcome, OutputSink
     from runt_action.agents.executors import CellExecutor
@@ -29,9 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = ["AgentHost", "adopt_engine", "make_host_engine", "prestart_engine"]
 
-# What each engine was made for (runtime, kernel): an engine launched early, before the
-# notebook chose its kernel (plan.choose_runtime), is adopted only if it is the same one.
-_MADE_FOR: weakref.WeakKeyDictionary[Any, tuple[str, str | None]] = weakref.WeakKeyDictionary()
+# What each engine was made for (runtime, kernel, python): an engine launched early, before the
+# notebook chose its kernel (plan.choose_runtime) or its environment was made (uvenv.py), is
+# adopted only if it is the same one.
+_MADE_FOR: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 
 
 def make_host_engine(spec: EngineSpec) -> Engine:
@@ -40,7 +42,7 @@ def make_host_engine(spec: EngineSpec) -> Engine:
 
     opts: dict[str, Any] = {"env": dict(spec.env), "cwd": spec.cwd}
     if spec.runtime == "python":
-        opts.update(environ=spec.environ, kernel=spec.kernel)
+        opts.update(environ=spec.environ, kernel=spec.kernel, python=spec.python)
     if spec.runtime == "pyodide":
         opts.update(
             mounts=spec.mounts,
@@ -51,7 +53,7 @@ def make_host_engine(spec: EngineSpec) -> Engine:
         )
     engine = make_engine(spec.runtime, **opts)
     with contextlib.suppress(TypeError):  # an engine that cannot be weakly referenced
-        _MADE_FOR[engine] = (spec.runtime, spec.kernel)
+        _MADE_FOR[engine] = (spec.runtime, spec.kernel, spec.python)
     return engine
 
 
@@ -62,7 +64,7 @@ def adopt_engine(engine: Engine | None, spec: EngineSpec | None) -> Engine | Non
     if engine is None:
         return None
     made_for = _MADE_FOR.get(engine)
-    if spec is not None and made_for == (spec.runtime, spec.kernel):
+    if spec is not None and made_for == (spec.runtime, spec.kernel, spec.python):
         return engine
     kill_engine(engine)
     return None
@@ -142,8 +144,10 @@ class AgentHost:
         interrupt_grace: float | None = 5.0,
         secrets: Sequence[str] = (),
         executors: Sequence[CellExecutor] | None = None,
+        artifacts: ArtifactUploader | None = None,
     ) -> None:
-        """``secrets``: masked by the agent in every output before it is committed, so neither
+        """``artifacts``: where the agent uploads outputs too large for one event.
+        ``secrets``: masked by the agent in every output before it is committed, so neither
         the sync server nor its log nor a viewer ever receives them (the run's plan.secrets).
         ``executors``: one per cell kind the run executes (code only when None); the session
         announces exactly their capabilities."""
@@ -154,6 +158,7 @@ class AgentHost:
         self.interrupt_grace = interrupt_grace
         self.secrets = tuple(secrets)
         self.executors = executors
+        self.artifacts = artifacts
         self.task: asyncio.Task[None] | None = None
         self._hosted = _HostedEngine(engine)
         self._agent: RuntimeAgent | None = None
@@ -178,6 +183,7 @@ class AgentHost:
                 interrupt_grace=self.interrupt_grace,
                 secrets=self.secrets,
                 executors=self.executors,
+                artifacts=self.artifacts,
             )
             await self._agent.run()
         finally:

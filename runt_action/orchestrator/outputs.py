@@ -25,6 +25,7 @@ __all__ = [
 # Media metadata key under which an agent marks a placeholder, truncation or restart notice
 # (schema.notices): ``{"runt_action": {"kind": ..., "notice": "one line"}}``.
 NOTICE_KEY = "runt_action"
+_FALLBACK = "artifactFallback"  # agents.sink.ARTIFACT_FALLBACK (not imported: no agents here)
 
 _OUTPUT_EVENTS = {
     "v1.TerminalOutputAdded",
@@ -90,6 +91,18 @@ def _representation_medias(representations: Any) -> list[Any]:
     return list(representations.values()) if isinstance(representations, Mapping) else []
 
 
+def _artifact_text(mime: str, media: Any) -> str:
+    """What stands for an artifact until it is restored: its type, size and id."""
+    meta = _field(media, "metadata")
+    size = meta.get("originalSizeBytes") if isinstance(meta, Mapping) else None
+    shown = f", {_size(size)}" if isinstance(size, int) else ""
+    return f"[{mime} artifact{shown}: {_field(media, 'artifact_id')}]"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{n / 1000:.1f} kB"
+
+
 def _media_value(media: Any) -> Any:
     """The inline value of a Media (``{type, data}``), or a link text for an artifact."""
     kind = _field(media, "type")
@@ -100,7 +113,11 @@ def _media_value(media: Any) -> Any:
     return media
 
 
-def _bundle(representations: Any) -> dict[str, Any]:
+def _bundle(
+    representations: Any, artifacts: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The Jupyter bundle; artifact representations (and the fallbacks naming them) are
+    recorded in ``artifacts`` for orchestrator/artifacts.py, with a placeholder as data."""
     if not representations:
         return {}
     if isinstance(representations, str):
@@ -111,6 +128,17 @@ def _bundle(representations: Any) -> dict[str, Any]:
     items = representations.items() if isinstance(representations, Mapping) else []
     bundle: dict[str, Any] = {}
     for mime, media in items:
+        if artifacts is not None and _field(media, "type") == "artifact":
+            meta = _field(media, "metadata")
+            artifacts[str(mime)] = {
+                "artifactId": str(_field(media, "artifact_id")),
+                "metadata": dict(meta) if isinstance(meta, Mapping) else {},
+            }
+            bundle[str(mime)] = _artifact_text(str(mime), media)
+            continue
+        meta = _field(media, "metadata")
+        if artifacts is not None and isinstance(meta, Mapping) and meta.get(_FALLBACK):
+            artifacts[str(mime)] = {"fallback": True}
         value = _media_value(media)
         if value is None:
             continue
@@ -161,7 +189,8 @@ def _row_output(state: Any, row: Any) -> CellOutput | None:
             output_type="display_data", data={"text/markdown": _final_text(state, row)}
         )
     if kind in ("multimedia_display", "multimedia_result"):
-        data = _bundle(_field(row, "representations"))
+        artifacts: dict[str, dict[str, Any]] = {}
+        data = _bundle(_field(row, "representations"), artifacts)
         if not data and _field(row, "data") is not None:
             data = {str(_field(row, "mime_type") or "text/plain"): _field(row, "data")}
         data.setdefault("text/plain", "")
@@ -172,9 +201,17 @@ def _row_output(state: Any, row: Any) -> CellOutput | None:
                 data=data,
                 execution_count=_field(row, "execution_count"),
                 metadata=meta,
+                artifacts=_real(artifacts),
             )
-        return CellOutput(output_type="display_data", data=data, metadata=meta)
+        return CellOutput(
+            output_type="display_data", data=data, metadata=meta, artifacts=_real(artifacts)
+        )
     return None
+
+
+def _real(artifacts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Fallback marks only matter next to an artifact."""
+    return artifacts if any("artifactId" in a for a in artifacts.values()) else {}
 
 
 def outputs_from_state(state: Any, cell_id: str) -> list[CellOutput]:
@@ -241,7 +278,8 @@ def output_from_event(name: str, args: Any, state: Any = None) -> tuple[str, Cel
     if name == "v1.MarkdownOutputAdded":
         value = _media_value(args.get("content"))
         return cell_id, CellOutput(output_type="display_data", data={"text/markdown": str(value)})
-    data = _bundle(args.get("representations"))
+    artifacts: dict[str, dict[str, Any]] = {}
+    data = _bundle(args.get("representations"), artifacts)
     data.setdefault("text/plain", "")
     meta = _notice_metadata(*_representation_medias(args.get("representations")))
     if name == "v1.MultimediaResultOutputAdded":
@@ -250,5 +288,8 @@ def output_from_event(name: str, args: Any, state: Any = None) -> tuple[str, Cel
             data=data,
             execution_count=args.get("executionCount"),
             metadata=meta,
+            artifacts=_real(artifacts),
         )
-    return cell_id, CellOutput(output_type="display_data", data=data, metadata=meta)
+    return cell_id, CellOutput(
+        output_type="display_data", data=data, metadata=meta, artifacts=_real(artifacts)
+    )

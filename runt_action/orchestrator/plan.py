@@ -8,10 +8,11 @@ was made can run; a plan that could not be made raised an :class:`~runt_action.e
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from runt_action.results import CellResult, LiveHooks, RunResult, RunStatus
 from runt_action.timeouts import Timeouts
 
 if TYPE_CHECKING:
+    from runt_action.agents.executors.ai import AiConfig
     from runt_action.livestore.store import Store
     from runt_action.notebook import Notebook
     from runt_action.schema.state import NotebookState
@@ -62,6 +64,7 @@ class EngineSpec:
     wheelhouse: Path | None = None
     cwd: Path | None = None  # the cells' working directory (--cwd); None = the engine's default
     kernel: str | None = None  # a Jupyter kernelspec (-k), python runtime only
+    python: Path | None = None  # the run-local environment's interpreter (agents/uvenv.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,7 @@ class RunPlan:
     runtime_reason: str | None = None
     # The parameters given for this run (secrets masked): papermill's record's `parameters`.
     given_params: dict[str, Any] | None = None
+    ai: AiConfig | None = None  # AI cells' model service; None = not configured (skipped)
 
     @property
     def runtime(self) -> str:
@@ -147,6 +151,7 @@ class RunPlan:
             ipynb_metadata=dict(self.notebook.ipynb_metadata),
             **_notebook_record(self.notebook),
             given_parameters=self.given_params,
+            dependency_graph=self.graph.to_mermaid(),
             **fields,
         )
 
@@ -160,11 +165,21 @@ class RunPlan:
             "strict": self.strict,
             "graph": self.graph,
             "selected": self.selected,
+            "ai_model": self.ai.model if self.ai is not None else None,
+            "sql_connections": sql_connection_specs(self.notebook),
         }
         options.update(overrides)
         return Runner(
             store=store, cells=self.cells, title=self.notebook.title, hooks=hooks, **options
         )
+
+
+def sql_connection_specs(notebook: Notebook) -> dict[str, dict[str, str]]:
+    """metadata.connections as events and the .ipynb carry them: a URL, or url_env's name."""
+    return {
+        name: conn.model_dump(exclude_none=True)
+        for name, conn in notebook.metadata.connections.items()
+    }
 
 
 def _notebook_record(notebook: Notebook) -> dict[str, Any]:
@@ -176,6 +191,7 @@ def _notebook_record(notebook: Notebook) -> dict[str, Any]:
         "cell_metadata": {c.id: c.ipynb_metadata for c in notebook.cells if c.ipynb_metadata},
         "ipynb_input": is_ipynb(notebook.path),
         "default_parameters": papermill_defaults(notebook),
+        "sql_connections": sql_connection_specs(notebook),
     }
 
 
@@ -233,9 +249,14 @@ def make_plan(
     s, runtime_reason = choose_runtime(s, notebook)
     assert s.notebook is not None  # checked above; the copy keeps it
     engine = engine_spec(s, tuple(merge_requirements(notebook.metadata.packages, s.packages)))
+    sql_env, sql_secrets = _sql_connections(notebook, s.runtime)
+    if engine is not None and sql_env and engine.runtime == "pyodide":
+        # Pyodide does not inherit our environment: url_env variables travel as secrets do.
+        engine = replace(engine, env={**engine.env, **sql_env})
     cwd = engine.cwd if engine is not None else _cwd(s.cwd)
-    package_notes = _check_packages(engine)
-    graph = build_graph([(c.id, c.source) for c in cells if c.cell_type == "code"])
+    _fetch_on_demand(engine, cells)
+    engine, package_notes = _check_packages(engine, s)
+    graph = cell_graph(cells)
     out_dir = _output_dir(s)
     ipynb = s.output if s.output is not None else out_dir / f"{notebook.path.stem}.ipynb"
     notebook_id = s.notebook_id
@@ -269,9 +290,12 @@ def make_plan(
         strict=s.strict,
         graph=graph,
         selected=_selected(s.only, graph, cells, s.notebook),
-        secrets=tuple(v for v in (token, _stray_token(s), *env.values()) if v),
+        secrets=tuple(
+            v for v in (token, _stray_token(s), *env.values(), *sql_secrets, ai_key(s)) if v
+        ),
         shown_params=masked_parameters(params, names),
         given_params=masked_parameters(given, names),
+        ai=ai_config(s, warm=any(c.cell_type == "ai" for c in cells)),
         out_dir=out_dir,
         ipynb_path=ipynb,
         summary_path=summary_path,
@@ -291,6 +315,55 @@ def make_plan(
         log_output=s.log_output,
         runtime_reason=runtime_reason,
     )
+
+
+def _sql_connections(notebook: Notebook, runtime: str) -> tuple[dict[str, str], list[str]]:
+    """SQL connections checked against the runtime before anything starts; the ``url_env``
+    variables read from our environment, and the secrets in them."""
+    if not any(c.celltype == "sql" for c in notebook.cells):
+        return {}, []
+    from runt_action.notebook.sqlcells import sql_connections, url_secrets
+
+    found = sql_connections(notebook, runtime, os.environ)
+    return found, [s for url in found.values() for s in url_secrets(url)]
+
+
+def cell_graph(cells: Sequence[PlannedCell]) -> DependencyGraph:
+    """Dependencies between the cells that run in the kernel: code cells, and SQL cells
+    (which read the names they bind or scan and write their ``variable``)."""
+    from runt_action.notebook.sqlcells import sql_defs
+
+    return build_graph(
+        [(c.id, c.source) for c in cells if c.cell_type in ("code", "sql")],
+        {c.id: sql_defs(c.source, c.variable) for c in cells if c.cell_type == "sql"},
+    )
+
+
+def ai_config(s: Settings, *, warm: bool = False) -> AiConfig | None:
+    """AI cells' model service from the settings, or None when neither a key nor an
+    endpoint is given (AI cells are then skipped with a warning, failed with --strict).
+    ``warm``: the notebook has AI cells, so the SDK's import starts now (ai.warm_sdk)."""
+    from runt_action.agents.executors.ai import DEFAULT_MODEL, AiConfig, warm_sdk
+
+    key = ai_key(s)
+    if not key and not s.ai_base_url:
+        return None
+    if warm:
+        warm_sdk()
+    return AiConfig(
+        api_key=key,
+        base_url=s.ai_base_url,
+        model=s.ai_model or DEFAULT_MODEL,
+        tools=s.ai_tool_policy,
+        max_iterations=s.max_ai_iterations,
+        context_tokens=s.ai_context_tokens,
+        cell_timeout=s.cell_timeout,
+    )
+
+
+def ai_key(s: Settings) -> str | None:
+    """The AI API key (a secret: masked everywhere, like the auth token)."""
+    return s.ai_api_key.get_secret_value() if s.ai_api_key is not None else None
 
 
 def _check_outputs(
@@ -435,22 +508,73 @@ def _own_ipykernel(resource_dir: Path) -> bool:
     )
 
 
-def _check_packages(engine: EngineSpec | None) -> tuple[str, ...]:
-    """Every requirement can be had, or MissingPackageError (exit 2) before anything starts.
-    Native: checked as installed (never installed). Pyodide: planned from the wheelhouse, the
-    local distribution, or (RUNT_PYODIDE_CDN=1) downloads; the engine installs that plan."""
-    if engine is None or not engine.packages:
-        return ()
-    if engine.runtime == "python":
-        from runt_action.packages import check_installed
+def _fetch_on_demand(engine: EngineSpec | None, cells: Sequence[PlannedCell]) -> None:
+    """Pyodide under GitHub Actions: the distribution packages the cells import (or the
+    notebook names) that the install lacks are fetched now, each file checked against the
+    lock (agents/pyodide/ondemand.py), with a ``::notice`` for each. A failure is a warning:
+    the import then fails with the usual clear error."""
+    if engine is None or engine.runtime != "pyodide":
+        return
+    from runt_action.agents.pyodide import ondemand, paths
 
-        return tuple(check_installed(list(engine.packages)))
+    if not ondemand.enabled():
+        return
+    from runt_action.errors import PackageFetchError
+    from runt_action.report.commands import WorkflowCommands
+
+    commands = WorkflowCommands()
+    sources = [c.source for c in cells if c.cell_type == "code"]
+    try:
+        names, report, where = ondemand.fetch_missing(sources, engine.packages, paths.pyodide_dir())
+    except PackageFetchError as exc:
+        commands.warning(f"Pyodide packages could not be fetched: {exc}", title="Pyodide packages")
+        return
+    for file_name, size in report.fetched:
+        commands.notice(
+            f"fetched {file_name} ({size / 1e6:.1f} MB) from {where}, sha256 checked against "
+            "pyodide-lock.json",
+            title="Pyodide package",
+        )
+    if names:
+        sys.stdout.flush()
+
+
+def _check_packages(
+    engine: EngineSpec | None, s: Settings
+) -> tuple[EngineSpec | None, tuple[str, ...]]:
+    """Every requirement can be had, or MissingPackageError (exit 2) before anything starts.
+    Native: with ``requirements`` (or, in the action's image, any package) installed with uv
+    into a run-local environment the kernel then starts in; else checked as installed (never
+    installed). Pyodide: planned from the wheelhouse, the local distribution, or
+    (RUNT_PYODIDE_CDN=1) downloads; the engine installs that plan."""
+    if engine is None:
+        return engine, ()
+    if engine.runtime == "python":
+        from runt_action.packages import check_installed, in_image
+
+        if s.requirements is not None or (engine.packages and in_image()):
+            if engine.kernel is not None:
+                raise UsageError("'requirements' installs for this Python's ipykernel: drop -k")
+            from runt_action.agents.uvenv import build_environment
+
+            made = build_environment(s.requirements, engine.packages, cache_dir=s.uv_cache_dir)
+            return dataclasses.replace(engine, python=made.python), (made.note(),)
+        if not engine.packages:
+            return engine, ()
+        return engine, tuple(check_installed(list(engine.packages)))
+    if s.requirements is not None:
+        raise UsageError(
+            "'requirements' is for the python runtime (runtime: python); on Pyodide list "
+            "the packages in the notebook's metadata.packages or the packages input"
+        )
+    if not engine.packages:
+        return engine, ()
     from runt_action.agents.pyodide import paths
     from runt_action.agents.pyodide.packages import plan_packages
 
     cdn = os.environ.get("RUNT_PYODIDE_CDN", "") not in ("", "0", "false")
     plan = plan_packages(list(engine.packages), paths.pyodide_dir(), engine.wheelhouse, cdn)
-    return tuple(plan.notes)
+    return engine, tuple(plan.notes)
 
 
 def _check_kernel(name: str | None) -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from runt_action.agents.executors.ai import AI_USAGE_MIME
+from runt_action.agents.executors.ai_tools import assistant_id
 from runt_action.errors import RuntimeStartTimeout
 from runt_action.notebook.conditions import CellFacts, Condition, compile_condition
 from runt_action.orchestrator.outputs import (
@@ -37,12 +40,14 @@ from runt_action.results import (
 if TYPE_CHECKING:
     from runt_action.livestore.store import Store
     from runt_action.notebook.graph import DependencyGraph
+    from runt_action.schema.events import NotebookMetadataSet, RuntEvent
     from runt_action.schema.state import NotebookState
 
 __all__ = ["ACTOR", "ON_ERROR_MODES", "OnError", "PlannedCell", "Runner", "plan_cells"]
 
 ACTOR = "automation-client"  # the runt UI shows this id as "Notebook Runner"
 _EXECUTABLE = ("code", "sql", "ai")
+AI_ASSISTANT = assistant_id("")  # createdBy / requestedBy prefix of what an AI cell's model did
 _TERMINAL = ("completed", "failed", "cancelled")
 _FAILED = (CellStatus.FAILED, CellStatus.TIMEOUT, CellStatus.CANCELLED)
 _INTERRUPTED = (CellStatus.CANCELLED, CellStatus.TIMEOUT)
@@ -77,6 +82,11 @@ class PlannedCell:
     condition: Condition | None = None
     result: bool = False  # shown in a sweep's comparison table
     skip_reason: str | None = None  # never executed, whatever happens (e.g. skip-execution)
+    connection: str | None = None  # SQL cells: metadata.connections name (None = DuckDB)
+    variable: str | None = None  # SQL cells: the kernel variable the result lands in
+    dataframe: str | None = None  # SQL cells: pandas | polars | rows (None = pandas if any)
+    ai_model: str | None = None  # AI cells: the model it names (None = the run's ai-model)
+    ai_settings: dict[str, Any] | None = None  # AI cells: AiSettingsChanged.settings
 
 
 def plan_cells(notebook: Any, parameters_source: str | None) -> list[PlannedCell]:
@@ -111,11 +121,66 @@ def plan_cells(notebook: Any, parameters_source: str | None) -> list[PlannedCell
                 if expr
                 else None,
                 skip_reason="tagged skip-execution" if getattr(cell, "skip", False) else None,
+                connection=getattr(cell, "connection", None),
+                variable=getattr(cell, "variable", None),
+                dataframe=getattr(cell, "dataframe", None),
+                ai_model=getattr(cell, "model", None),
+                ai_settings=getattr(cell, "ai_settings", None),
             )
         )
         if parameters_source is not None and after is not None and cell.id == after:
             planned.append(injected)
     return planned
+
+
+def _sql_options(cell: PlannedCell) -> dict[str, str] | None:
+    if cell.cell_type != "sql":
+        return None
+    options = {"connection": cell.connection, "variable": cell.variable}
+    options["dataframe"] = cell.dataframe
+    return {k: v for k, v in options.items() if v}
+
+
+def sql_cell_events(cell: PlannedCell) -> list[RuntEvent]:
+    """What makes runt's app show a SQL cell as one: its connection and result variable."""
+    from runt_action.schema import events as ev
+
+    return [
+        ev.SqlConnectionChanged(cellId=cell.id, connectionId=cell.connection, changedBy=ACTOR),
+        ev.SqlResultVariableChanged(cellId=cell.id, resultVariable=cell.variable, changedBy=ACTOR),
+    ]
+
+
+def sql_connections_event(connections: Mapping[str, Mapping[str, str]]) -> RuntEvent:
+    """The notebook's SQL connections, where every agent (in-process or not) reads them."""
+    from runt_action.schema import events as ev
+
+    value = json.dumps({k: dict(v) for k, v in connections.items()}, sort_keys=True)
+    return ev.NotebookMetadataSet(key=ev.SQL_CONNECTIONS_KEY, value=value)
+
+
+def sql_dataframes_event(cells: Sequence[PlannedCell]) -> NotebookMetadataSet:
+    """What each SQL cell's result becomes (its ``dataframe``), where every agent reads it
+    (upstream's cells have no such field); ``"{}"`` when no cell says."""
+    from runt_action.schema import events as ev
+
+    frames = {c.id: c.dataframe for c in cells if c.cell_type == "sql" and c.dataframe}
+    return ev.NotebookMetadataSet(
+        key=ev.SQL_DATAFRAMES_KEY, value=json.dumps(frames, sort_keys=True)
+    )
+
+
+def ai_settings_event(cell: PlannedCell, default_model: str | None) -> RuntEvent:
+    """An AI cell's model and settings, as upstream's app writes them (v1.AiSettingsChanged);
+    the agent reads them from the cell."""
+    from runt_action.schema import events as ev
+
+    return ev.AiSettingsChanged(
+        cellId=cell.id,
+        provider="openai",
+        model=cell.ai_model or default_model or "",
+        settings=ev.AiSettings.model_validate(cell.ai_settings or {}),
+    )
 
 
 def _now_iso() -> str:
@@ -145,7 +210,10 @@ class Runner:
     selected: frozenset[str] | None = None  # --only: these cells run, the rest are skipped
     unselected_reason: str = "not selected by --only"
     execution_count: int = 0  # the last execution count used (watch rounds continue it)
-    strict: bool = False  # a sql/ai cell no runtime can execute fails the run
+    strict: bool = False  # a sql/ai cell nothing can execute, or output dropped/cut, fails
+    # metadata.connections as the agents read it (url or url_env's name: never a secret).
+    sql_connections: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    ai_model: str | None = None  # AI cells that name no model: the run's ai-model
     hooks: LiveHooks | None = None
     backoff: Callable[[int], float] = field(default=lambda n: min(10.0, 0.5 * 2 ** (n - 1)))
     results: list[CellResult] = field(init=False)
@@ -167,6 +235,7 @@ class Runner:
                 line=c.line,
                 source_line=c.source_line,
                 reason="not reached",
+                sql=_sql_options(c),
             )
             for c in self.cells
         ]
@@ -195,6 +264,16 @@ class Runner:
                 ).wire()
             )
             commit(*ev.CellSourceChanged(id=cell.id, source=cell.source, modifiedBy=ACTOR).wire())
+            if cell.cell_type == "sql":
+                for event in sql_cell_events(cell):
+                    commit(*event.wire())
+            if cell.cell_type == "ai" and cell.ai_settings is not None:
+                commit(*ai_settings_event(cell, self.ai_model).wire())
+        if self.sql_connections:
+            commit(*sql_connections_event(self.sql_connections).wire())
+        frames = sql_dataframes_event(self.cells)
+        if frames.value != "{}":
+            commit(*frames.wire())
         await self.store.flush(timeout=self.request_timeout)
         self.timings["prefill"] = (time.monotonic() - t0) * 1000
 
@@ -228,7 +307,10 @@ class Runner:
         """
         t0 = time.monotonic()
         with self.store.subscribe(self._watch_displays):
-            await self._execute_cells()
+            try:
+                await self._execute_cells()
+            finally:
+                self._adopt_created()
         # A cell may have been concluded from its agent's unconfirmed completion: the run is
         # over only once the server has every event (SyncTimeout, exit 3, if it never does).
         await self.store.flush(timeout=self.request_timeout)
@@ -281,6 +363,26 @@ class Runner:
             if res.status in _FAILED:
                 failed = True
                 self._broken[cell.id] = cell.id
+
+    def _adopt_created(self) -> None:
+        """Cells an AI cell's model created (requestedBy ai-assistant-<session>) join the
+        results right after the cells they follow, with what their executions left."""
+        state = self.store.state
+        known = {res.id for res in self.results}
+        after: dict[str, list[CellResult]] = {}
+        last: str | None = None
+        for cell in state.ordered_cells():
+            if cell.id in known:
+                last = cell.id
+            elif last is not None and cell.created_by.startswith(AI_ASSISTANT):
+                after.setdefault(last, []).append(_created_result(state, cell))
+        if not after:
+            return
+        merged: list[CellResult] = []
+        for res in self.results:
+            merged.append(res)
+            merged.extend(after.get(res.id, ()))
+        self.results[:] = merged
 
     def _skip_reason(
         self, cell: PlannedCell, facts: Mapping[str, CellFacts], failed: bool
@@ -419,7 +521,13 @@ class Runner:
                 found = notice_of(output)
                 if found is not None and found[1] not in res.notes:
                     res.notes.append(found[1])
+                lost = found is not None and found[0] in ("dropped", "truncated")
+                if lost and found is not None and self.strict and status == CellStatus.SUCCESS:
+                    status, reason = CellStatus.FAILED, f"{found[1]} (--strict)"  # a failed check
+                    res.status, res.reason = status, reason
             self._refresh_displays(cell.id)
+            if cell.cell_type == "ai":
+                res.ai = ai_record(outputs)
             if status == CellStatus.SUCCESS:
                 exit_output = clean_exit_of(outputs)
                 if exit_output is not None:
@@ -549,6 +657,40 @@ class Runner:
                     hooks.on_output(cell_id, found[1])
 
         return on_events
+
+
+def ai_record(outputs: Sequence[CellOutput]) -> dict[str, Any] | None:
+    """The model, response ids, token usage and latency an AI cell reported (its last
+    ``application/vnd.runt.ai+json`` output), for the .ipynb and the reports."""
+    for output in reversed(outputs):
+        value = output.data.get(AI_USAGE_MIME)
+        if isinstance(value, dict):
+            return dict(value)
+    return None
+
+
+def _created_result(state: NotebookState, cell: Any) -> CellResult:
+    rows = [r for r in state.queue.values() if r.cell_id == cell.id]
+    row = rows[-1] if rows else None
+    res = CellResult(
+        id=cell.id,
+        cell_type=cell.cell_type,
+        source=cell.source,
+        status=CellStatus.NOT_EXECUTED,
+        created_by=cell.created_by,
+    )
+    if row is not None:
+        res.status = CellStatus.SUCCESS if row.status == "completed" else CellStatus.FAILED
+        res.attempts, res.queue_id = 1, row.id
+        res.execution_count = row.execution_count
+        res.duration_ms = float(row.execution_duration_ms or 0.0)
+        res.started_at, res.completed_at = _iso(row.started_at), _iso(row.completed_at)
+        res.outputs = outputs_from_state(state, cell.id)
+        if res.status == CellStatus.FAILED:
+            errors = [o for o in res.outputs if o.output_type == "error"]
+            res.reason = f"{errors[0].ename}: {errors[0].evalue}" if errors else row.status
+    res.notes.append(f"created by an AI cell's model ({cell.created_by})")
+    return res
 
 
 def _verdict(status: str, outputs: Sequence[CellOutput]) -> tuple[CellStatus, str | None]:

@@ -19,15 +19,19 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from runt_action.agents.executors import CodeExecutor, SqlExecutor
 from runt_action.agents.payload import runtime_payload
 from runt_action.console import PREFIX
 from runt_action.errors import RuntActionError, RuntimeAgentError
 from runt_action.orchestrator.agent_host import AgentHost
 
 if TYPE_CHECKING:
+    from runt_action.agents.artifacts import ArtifactUploader
     from runt_action.agents.engine import Engine
+    from runt_action.agents.executors.ai import AiExecutor
     from runt_action.livestore.server import SyncServer
     from runt_action.livestore.store import Store
+    from runt_action.orchestrator.artifacts import ArtifactReader
     from runt_action.orchestrator.plan import RunPlan
     from runt_action.orchestrator.shutdown import Shutdown
     from runt_action.schema.state import NotebookState
@@ -48,6 +52,8 @@ class Session:
     note: str | None  # where the notebook is, when there is no link
     agent: AgentHost | None
     server: EmbeddedServer | None
+    # Reads back outputs that travelled as artifacts (orchestrator/artifacts.py).
+    artifacts: ArtifactReader | None = None
 
     async def guard(self, aw: Awaitable[T]) -> T:
         """Await ``aw``, but fail at once if the in-process agent dies meanwhile."""
@@ -159,6 +165,7 @@ async def open_session(
         timings["connect"] = _ms(t1)
 
         agent: AgentHost | None = None
+        reader, uploader = _artifact_ends(server, sync_url, notebook_id, token, plan)
         if engine is not None:
             assert runtime_id is not None and session_id is not None
             agent = AgentHost(
@@ -169,10 +176,12 @@ async def open_session(
                 display_name=f"runt-action {plan.runtime} runtime",
                 interrupt_grace=plan.timeouts.interrupt,
                 secrets=plan.secrets,
+                artifacts=uploader,
+                executors=[CodeExecutor(), SqlExecutor(), *_ai_executors(plan)],
             )
             agent.start()
             stack.push_async_callback(_stop_agent, agent, shutdown)
-        session = Session(store, notebook_id, link, note, agent, server)
+        session = Session(store, notebook_id, link, note, agent, server, reader)
         located.append(session)
         yield session
 
@@ -258,6 +267,36 @@ def _embedded_note(plan: RunPlan, notebook_id: str) -> str:
         f"Embedded run (in-memory sync server): {shown} shows notebook {notebook_id}; "
         "run with --view to watch it live in a browser"
     )
+
+
+def _artifact_ends(
+    server: EmbeddedServer | None,
+    sync_url: str,
+    notebook_id: str,
+    token: str | None,
+    plan: RunPlan,
+) -> tuple[ArtifactReader, ArtifactUploader]:
+    """Where large outputs go and are read back: the sync URL's HTTP origin (wss→https, host
+    only, runt-schema §5.2), the embedded server's own store for reading when it is ours."""
+    from runt_action.agents.artifacts import ArtifactUploader
+    from runt_action.orchestrator.artifacts import ArtifactReader
+    from runt_action.orchestrator.remote import http_origin
+
+    origin = http_origin(sync_url)
+    limit = plan.timeouts.request
+    uploader = ArtifactUploader(origin, notebook_id, token, timeout=None)
+    if server is not None:
+        return ArtifactReader(local=server.server.artifacts), uploader
+    return ArtifactReader(origin=origin, token=token, timeout=limit), uploader
+
+
+def _ai_executors(plan: RunPlan) -> list[AiExecutor]:
+    """AI cells run in this process (the key never enters the kernel), when configured."""
+    if plan.ai is None:
+        return []
+    from runt_action.agents.executors.ai import AiExecutor
+
+    return [AiExecutor(plan.ai)]
 
 
 def _payload(

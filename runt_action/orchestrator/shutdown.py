@@ -26,11 +26,21 @@ _FORCED_STEP = 0.05  # seconds a cleanup step may still take once exit is forced
 class Shutdown:
     """One run's exit state; install() hooks the signals into the running loop."""
 
-    def __init__(self, grace: float | None) -> None:
+    def __init__(self, grace: float | None, parent: Shutdown | None = None) -> None:
         self.grace = grace
-        self.signals = 0
+        self._signals = 0
+        self._parent = parent
         self._deadline: float | None = None
         self._on_signal: Callable[[], None] | None = None
+
+    def child(self) -> Shutdown:
+        """One run of a batch: the batch's signals, but a grace clock of its own (a shared
+        clock, started by the first run's cleanup, would leave later runs none)."""
+        return Shutdown(self.grace, parent=self)
+
+    @property
+    def signals(self) -> int:
+        return self._parent.signals if self._parent is not None else self._signals
 
     @property
     def should_exit(self) -> bool:
@@ -56,7 +66,7 @@ class Shutdown:
                 loop.remove_signal_handler(sig)
 
     def handle(self) -> None:
-        self.signals += 1
+        self._signals += 1
         if self.signals == 1:
             print(f"{PREFIX}stopping (signal received); send again to force", file=sys.stderr)
         else:

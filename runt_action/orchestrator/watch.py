@@ -22,10 +22,18 @@ from runt_action.console import PROG
 from runt_action.errors import InputError, OutputWriteError, RuntActionError
 from runt_action.orchestrator.agent_host import kill_engine, prestart_engine
 from runt_action.orchestrator.plan import RunPlan, make_plan
-from runt_action.orchestrator.runner import ACTOR, PlannedCell, Runner
+from runt_action.orchestrator.runner import (
+    ACTOR,
+    PlannedCell,
+    Runner,
+    sql_cell_events,
+    sql_dataframes_event,
+)
 from runt_action.orchestrator.session import Session, open_session
 from runt_action.orchestrator.shutdown import Shutdown
-from runt_action.results import CellResult, CellStatus
+from runt_action.orchestrator.verdict import VerdictPublisher
+from runt_action.report.scrub import Scrubber
+from runt_action.results import CellResult, CellStatus, RunStatus
 
 if TYPE_CHECKING:
     from runt_action.agents.engine import Engine
@@ -52,7 +60,8 @@ def watch(settings: Settings) -> int:
 
 def _options(cell: PlannedCell) -> tuple[object, ...]:
     cond = cell.condition.source if cell.condition is not None else None
-    return (cell.cell_type, cell.source, cell.timeout, cell.retries, cell.allow_error, cond)
+    sql = (cell.connection, cell.variable, cell.dataframe)
+    return (cell.cell_type, cell.source, cell.timeout, cell.retries, cell.allow_error, cond, sql)
 
 
 def affected_cells(
@@ -73,8 +82,9 @@ def affected_cells(
     return (start | new_graph.dependents(start)) & runnable
 
 
-def sync_structure(store: Store[NotebookState], cells: Sequence[PlannedCell]) -> None:
-    """Make the live notebook's cells match ``cells``: delete, create, move, edit."""
+def sync_structure(store: Store[NotebookState], cells: Sequence[PlannedCell]) -> bool:
+    """Make the live notebook's cells match ``cells``: delete, create, move, edit. True when
+    the notebook metadata an executor reads (SQL cells' ``dataframe``) changed."""
     from runt_action.schema import events as ev
     from runt_action.schema.fractional import key_between
 
@@ -103,6 +113,17 @@ def sync_structure(store: Store[NotebookState], cells: Sequence[PlannedCell]) ->
         prev = key
         if row is None or row.source != cell.source:
             commit(*ev.CellSourceChanged(id=cell.id, source=cell.source, modifiedBy=ACTOR).wire())
+        if cell.cell_type == "sql" and (
+            row is None
+            or (row.sql_connection_id, row.sql_result_variable) != (cell.connection, cell.variable)
+        ):
+            for event in sql_cell_events(cell):
+                commit(*event.wire())
+    frames = sql_dataframes_event(cells)
+    if state.metadata.get(frames.key, "{}") == frames.value:
+        return False
+    commit(*frames.wire())
+    return True
 
 
 @dataclass(slots=True)
@@ -116,6 +137,7 @@ class _Watch:
     located: list[Session] = field(default_factory=list)
     work: asyncio.Task[None] | None = None
     execution_count: int = 0
+    verdicts: VerdictPublisher | None = None  # each round's verdict, into the store
 
     def __post_init__(self) -> None:
         self.shutdown = Shutdown(self.plan.timeouts.shutdown)
@@ -180,8 +202,11 @@ class _Watch:
                     _say(f"not re-running: {exc}")
                     continue
                 selected = affected_cells(plan.cells, new.cells, plan.graph, new.graph)
-                sync_structure(session.store, new.cells)
+                metadata_changed = sync_structure(session.store, new.cells)
                 runner = self._runner(session, new, frozenset(selected))
+                if metadata_changed:  # confirmed first: the in-process agent starts a request
+                    # before its confirmation (agents/core.py), reading the metadata it has
+                    await session.guard(session.store.flush(timeout=runner.request_timeout))
                 await self._round(session, runner, new)
                 plan = new
 
@@ -212,6 +237,12 @@ class _Watch:
                 merged.append(res)
         self.results = {r.id: r for r in merged}
         failed = [r.id for r in merged if r.status in (CellStatus.FAILED, CellStatus.TIMEOUT)]
+        if self.verdicts is None:
+            secrets = plan.secrets
+            self.verdicts = VerdictPublisher(session.store, scrub=Scrubber(secrets).text)
+        # The round's verdict, so the live page reads it and not "running" while we wait.
+        self.verdicts.publish(merged, RunStatus.FAILED if failed else RunStatus.SUCCESS)
+        await self.verdicts.flush(plan.timeouts.request or 10.0)
         took = (time.monotonic() - t0) * 1000
         _say(
             f"re-ran {len(ran)} cell(s): {', '.join(ran) or '-'} in {took:.0f} ms"
@@ -221,7 +252,6 @@ class _Watch:
 
     def _write_ipynb(self, plan: RunPlan, session: Session, cells: list[CellResult]) -> None:
         from runt_action import report
-        from runt_action.results import RunStatus
 
         result = plan.result(
             cells, RunStatus.SUCCESS, notebook_id=session.notebook_id, notebook_url=session.link

@@ -3,8 +3,11 @@
 Libraries, and why:
 
 - **markdown-it-py** renders markdown cells and ``text/markdown`` outputs. It is CommonMark
-  exact, small, pure Python and well kept (the executablebooks project); raw HTML is turned
-  off, so markdown shows tags as text instead of running them.
+  exact, small, pure Python and well kept (the executablebooks project); its dollarmath and
+  texmath plugins (mdit-py-plugins) find the math, which :mod:`.mathml` turns into MathML on
+  our side (no MathJax: no script, no CDN). Raw HTML in markdown is parsed, as Jupyter and
+  GitHub show it, and the rendered whole goes through the sanitiser.
+- **nh3** (ammonia) sanitises HTML: see :mod:`.sanitize` for why and its allow-list.
 - **Pygments** highlights code: the reference highlighter, pure Python, already in every
   Jupyter install; its stylesheet is inlined.
 - **ansi2html** turns the ANSI colours of tracebacks and streams into escaped HTML with inline
@@ -17,9 +20,12 @@ and fonts from CDNs, which a report that must make no network request would have
 
 Safety and self-containment: a Content-Security-Policy allows no script and no fetch (images
 only as ``data:``), every image is inlined as a ``data:`` URI, markdown images that point
-elsewhere become links, and ``text/html`` outputs live in ``<iframe sandbox srcdoc>`` (no
-scripts, an opaque origin) which inherits that policy. Every string is scrubbed of secrets
-before rendering, and the finished page once more.
+elsewhere become links. ``text/html`` outputs are inlined after sanitising, so a DataFrame
+takes exactly its own size, with a note saying what was removed; outputs that draw with a
+script (:data:`SCRIPTED_MIMES`: widgets, Plotly, Bokeh, Vega/Altair) keep their HTML in an
+``<iframe sandbox srcdoc>`` (an opaque origin that inherits the policy, so it runs nothing),
+sized to the height the output states, else a default with an "open in full" link. Every
+string is scrubbed of secrets before rendering, and the finished page once more.
 
 Output is shown as what it is: of terminal escapes only SGR colours are rendered, an OSC 8
 hyperlink becomes its text followed by its URL (never an anchor whose target is hidden), and
@@ -36,6 +42,7 @@ import base64
 import binascii
 import json
 import re
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import cache
@@ -46,10 +53,13 @@ import jinja2
 from markupsafe import Markup, escape
 
 from runt_action.errors import OutputWriteError
-from runt_action.report.annotations import error_line
+from runt_action.report.annotations import error_line, traceback_line
 from runt_action.report.escape import show_bidi, terminal_safe
 from runt_action.report.files import write_file
+from runt_action.report.mathml import latex_output, math_html
+from runt_action.report.sanitize import sanitize_html
 from runt_action.report.scrub import Scrubber, scrub_result
+from runt_action.report.sidefiles import side_file_link, spill_large_outputs
 from runt_action.results import CellOutput, CellResult, CellStatus, RunResult
 
 __all__ = [
@@ -75,7 +85,7 @@ REPORT_CSP = (
 _IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml")
 _BASE64 = re.compile(r"\A[A-Za-z0-9+/]*={0,2}\Z")
 # The order an output's MIME bundle is looked at, richest first.
-_TEXT_MIMES = ("text/markdown", "application/json", "text/latex", "text/plain")
+_TEXT_MIMES = ("text/markdown", "text/latex", "application/json", "text/plain")
 
 # Icons that DejaVu (Debian's default font) and the usual system fonts all have.
 STATUS_LABELS: dict[str, str] = {
@@ -91,6 +101,7 @@ STATUS_LABELS: dict[str, str] = {
     "running": "▶ running",
     "idle": "○ not run",
     "error": "⚠ error",
+    "dead": "⊗ runtime dead",
 }
 
 
@@ -117,8 +128,15 @@ def format_duration(ms: float) -> str:
 def _markdown() -> Any:
     from markdown_it import MarkdownIt
     from markdown_it.common.utils import escapeHtml
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+    from mdit_py_plugins.texmath import texmath_plugin
 
-    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    # Raw HTML is parsed (a badge table, <details>, <img>, as Jupyter and GitHub show them)
+    # and the rendered whole goes through the sanitiser. Math: $…$ and $$…$$ as Jupyter reads
+    # them ("$5 and $6" is not math: no space inside the dollars), \(…\) and \[…\].
+    md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
+    md.use(texmath_plugin, delimiters="brackets")
     renderer: Any = md.renderer
     default_image = renderer.rules.get("image")
 
@@ -131,13 +149,38 @@ def _markdown() -> Any:
         alt = escapeHtml(token.content or "image")
         return f'<a class="ext-image" href="{escapeHtml(src)}">[image: {alt}]</a>'
 
+    def inline_math(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        return str(math_html(tokens[idx].content, False))
+
+    def block_math(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        return str(math_html(tokens[idx].content, True))
+
     md.add_render_rule("image", image)
+    for name in ("math_inline", "math_single"):
+        md.add_render_rule(name, inline_math)
+    for name in ("math_inline_double", "math_block", "math_block_label", "math_block_eqno"):
+        md.add_render_rule(name, block_math)
     return md
 
 
 def render_markdown(text: str) -> Markup:
-    """CommonMark (+ tables, strikethrough) with raw HTML shown as text, never run."""
-    return Markup(_markdown().render(text))
+    """CommonMark (+ tables, strikethrough, math as MathML) with raw HTML through the
+    sanitiser; what it removed is said under the text."""
+    clean = sanitize_html(_markdown().render(text))
+    return Markup(clean.html) + _removed_note(clean.removed)
+
+
+def render_markdown_inline(text: str) -> Markup:
+    """One line of our own prose (a note with ``--flag`` in backticks) as inline markdown."""
+    return Markup(sanitize_html(_markdown().renderInline(text)).html)
+
+
+def _removed_note(removed: Sequence[str]) -> Markup:
+    if not removed:
+        return Markup("")
+    return Markup('<p class="out-note sanitised">HTML sanitised: removed {}</p>').format(
+        "; ".join(removed)
+    )
 
 
 # -- code and ANSI --------------------------------------------------------------------------
@@ -196,19 +239,89 @@ def stylesheet() -> str:
 # -- outputs --------------------------------------------------------------------------------
 
 
-def _iframe_height(html: str) -> int:
-    """A starting height for a sandboxed HTML output (it cannot tell us its size: no
-    scripts); the frame is resizable, so a wrong guess costs a drag, never content."""
-    lines = html.count("<tr") + html.count("<br") + html.count("<p") + html.count("<li")
-    lines += html.count("<h") + html.count("\n") // 4
-    return max(48, min(640, 36 + 26 * lines))
-
+#: Outputs that draw with a script (widgets, Plotly, Bokeh, Vega/Altair): no static HTML
+#: shows them, so their HTML goes into a sandboxed frame instead of through the sanitiser.
+SCRIPTED_MIMES = (
+    "application/vnd.jupyter.widget-view+json",
+    "application/vnd.plotly.v1+json",
+    "application/vnd.bokehjs_exec.v0+json",
+    "application/vnd.bokehjs_load.v0+json",
+    "application/vnd.vegalite.v6+json",
+    "application/vnd.vegalite.v5+json",
+    "application/vnd.vegalite.v4+json",
+    "application/vnd.vegalite.v3+json",
+    "application/vnd.vega.v5+json",
+    "application/vnd.vega.v4+json",
+    "application/javascript",
+)
+#: A frame's height when the output does not say its own.
+FRAME_DEFAULT_HEIGHT = 360
 
 _FRAME_STYLE = (
     "<style>body{font:14px/1.4 system-ui,sans-serif;margin:6px;color:#1f2328}"
     "table{border-collapse:collapse}th,td{border:1px solid #d0d7de;padding:2px 8px;"
     "text-align:right}th{background:#f6f8fa}</style>"
 )
+
+
+def _stated_height(data: Mapping[str, Any], metadata: Mapping[str, Any]) -> int | None:
+    """The height an output gives for itself: its metadata (``{"text/html": {"height": …}}``
+    or ``{"height": …}``), Plotly's ``layout.height``, Vega-Lite's ``height``."""
+    candidates: list[Any] = []
+    for key in ("text/html", *SCRIPTED_MIMES):
+        entry = metadata.get(key)
+        if isinstance(entry, Mapping):
+            candidates.append(entry.get("height"))
+    candidates.append(metadata.get("height"))
+    plotly = data.get("application/vnd.plotly.v1+json")
+    if isinstance(plotly, Mapping) and isinstance(plotly.get("layout"), Mapping):
+        candidates.append(plotly["layout"].get("height"))
+    for mime in SCRIPTED_MIMES:
+        spec = data.get(mime)
+        if "vega" in mime and isinstance(spec, Mapping):
+            height = spec.get("height")
+            candidates.append(height + 60 if isinstance(height, int | float) else None)
+    for value in candidates:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return int(min(value, 4000)) + 16  # the frame's body margin
+        if isinstance(value, str) and value.removesuffix("px").isdigit():
+            return int(value.removesuffix("px")) + 16
+    return None
+
+
+def _html_frame(html: str, data: Mapping[str, Any], metadata: Mapping[str, Any]) -> Markup:
+    """Script-drawn output in a sandboxed frame (an opaque origin that runs nothing: the
+    page's CSP holds in ``srcdoc`` too). Sized to the height the output states; else a
+    default, and an "open in full" link (no script: ``:target`` makes the frame tall)."""
+    height = _stated_height(data, metadata)
+    doc = _FRAME_STYLE + html
+    anchor = "frame-" + format(zlib.crc32(doc.encode("utf-8", "surrogatepass")), "08x")
+    frame = Markup(
+        '<iframe class="html-output" sandbox="" referrerpolicy="no-referrer" '
+        'title="HTML output" style="height:{h}px" srcdoc="{doc}"></iframe>'
+    ).format(h=height or FRAME_DEFAULT_HEIGHT, doc=doc)
+    link = Markup("")
+    if height is None:
+        link = Markup(
+            '<a class="open-full" href="#{a}">open in full</a> '
+            '<a class="close-full" href="#">close</a>'
+        ).format(a=anchor)
+    note = Markup(
+        '<p class="out-note">this output draws with a script, which this page does not run; '
+        "{link}</p>"
+    ).format(link=link or "its static HTML is shown")
+    return Markup('<div class="html-frame" id="{a}">{frame}{note}</div>').format(
+        a=anchor, frame=frame, note=note
+    )
+
+
+def _inline_html(html: str) -> Markup:
+    """Static HTML (a DataFrame, an estimator's diagram, a styled table) inline, sanitised, so
+    it takes exactly its own size; what the sanitiser removed is said under it."""
+    clean = sanitize_html(html)
+    return Markup('<div class="html-output inline">{html}</div>{note}').format(
+        html=Markup(clean.html), note=_removed_note(clean.removed)
+    )
 
 
 def _image(mime: str, value: Any) -> Markup | None:
@@ -236,16 +349,23 @@ def _as_text(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def _bundle_html(data: Mapping[str, Any]) -> tuple[Markup, list[str]]:
+def _bundle_html(
+    data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
+) -> tuple[Markup, list[str]]:
     """The richest representation we can show safely, and notes on what was not shown."""
     notes: list[str] = []
+    metadata = metadata or {}
     if "text/html" in data:
-        html = _FRAME_STYLE + _as_text(data["text/html"])
-        frame = Markup(
-            '<iframe class="html-output" sandbox="" referrerpolicy="no-referrer" '
-            'title="HTML output" style="height:{h}px" srcdoc="{doc}"></iframe>'
-        ).format(h=_iframe_height(html), doc=html)
-        return frame, notes
+        html = _as_text(data["text/html"])
+        if any(mime in data for mime in SCRIPTED_MIMES):
+            return _html_frame(html, data, metadata), notes
+        return _inline_html(html), notes
+    scripted = [mime for mime in SCRIPTED_MIMES if mime in data]
+    if scripted:
+        notes.append(
+            f"{', '.join(scripted)} draws with a script, which this page does not run; "
+            "its static form is shown"
+        )
     for mime in _IMAGE_MIMES:
         if mime in data:
             img = _image(mime, data[mime])
@@ -257,6 +377,8 @@ def _bundle_html(data: Mapping[str, Any]) -> tuple[Markup, list[str]]:
             text = _as_text(data[mime])
             if mime == "text/markdown":
                 return Markup('<div class="markdown">{}</div>').format(render_markdown(text)), notes
+            if mime == "text/latex":
+                return Markup('<div class="latex">{}</div>').format(latex_output(text)), notes
             return Markup('<pre class="text">{}</pre>').format(ansi_html(text)), notes
     shown = [m for m in data if m != "text/plain"]
     if shown:
@@ -278,7 +400,10 @@ def render_output(output: CellOutput) -> Markup:
         else:
             body = escape(f"{output.ename or 'Error'}: {output.evalue or ''}")
         return Markup('<pre class="out error">{}</pre>').format(body)
-    content, notes = _bundle_html(output.data)
+    side = side_file_link(output)  # too large to embed: written beside the report
+    if side is not None:
+        return side
+    content, notes = _bundle_html(output.data, output.metadata)
     prompt = (
         Markup('<span class="prompt">Out[{}]</span>').format(output.execution_count)
         if kind == "execute_result" and output.execution_count is not None
@@ -310,6 +435,7 @@ def template_environment() -> jinja2.Environment:
     )
     env.globals.update(
         markdown=render_markdown,
+        markdown_inline=render_markdown_inline,
         highlight=highlight_code,
         output=render_output,
         anchor=cell_anchor,
@@ -336,6 +462,19 @@ def _scrubbed(result: RunResult, scrubber: Scrubber) -> RunResult:
     if scrubber:  # scrub_result predates notes: scrub them here
         clean.cells = [replace(c, notes=[scrubber.text(n) for n in c.notes]) for c in clean.cells]
     return clean
+
+
+def _error_place(result: RunResult, cell: CellResult | None) -> str | None:
+    """Where the first error is: the YAML line; for a Jupyter input the line in the cell
+    (a line of the .ipynb's JSON means little to a person reading the report)."""
+    if cell is None:
+        return None
+    if result.ipynb_input:
+        error = next((o for o in cell.outputs if o.output_type == "error"), None)
+        n = traceback_line(cell.id, error.traceback) if error is not None else None
+        return f"line {n} of the cell" if n else None
+    line = error_line(cell)
+    return f"line {line}" if line else None
 
 
 def _parameter_text(value: Any) -> str:
@@ -370,7 +509,7 @@ def _fragment_key(index: int, cell: CellResult) -> tuple[Any, ...]:
         tuple(
             hash(value)
             for output in cell.outputs
-            if output.output_type == "display_data"
+            if output.output_type in ("display_data", "execute_result")  # + restored artifacts
             for value in output.data.values()
             if isinstance(value, str)
         ),
@@ -413,7 +552,7 @@ def _page_pieces(
             csp=REPORT_CSP,
             cells=_fragments(clean.cells, cache),
             first_error=first_error,
-            first_error_line=error_line(first_error) if first_error is not None else None,
+            first_error_line=_error_place(clean, first_error),
             error_output=error_output,
             counts=counts,
             parameters=[(k, _parameter_text(v)) for k, v in clean.parameters.items()],
@@ -446,6 +585,7 @@ def write_html(
 
     ``fragment_cache``: shared by the writes of one run, so a finished cell is rendered once."""
     scrubber = Scrubber(secrets)
+    result = spill_large_outputs(result, path, scrub=scrubber.text if scrubber else str)
     pieces = _page_pieces(result, scrubber, fragment_cache)
     data: str | Iterator[str] = scrubber.text("".join(pieces)) if scrubber else pieces
     try:

@@ -46,7 +46,18 @@ INJECTED_TAG = "injected-parameters"
 Notebook = dict[str, Any]  # the nbformat 4.5 JSON structure
 # The keys a run writes in a cell's metadata.runt (an input's options there are kept).
 _RESULT_KEYS = frozenset(
-    {"id", "cell_type", "status", "duration_ms", "attempts", "reason", "notes", "line"}
+    {
+        "id",
+        "cell_type",
+        "status",
+        "duration_ms",
+        "attempts",
+        "reason",
+        "notes",
+        "line",
+        "ai",
+        "created_by",
+    }
 )
 # A cell's record of an earlier execution: replaced by this run's, never kept stale.
 _STALE_CELL_KEYS = ("papermill", "execution")
@@ -270,12 +281,18 @@ def _cell(
         runt["notes"] = list(cell.notes)
     if cell.line is not None:
         runt["line"] = cell.line
+    if cell.ai is not None:
+        runt["ai"] = cell.ai  # model, response ids, token usage, latency
+    if cell.created_by is not None:
+        runt["created_by"] = cell.created_by
+    if cell.sql is not None:
+        runt["sql"] = dict(cell.sql)
     metadata, options = _kept_metadata(given)
     metadata["runt"] = _jsonable({**options, **runt})
     if papermill is not None:
         metadata["papermill"] = papermill
     nb_id = _cell_id(cell.id, seen)
-    source = _text(cell.source)
+    source = _text(jupysql_source(cell) if cell.cell_type == "sql" else cell.source)
     if cell.cell_type in ("markdown", "raw"):
         return {"id": nb_id, "cell_type": cell.cell_type, "source": source, "metadata": metadata}
     # code, and sql / ai cells, which the runtime executes and which have outputs
@@ -302,6 +319,14 @@ def _cell(
     }
 
 
+def jupysql_source(cell: CellResult) -> str:
+    """A SQL cell as jupysql's ``%%sql`` cell, so Jupyter opens and reruns it as SQL (the
+    connection is in the cell's ``runt.sql`` metadata: jupysql names connections its way)."""
+    variable = (cell.sql or {}).get("variable")
+    head = f"%%sql {variable} <<" if variable else "%%sql"
+    return f"{head}\n{cell.source}"
+
+
 def build_notebook(result: RunResult, *, output_path: str | Path | None = None) -> Notebook:
     """The executed notebook as a dict, valid nbformat 4.5 by construction; ``output_path``
     is where it is written (papermill's ``output_path``)."""
@@ -321,6 +346,8 @@ def build_notebook(result: RunResult, *, output_path: str | Path | None = None) 
         for c, state in zip(result.cells, states, strict=True)
     ]
     papermill = _pm_notebook(result, states, str(output_path) if output_path else None)
+    # What its SQL cells connect to (never a URL from the environment): they run again from it.
+    sql = {"sql_connections": result.sql_connections} if result.sql_connections else {}
     return {
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -342,6 +369,7 @@ def build_notebook(result: RunResult, *, output_path: str | Path | None = None) 
                     "runtime": result.runtime,
                     "error": result.error,
                     "timings": result.timings,
+                    **sql,
                 }
             ),
         },

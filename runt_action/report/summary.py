@@ -282,7 +282,22 @@ def cell_note(cell: CellResult) -> str:
     elif cell.reason:
         parts.append(cell.reason)
     parts.extend(cell.notes)
+    if cell.ai is not None:
+        parts.append(ai_usage(cell.ai))
     return " ".join("; ".join(p for p in parts if p).split())
+
+
+def ai_usage(ai: dict[str, Any]) -> str:
+    """An AI cell's model, tokens and latency, in one phrase."""
+    usage = ai.get("usage") or {}
+    tokens = (
+        f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} "
+        "completion tokens"
+        if usage
+        else "tokens not reported"
+    )
+    seconds = float(ai.get("latency_ms") or 0) / 1000
+    return f"AI: {ai.get('model', '?')}, {tokens}, {seconds:.2f} s"
 
 
 def status_counts(cells: Sequence[CellResult]) -> str:
@@ -368,6 +383,27 @@ def _cell_rows(cells: Sequence[CellResult], budget: _Budget) -> Iterator[dict[st
             "attempts": cell.attempts,
             "note": _clip(cell_note(cell), f * 2),
         }
+
+
+#: What GitHub's Mermaid renders (its maxTextSize and maxEdges); a bigger graph is named,
+#: not drawn.
+MERMAID_MAX_CHARS = 50_000
+MERMAID_MAX_EDGES = 500
+
+
+def _graph_view(result: RunResult) -> dict[str, Any] | None:
+    """The code cells' dependency graph as a Mermaid block GitHub draws, or why it is not."""
+    text = result.dependency_graph
+    if not text or text.count("\n") < 2:  # "graph TD" and at most one cell: nothing to see
+        return None
+    edges = text.count("-->")
+    if len(text) > MERMAID_MAX_CHARS or edges > MERMAID_MAX_EDGES:
+        return {
+            "text": None,
+            "note": f"The dependency graph ({edges} edges, {len(text)} characters) is over "
+            f"what GitHub draws ({MERMAID_MAX_EDGES} edges, {MERMAID_MAX_CHARS} characters).",
+        }
+    return {"text": text, "note": None}
 
 
 def _error_view(result: RunResult, budget: _Budget) -> dict[str, Any] | None:
@@ -531,6 +567,7 @@ def _context(
         ),
         "cells": list(_cell_rows(cells, budget)),
         "omitted_cells": max(len(cells) - budget.max_cells, 0),
+        "graph": _graph_view(result),
         "error": _error_view(result, budget),
         "run_error": _clip(result.error, f * 10) if result.error else None,
         "problems": [_clip(p, f * 3) for p in problems],

@@ -25,8 +25,12 @@ from pydantic import (
 __all__ = [
     "CELL_DEFINITION_EVENTS",
     "EVENT_TYPES",
+    "SQL_CONNECTIONS_KEY",
+    "SQL_DATAFRAMES_KEY",
     "ActorProfileSet",
     "ActorType",
+    "AiSettings",
+    "AiSettingsChanged",
     "AllExecutionsCancelled",
     "AllOutputsCleared",
     "ArtifactMedia",
@@ -73,11 +77,16 @@ __all__ = [
     "RuntimeSessionStatusChanged",
     "RuntimeSessionTerminated",
     "SessionStatusChange",
+    "SqlConnectionChanged",
+    "SqlResultVariableChanged",
     "StreamName",
     "TerminalOutputAdded",
     "TerminalOutputAppended",
     "TerminalOutputAppended2",
     "TerminationReason",
+    "ToolApprovalRequested",
+    "ToolApprovalResponded",
+    "ToolApprovalStatus",
     "WireModel",
     "decode",
     "from_js_iso",
@@ -85,6 +94,7 @@ __all__ = [
 ]
 
 CellType = Literal["code", "markdown", "sql", "ai", "raw"]
+ToolApprovalStatus = Literal["approved_once", "approved_always", "denied"]
 SessionStatusChange = Literal["ready", "busy", "restarting"]
 TerminationReason = Literal["shutdown", "restart", "error", "timeout", "displaced"]
 ExecutionStatus = Literal["success", "error", "cancelled"]
@@ -276,6 +286,33 @@ class CellAiContextVisibilityToggled(RuntEvent):
     actorId: str | None = None
 
 
+SQL_CONNECTIONS_KEY: Final = "runt.sqlConnections"
+"""``NotebookMetadataSet`` key of the notebook's SQL connections: JSON ``{name: {"url": ...}
+| {"url_env": NAME}}``; an agent reads a ``url_env`` URL from its own environment."""
+
+SQL_DATAFRAMES_KEY: Final = "runt.sqlDataframes"
+"""``NotebookMetadataSet`` key of what SQL cells' results become, for the cells that say
+(upstream's schema has no such cell field): JSON ``{cellId: "pandas" | "polars" | "rows"}``."""
+
+
+class SqlConnectionChanged(RuntEvent):
+    """A SQL cell's connection (upstream's ``cells.sqlConnectionId``); absent = the default."""
+
+    NAME: ClassVar[str] = "v1.SqlConnectionChanged"
+    cellId: str
+    connectionId: str | None = None
+    changedBy: str
+
+
+class SqlResultVariableChanged(RuntEvent):
+    """The kernel variable a SQL cell's result lands in (``cells.sqlResultVariable``)."""
+
+    NAME: ClassVar[str] = "v1.SqlResultVariableChanged"
+    cellId: str
+    resultVariable: str | None = None
+    changedBy: str
+
+
 class RuntimeCapabilities(WireModel):
     canExecuteCode: bool
     canExecuteSql: bool
@@ -464,6 +501,40 @@ class MarkdownOutputAppended2(RuntEvent):
     sequenceNumber: Number
 
 
+class AiSettings(WireModel):
+    """``AiSettingsChanged.settings``; ``seed`` is ours (upstream's decoder ignores it)."""
+
+    temperature: Number | None = None
+    maxTokens: Number | None = None
+    systemPrompt: str | None = None
+    seed: Number | None = None
+
+
+class AiSettingsChanged(RuntEvent):
+    NAME: ClassVar[str] = "v1.AiSettingsChanged"
+    cellId: str
+    provider: str
+    model: str
+    settings: AiSettings
+
+
+class ToolApprovalRequested(RuntEvent):
+    NAME: ClassVar[str] = "v1.ToolApprovalRequested"
+    toolCallId: str
+    cellId: str
+    toolName: str
+    arguments: dict[str, Any]
+    requestedAt: JsDate
+
+
+class ToolApprovalResponded(RuntEvent):
+    NAME: ClassVar[str] = "v1.ToolApprovalResponded"
+    toolCallId: str
+    status: ToolApprovalStatus
+    approvedBy: str
+    respondedAt: JsDate
+
+
 class ErrorOutputAdded(RuntEvent):
     """``content.data`` is ``{ename, evalue, traceback: [str]}``."""
 
@@ -510,6 +581,8 @@ EVENT_TYPES: Final[dict[str, type[RuntEvent]]] = {
         CellSourceVisibilityToggled,
         CellOutputVisibilityToggled,
         CellAiContextVisibilityToggled,
+        SqlConnectionChanged,
+        SqlResultVariableChanged,
         RuntimeSessionStarted,
         RuntimeSessionStatusChanged,
         RuntimeSessionTerminated,
@@ -535,6 +608,9 @@ EVENT_TYPES: Final[dict[str, type[RuntEvent]]] = {
         ErrorOutputAdded,
         CellOutputsCleared,
         AllOutputsCleared,
+        AiSettingsChanged,
+        ToolApprovalRequested,
+        ToolApprovalResponded,
     )
 }
 """Wire name -> model, for every event this package understands."""

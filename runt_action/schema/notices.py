@@ -19,10 +19,12 @@ from typing import Any, Final, Literal
 from runt_action.schema.events import ArtifactMedia, InlineMedia
 
 __all__ = [
+    "CONTEXT",
     "DROPPED",
     "NOTICE_KINDS",
     "NOTICE_PREFIX",
     "RESTARTED",
+    "RETRIED",
     "TRUNCATED",
     "NoticeKind",
     "notice_media",
@@ -31,11 +33,15 @@ __all__ = [
     "notice_text",
 ]
 
-NoticeKind = Literal["dropped", "truncated", "restarted"]
+NoticeKind = Literal["dropped", "truncated", "restarted", "retried", "context"]
 DROPPED: Final = "dropped"  # an output too large for one sync event was replaced
 TRUNCATED: Final = "truncated"  # output past the per-cell cap (or a long error) was cut
 RESTARTED: Final = "restarted"  # the cell ignored its interrupt; the runtime was restarted
-_KINDS: Final[tuple[NoticeKind, ...]] = (DROPPED, TRUNCATED, RESTARTED)
+RETRIED: Final = "retried"  # a request (an AI cell's model call) failed and was retried
+# What an AI cell sent the model was trimmed to its token budget: the model's input, not the
+# cell's output, so it is shown but is no lost output (--strict does not fail on it).
+CONTEXT: Final = "context"
+_KINDS: Final[tuple[NoticeKind, ...]] = (DROPPED, TRUNCATED, RESTARTED, RETRIED, CONTEXT)
 NOTICE_KINDS: Final[frozenset[str]] = frozenset(_KINDS)
 NOTICE_PREFIX: Final = "[runt-action] "
 _KEY: Final = "runt_action"

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from runt_action.schema.events import (
     ActorProfileSet,
     ActorType,
+    AiSettingsChanged,
     AllExecutionsCancelled,
     AllOutputsCleared,
     ArtifactMedia,
@@ -59,9 +60,13 @@ from runt_action.schema.events import (
     RuntimeSessionStarted,
     RuntimeSessionStatusChanged,
     RuntimeSessionTerminated,
+    SqlConnectionChanged,
+    SqlResultVariableChanged,
     TerminalOutputAdded,
     TerminalOutputAppended,
     TerminalOutputAppended2,
+    ToolApprovalRequested,
+    ToolApprovalResponded,
     decode,
 )
 
@@ -82,6 +87,7 @@ __all__ = [
     "QueueStatus",
     "RuntimeSession",
     "RuntimeStatus",
+    "ToolApproval",
     "apply_event",
     "materialize",
 ]
@@ -153,6 +159,24 @@ class Cell:
     source_visible: bool = True
     output_visible: bool = True
     ai_context_visible: bool = True
+    sql_connection_id: str | None = None
+    sql_result_variable: str | None = None
+    ai_provider: str | None = None
+    ai_model: str | None = None
+    ai_settings: dict[str, Any] | None = None  # temperature, maxTokens, systemPrompt, seed
+
+
+@dataclass(slots=True)
+class ToolApproval:
+    """``toolApprovals``: a tool call an AI cell asked to make, and who answered it how."""
+
+    tool_call_id: str
+    cell_id: str
+    tool_name: str
+    status: str = "pending"  # pending | approved_once | approved_always | denied
+    approved_by: str | None = None
+    requested_at: datetime | None = None
+    responded_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -205,6 +229,9 @@ class RuntimeSession:
     available_ai_models: Any = None
     last_renewed_at: datetime | None = None
     expires_at: datetime | None = None
+    # Ours, not an anode column: why it ended (RuntimeSessionTerminated.reason), so a reader
+    # can tell a runtime that died ("error") from one that shut down.
+    terminated_reason: str | None = None
 
     def can_execute(self, kind: Capability) -> bool:
         if kind == "code":
@@ -251,6 +278,7 @@ class NotebookState:
     sessions: dict[str, RuntimeSession] = field(default_factory=dict)
     presence: dict[str, str | None] = field(default_factory=dict)
     actors: dict[str, Actor] = field(default_factory=dict)
+    tool_approvals: dict[str, ToolApproval] = field(default_factory=dict)
     debug: set[str] = field(default_factory=set)
     version: int = 0
     _deltas_by_output: dict[str, list[OutputDelta]] = field(
@@ -405,6 +433,26 @@ def _apply(state: NotebookState, ev: RuntEvent) -> None:
             if cell := state.cells.get(ev.id):
                 cell.ai_context_visible = ev.aiContextVisible
             _presence_if(state, ev.actorId, ev.id)
+        case SqlConnectionChanged():
+            if cell := state.cells.get(ev.cellId):
+                cell.sql_connection_id = ev.connectionId
+        case SqlResultVariableChanged():
+            if cell := state.cells.get(ev.cellId):
+                cell.sql_result_variable = ev.resultVariable
+        case AiSettingsChanged():
+            if cell := state.cells.get(ev.cellId):
+                cell.ai_provider, cell.ai_model = ev.provider, ev.model
+                cell.ai_settings = ev.settings.model_dump(mode="json")
+        case ToolApprovalRequested():
+            _upsert(
+                state.tool_approvals,
+                ev.toolCallId,
+                ToolApproval(ev.toolCallId, ev.cellId, ev.toolName, requested_at=ev.requestedAt),
+            )
+        case ToolApprovalResponded():
+            if approval := state.tool_approvals.get(ev.toolCallId):
+                approval.status, approval.approved_by = ev.status, ev.approvedBy
+                approval.responded_at = ev.respondedAt
         case PresenceSet():
             _presence(state, ev.userId, ev.cellId)
         case ActorProfileSet():
@@ -435,6 +483,7 @@ def _apply_runtime(state: NotebookState, ev: RuntEvent) -> None:
         case RuntimeSessionTerminated():
             if s := state.sessions.get(ev.sessionId):
                 s.status, s.is_active = "terminated", False
+                s.terminated_reason = ev.reason
         case RuntimeSessionRenewal():
             if s := state.sessions.get(ev.sessionId):
                 s.last_renewed_at = ev.renewedAt

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from time import monotonic
 from urllib.parse import quote, urlencode, urlsplit
@@ -49,7 +49,7 @@ _ENTRY_PARAMS = ("token", "code")
 #: The report's policy plus our own script and websocket (same origin only). This is also
 #: the page's <meta> policy, where ``frame-ancestors`` is ignored (with a console error).
 VIEWER_CSP = (
-    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'self'; "
+    "default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'; script-src 'self'; "
     "connect-src 'self'; frame-src 'self' about:; base-uri 'none'; form-action 'none'"
 )
 #: The header's policy: no other page may frame the viewer (clickjacking).
@@ -85,6 +85,7 @@ class Viewer:
         self._codes: dict[str, float] = {}  # code -> monotonic deadline
         self._notebooks: dict[str, LiveNotebook] = {}
         self._sockets: set[web.WebSocketResponse] = set()
+        self._index_subscribers: set[Subscriber] = set()  # pages showing the index, live
 
     # -- addresses ----------------------------------------------------------------------
 
@@ -130,6 +131,10 @@ class Viewer:
         notebook = self._notebooks.get(store_id)
         if notebook is not None:  # stores nobody looked at are loaded when first asked for
             notebook.apply(events)
+        elif self._index_subscribers:
+            self.notebook(store_id)  # a new notebook the index shows (its log has this push)
+        for sub in self._index_subscribers:
+            sub.wake.set()
 
     def notebook(self, store_id: str, *, keep: bool = False) -> LiveNotebook:
         """The store's live state, rebuilt from the server's log the first time.
@@ -247,25 +252,63 @@ class Viewer:
             headers=_HEADERS,
         )
 
-    async def _index(self, request: web.Request) -> web.StreamResponse:
+    def _index_rows(self) -> list[tuple[str, str]]:
+        """(store id, its table row) for every notebook with events, latest update first."""
         rows = []
         for store_id in self._server.store_ids():
             notebook = self.notebook(store_id)
             if not notebook.state.version:
                 continue  # a table with no events
             rendered = notebook.render()
-            rows.append(
-                {
-                    "id": self._scrubber.text(store_id),
-                    "href": f"/nb/{quote(store_id, safe='')}",
-                    "title": rendered.title,
-                    "status": rendered.status,
-                    "updated": notebook.last_update or "",
-                    "cells": rendered.count,
-                }
-            )
-        rows.sort(key=lambda r: str(r["updated"]), reverse=True)
-        return self._page("index.html.j2", notebooks=rows)
+            row = {
+                "id": self._scrubber.text(store_id),
+                "href": f"/nb/{quote(store_id, safe='')}",
+                "title": rendered.title,
+                "status": rendered.status,
+                "updated": notebook.last_update or "",
+                "cells": rendered.count,
+            }
+            html = viewer_environment().get_template("index_row.html.j2").render(nb=row)
+            rows.append((str(row["updated"]), store_id, self._scrubber.text(html)))
+        rows.sort(key=lambda r: r[0], reverse=True)
+        return [(store_id, html) for _, store_id, html in rows]
+
+    def _index_header(self, count: int) -> str:
+        return viewer_environment().get_template("index_header.html.j2").render(count=count)
+
+    def _index_diff(self, sub: Subscriber) -> dict[str, object] | None:
+        """What an index page has not seen yet (rows that changed, their order, the count)."""
+        rows = self._index_rows()
+        message: dict[str, object] = {}
+        header = self._index_header(len(rows))
+        if header != sub.header:
+            message["header"] = sub.header = header
+        now = dict(rows)
+        changed = {k: v for k, v in now.items() if sub.cells.get(k) != v}
+        order = [store_id for store_id, _ in rows]
+        if changed:
+            message["cells"] = changed
+        if changed or order != sub.order:
+            message["order"] = order
+        sub.order, sub.cells = order, now
+        return message or None
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        rows = self._index_rows()
+        return self._page(
+            "index.html.j2",
+            rows=[Markup(html) for _, html in rows],
+            header=Markup(self._index_header(len(rows))),
+        )
+
+    async def _index_live(self, request: web.Request) -> web.StreamResponse:
+        """The index page's websocket: its rows pushed as notebooks start and change."""
+        sub = Subscriber()
+        self._index_subscribers.add(sub)
+        try:
+            return await self._feed(request, sub, self._index_diff)
+        finally:
+            self._index_subscribers.discard(sub)
 
     async def _notebook_page(self, request: web.Request) -> web.StreamResponse:
         """The notebook; a 404 while it has no events, with a page that waits for a run to
@@ -284,6 +327,9 @@ class Viewer:
             live=f"/nb/{quote(store_id, safe='')}/live",
         )
 
+    async def _artifact(self, request: web.Request) -> web.StreamResponse:
+        return self._server.artifacts.response(request.match_info["artifact_id"])
+
     async def _script(self, request: web.Request) -> web.StreamResponse:
         refused = self._refused(request)
         if refused is not None:
@@ -294,31 +340,46 @@ class Viewer:
             headers=_HEADERS,
         )
 
+    async def _favicon(self, request: web.Request) -> web.StreamResponse:
+        """No icon, said with a 204: Chromium asks every page for one, and a 404 would be a
+        console error on every page (and unguarded, a route that skipped the Host rule)."""
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        return web.Response(status=204, headers=_HEADERS)
+
     async def _live(self, request: web.Request) -> web.StreamResponse:
         notebook = self.notebook(request.match_info["id"], keep=True)
-        ws = web.WebSocketResponse(heartbeat=30.0)
-        try:
-            await ws.prepare(request)
-        except BaseException:
-            self._forget_if_empty(notebook)
-            raise
         sub = Subscriber()
         notebook.subscribers.add(sub)
+        try:
+            return await self._feed(request, sub, notebook.diff)
+        finally:
+            notebook.subscribers.discard(sub)
+            self._forget_if_empty(notebook)
+
+    async def _feed(
+        self,
+        request: web.Request,
+        sub: Subscriber,
+        diff: Callable[[Subscriber], Mapping[str, object] | None],
+    ) -> web.StreamResponse:
+        """Send ``diff(sub)`` whenever ``sub`` is woken, until the page goes away."""
+        ws = web.WebSocketResponse(heartbeat=30.0)
+        await ws.prepare(request)
         self._sockets.add(ws)
         reader = asyncio.ensure_future(self._drain(ws, sub))
         try:
             while not sub.closed and not ws.closed:
                 sub.wake.clear()
-                message = notebook.diff(sub)
+                message = diff(sub)
                 if message is not None:
                     # Fragments were scrubbed before and after rendering; this covers the rest.
-                    await ws.send_str(json.dumps(self._scrubber.deep(message)))
+                    await ws.send_str(json.dumps(self._scrubber.deep(dict(message))))
                 await sub.wake.wait()
         except ConnectionResetError:
             pass  # the page went away mid-send
         finally:
-            notebook.subscribers.discard(sub)
-            self._forget_if_empty(notebook)
             self._sockets.discard(ws)
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -347,9 +408,13 @@ class Viewer:
         app = self._server.app
         router = app.router
         router.add_get("/", self._guard(self._index))
+        router.add_get("/live", self._guard(self._index_live))
         router.add_get("/viewer.js", self._script)  # static, no data: needs no session
+        router.add_get("/favicon.ico", self._favicon)
         router.add_get("/nb/{id}", self._guard(self._notebook_page))
         router.add_get("/nb/{id}/live", self._guard(self._live))
+        # An output sent as an artifact, for the page (the API itself wants the bearer token).
+        router.add_get("/nb/{id}/artifacts/{artifact_id:.+}", self._guard(self._artifact))
         app.on_shutdown.append(self._close_sockets)
         self._server.add_push_listener(self._on_push)
 

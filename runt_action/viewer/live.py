@@ -16,14 +16,17 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
 from runt_action.orchestrator.outputs import outputs_from_state
 from runt_action.report.html import ASSETS, render_cell, template_environment
 from runt_action.report.scrub import Scrubber, scrub_cell
+from runt_action.report.sidefiles import linked_artifacts
 from runt_action.results import CellResult, CellStatus
 from runt_action.schema.state import NotebookMaterializer, NotebookState, QueueEntry
+from runt_action.schema.verdict import RunVerdict, cell_verdict, run_verdict
 
 __all__ = [
     "LiveNotebook",
@@ -53,11 +56,7 @@ _QUEUE_STATUS = {
     "failed": "failed",
     "cancelled": "cancelled",
 }
-_DEFINITE = {
-    "success": CellStatus.SUCCESS,
-    "failed": CellStatus.FAILED,
-    "cancelled": CellStatus.CANCELLED,
-}
+_DEFINITE = {status.value: status for status in CellStatus}
 
 
 def _last_request(state: NotebookState) -> dict[str, tuple[QueueEntry, int]]:
@@ -88,6 +87,13 @@ def cells_from_state(state: NotebookState) -> list[tuple[CellResult, str]]:
         duration = (entry.execution_duration_ms if entry else None) or (
             cell.last_execution_duration_ms or 0.0
         )
+        # The run's own word on this request (allowed error, skipped and why, timeout, notes)
+        # over what the queue suggests; a newer request than the verdict's is live again.
+        verdict = cell_verdict(state, cell.id)
+        reason, notes = None, []
+        if verdict is not None and verdict.queue_id == (entry.id if entry else None):
+            status, reason, notes = verdict.status, verdict.reason, list(verdict.notes)
+            attempts = max(attempts, verdict.attempts)
         result = CellResult(
             id=cell.id,
             cell_type=cell.cell_type,
@@ -98,9 +104,22 @@ def cells_from_state(state: NotebookState) -> list[tuple[CellResult, str]]:
             execution_count=cell.execution_count,
             queue_id=entry.id if entry else None,
             outputs=outputs,
+            reason=reason,
+            notes=notes,
         )
         rows.append((result, status))
     return rows
+
+
+def runtime_dead(state: NotebookState, now: datetime) -> bool:
+    """A runtime was there and is gone without the run saying it ended: its last session
+    terminated with an error, or stopped renewing (the UI's 45 s rule)."""
+    if not state.sessions or state.live_session(now) is not None:
+        return False
+    last = list(state.sessions.values())[-1]
+    if last.status == "terminated":
+        return last.terminated_reason in ("error", "timeout")
+    return True  # active, but not live: its renewal is stale
 
 
 def notebook_status(
@@ -108,23 +127,38 @@ def notebook_status(
     cells: Iterable[tuple[CellResult, str]],
     *,
     runtime_live: bool | None = None,
+    now: datetime | None = None,
 ) -> str:
-    """One word for a notebook: running while a cell runs or a runtime is live, else the
-    worst finished state (failed, cancelled), success, or idle when nothing ran.
+    """One word for a notebook: the run's final verdict when it published one and nothing
+    runs since; else running while a cell runs or a runtime is live, ``dead`` when the
+    runtime died under an unfinished run, else the worst finished state, success, or idle.
 
-    ``runtime_live`` defaults to the UI's session health rule at this moment (a runtime that
+    ``runtime_live`` defaults to the UI's session health rule at ``now`` (a runtime that
     died without a word stops counting once its renewal is 45 s stale)."""
+    now = now or datetime.now(UTC)
     statuses = [s for _, s in cells]
-    if any(s in ("running", "queued") for s in statuses):
-        return "running"
+    busy = any(s in ("running", "queued") for s in statuses)
+    verdict = run_verdict(state)
+    if verdict is not None and verdict.final and not busy:
+        return verdict.status
     if runtime_live is None:
-        runtime_live = state.live_session(datetime.now(UTC)) is not None
-    if runtime_live:
+        runtime_live = state.live_session(now) is not None
+    if (busy or verdict is not None) and not runtime_live and runtime_dead(state, now):
+        return "dead"
+    if busy or runtime_live:
         return "running"
-    for worst in ("failed", "cancelled"):
+    for worst in ("failed", "timeout", "cancelled"):
         if worst in statuses:
             return worst
-    return "success" if "success" in statuses else "idle"
+    return "success" if "success" in statuses or "allowed-error" in statuses else "idle"
+
+
+def _verdict_error(verdict: RunVerdict | None, status: str) -> str | None:
+    if status == "dead":
+        return "the runtime stopped (it died or stopped renewing its session) before the run ended"
+    if verdict is not None and verdict.final and verdict.status == status:
+        return verdict.error
+    return None
 
 
 @dataclass(eq=False, slots=True)
@@ -183,10 +217,13 @@ class LiveNotebook:
         cells = cells_from_state(self.state)
         status = notebook_status(self.state, cells, runtime_live=key[1])
         title = self.scrubber.text(self.state.metadata.get("title") or self.store_id)
+        verdict = run_verdict(self.state)
         counts: dict[str, int] = {}
         for cell, live in cells:
             if cell.cell_type != "markdown":
                 counts[live] = counts.get(live, 0) + 1
+        if verdict is not None and verdict.final and status == verdict.status:
+            counts = dict(verdict.counts)  # the report's counts, word for word
         header = self.scrubber.text(
             viewer_environment()
             .get_template("viewer_header.html.j2")
@@ -196,6 +233,7 @@ class LiveNotebook:
                 status=status,
                 last_update=self.last_update,
                 counts=counts,
+                error=_verdict_error(verdict, status),
             )
         )
         fragments = {cell.id: self._fragment(cell, i, live) for i, (cell, live) in enumerate(cells)}
@@ -218,7 +256,9 @@ class LiveNotebook:
             return cached[2]
         # Scrubbed before rendering: once escaped (&#34;, &quot;, Pygments' and markdown's
         # spellings) a secret is no longer a string the scrubber can find. And after, in case.
-        clean = scrub_cell(cell, self.scrubber)
+        # Outputs sent as artifacts are loaded by the page from this server (viewer/app.py).
+        shown = linked_artifacts(cell, lambda aid: f"/nb/{quote(self.store_id)}/artifacts/{aid}")
+        clean = scrub_cell(shown, self.scrubber)
         html = self.scrubber.text(str(render_cell(clean, index=index, status=status)))
         self._fragments[cell.id] = (cell, status, html)
         return html

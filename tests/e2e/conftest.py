@@ -63,6 +63,7 @@ def _env(workdir: Path, extra: dict[str, str] | None) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("INPUT_", "GITHUB_", "RUNT_"))
         and k not in ("AUTH_TOKEN", "LIVESTORE_SYNC_URL", "NOTEBOOK_ID", "CI")
+        and k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")  # AI cells reach a test's stub only
     }
     env.update(
         GITHUB_ACTIONS="true",

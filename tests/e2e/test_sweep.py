@@ -59,7 +59,34 @@ async def test_sweep_file_and_jobs(cli: Any, notebooks: Path, tmp_path: Path) ->
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(run.outputs["results"])
     assert [r["results"]["answer"] for r in results] == ["20", "10", "4", "2"]
-    assert run.stdout.count("n =") == 0  # with --jobs 2, no interleaved cell output
+    # --log-output (the default) with --jobs 2: every output line whole, prefixed with its
+    # set (it printed nothing before, issue #26).
+    lines = [line for line in run.stdout.splitlines() if "n = " in line]
+    assert sorted(lines) == [
+        "[1-n-1] n = 1 base",
+        "[2-n-2] n = 2 base",
+        "[3-n-5] n = 5 base",
+        "[4-n-10] n = 10 base",
+    ]
+    assert "[4-n-10] 2" in run.stdout.splitlines()
+
+
+async def test_sweep_jobs_no_log_output(cli: Any, notebooks: Path, tmp_path: Path) -> None:
+    """--no-log-output keeps the sets' outputs out of the log, with several jobs too."""
+    sweep = tmp_path / "sets.yml"
+    sweep.write_text("- {n: 1}\n- {n: 0}\n")
+    run = await cli(
+        tmp_path,
+        notebooks / "sweep.yml",
+        *("--runtime", "python", "--sweep", str(sweep), "--jobs", "2", "--no-log-output"),
+        limit=240,
+    )
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "n = " not in run.stdout
+    # The failed cell's verdict is still a line of the log, prefixed with its set.
+    assert any(
+        line.startswith("[2-n-0] cell compute: failed") for line in run.stdout.splitlines()
+    ), run.stdout
 
 
 def _names(folder: Path, pattern: str) -> list[str]:

@@ -45,6 +45,7 @@ export const tables = {
       artifactId: text({ nullable: true }),
       mimeType: text({ nullable: true }),
       metadata: json({ nullable: true }),
+      representations: json({ nullable: true }),
     },
   }),
   presence: table({
@@ -97,6 +98,16 @@ export const events = {
       streamName: Schema.Literal('stdout', 'stderr'),
     }),
   }),
+  multimediaDisplayOutputAdded: Events.synced({
+    name: 'v1.MultimediaDisplayOutputAdded',
+    schema: Schema.Struct({
+      id: Schema.String,
+      cellId: Schema.String,
+      position: Schema.Number,
+      representations: Schema.Record({ key: Schema.String, value: Media }),
+      displayId: Schema.optional(Schema.String),
+    }),
+  }),
   presenceSet: Events.synced({
     name: 'v1.PresenceSet',
     schema: Schema.Struct({ userId: Schema.String, cellId: Schema.optional(Schema.String) }),
@@ -136,6 +147,24 @@ const materializers = State.SQLite.materializers(events, {
         metadata: content.metadata ?? null,
       })
       .onConflict('id', 'replace'),
+  // anode's materializer: the first present of its preference order is the primary MIME type;
+  // an artifact's data is "" there (runt-schema §2.4), the whole record is kept.
+  'v1.MultimediaDisplayOutputAdded': ({ id, cellId, position, representations }) => {
+    const order = ['application/json', 'text/html', 'image/svg+xml', 'image/png', 'image/jpeg']
+    const mimeType = order.concat(['text/markdown', 'text/plain']).find((m) => m in representations)
+    const primary = mimeType ? representations[mimeType] : undefined
+    return tables.outputs
+      .insert({
+        id,
+        cellId,
+        outputType: 'multimedia_display',
+        position,
+        data: primary?.type === 'inline' ? String(primary.data) : '',
+        mimeType: mimeType ?? 'text/plain',
+        representations,
+      })
+      .onConflict('id', 'replace')
+  },
   'v1.PresenceSet': ({ userId, cellId }) => presence(userId, cellId),
 })
 

@@ -431,3 +431,29 @@ def test_an_injected_cell_reading_a_secret_is_still_replaced() -> None:
     other = 'token = __import__("os").environ["HOME"]\n'  # not ours: an ordinary cell stays
     nb = parse_ipynb(_nb(_code("i", other, ("injected-parameters",))), "x.ipynb")
     assert [c.id for c in nb.cells] == ["i"]
+
+
+def test_a_cells_source_lines_map_to_the_file_as_nbformat_writes_them(tmp_path: Path) -> None:
+    """Each source line is one JSON line: a traceback's line in the cell maps to the file
+    (annotations point at the line that raised, not at the cell)."""
+    text = _nb(_md("m", "# title\ntext"), _code("a", "x = 1\ny = 2\nraise ValueError(y)"))
+    path = tmp_path / "lines.ipynb"
+    path.write_text(text)
+    cells = load_notebook(path).cells
+    lines = text.split("\n")
+    for cell in cells:
+        assert cell.source_line > 0 and cell.line == 0
+        assert (
+            lines[cell.source_line - 1]
+            .strip()
+            .startswith(json.dumps(cell.source.split("\n")[0])[:-1])
+        )
+    a = cells[1]
+    assert lines[a.source_line + 2 - 1].strip() == '"raise ValueError(y)"'
+
+
+def test_other_layouts_map_no_line(tmp_path: Path) -> None:
+    data = json.loads(_nb(_code("a", "x = 1\ny = 2")))
+    path = tmp_path / "flat.ipynb"
+    path.write_text(json.dumps(data))  # one line: no source line is a file line
+    assert load_notebook(path).cells[0].source_line == 0

@@ -65,3 +65,25 @@ def test_error_line_maps_into_the_file_or_falls_back_to_the_cell() -> None:
     assert error_line(_failed("block", source, 2, None, NATIVE)) == 2  # lines do not map
     assert error_line(_failed("block", source, 2, 4, ["no frame here"])) == 2
     assert error_line(_failed("block", "x", 2, 4, NATIVE)) == 2  # beyond the source: not ours
+
+
+def test_a_jupyter_inputs_error_is_placed_in_its_cell_never_line_0() -> None:
+    """An .ipynb cell has no YAML line: the report names the line in the cell (from the
+    traceback), and never shows "line 0"."""
+    from runt_action.report.html import render_html
+    from runt_action.results import CellOutput, CellResult, CellStatus, RunResult, RunStatus
+
+    error = CellOutput(
+        "error",
+        ename="ValueError",
+        evalue="2",
+        traceback=['File "<cell a>", line 3, in <module>', "ValueError: 2"],
+    )
+    cell = CellResult("a", "code", "x = 1\ny = 2\nraise ValueError(y)", CellStatus.FAILED,
+                      line=0, source_line=40, outputs=[error])  # fmt: skip
+    result = RunResult("n", None, "t", "nb.ipynb", RunStatus.FAILED, [cell], {}, 1.0, "python",
+                       "s", ipynb_input=True)  # fmt: skip
+    html = render_html(result)
+    assert "(line 3 of the cell)" in html
+    assert "line 0" not in html
+    assert error_line(cell) == 42  # the annotation: the file line of the cell's line 3

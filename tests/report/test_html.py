@@ -183,12 +183,40 @@ def test_images_are_inlined_valid_pngs(page: Page) -> None:
     assert "<Figure size" not in "".join(page.text)  # the image, not its text fallback
 
 
-def test_markdown_is_rendered_and_its_raw_html_shown_as_text(page: Page) -> None:
+def test_markdown_is_rendered_and_its_raw_html_sanitised(report: str, page: Page) -> None:
     assert page.find("h1") and page.find("strong") and page.find("table")
     text = "".join(page.text)
-    assert "<script>document.title='pwned'</script>" in text  # visible, not run
+    assert "pwned" not in report  # the script is gone, not shown as text nor run
+    assert "HTML sanitised: removed 1 script" in text  # and that is said
     links = [a for a in page.find("a") if a.get("class") == "ext-image"]
     assert links and links[0]["href"] == "https://example.com/x.png"  # a link, not a fetch
+
+
+def test_raw_html_in_markdown_renders_as_jupyter_and_github_do() -> None:
+    cell = CellResult(
+        "md",
+        "markdown",
+        "<details><summary>More</summary>\n\nhidden <b>bold</b>\n</details>\n\n"
+        '<table><tr><td><img src="https://img.shields.io/badge" alt="badge"></td></tr>'
+        "</table>\n",
+        CellStatus.NOT_EXECUTED,
+    )
+    html = str(render_cell(cell))
+    found = Page(html)
+    assert found.find("details") and found.find("summary") and found.find("b")
+    assert found.find("td") and found.find("img", alt="badge")
+    assert "https://img.shields.io" not in str(found.find("img"))  # no request
+    assert "removed 1 external URL (https://img.shields.io/badge)" in html
+
+
+def test_math_in_markdown_becomes_mathml() -> None:
+    source = "Inline $\\frac{a}{b}$, price $5 and $6, \\(x^2\\) and\n\n$$\\mathbf{X}^+$$\n"
+    html = str(render_cell(CellResult("m", "markdown", source, CellStatus.NOT_EXECUTED)))
+    found = Page(html)
+    assert len(found.find("math")) == 3 and found.find("mfrac")
+    assert "price $5 and $6" in "".join(found.text)  # currency is not math
+    broken = str(render_cell(CellResult("m", "markdown", "$\\frac{a}{$", CellStatus.NOT_EXECUTED)))
+    assert 'class="math-error"' in broken and "$\\frac{a}{$" in broken  # visible, marked
 
 
 def test_code_is_highlighted(report: str, page: Page) -> None:
@@ -205,13 +233,47 @@ def test_ansi_colours_become_styled_spans(report: str, page: Page) -> None:
     assert any(t == "pre" for t, _ in errors)
 
 
-def test_html_outputs_are_sandboxed_in_an_iframe(report: str, page: Page) -> None:
-    frames = page.find("iframe")
-    assert len(frames) == 1
-    frame = frames[0]
-    assert frame["sandbox"] == ""  # no allow-scripts, no allow-same-origin
-    assert "<script>parent.document" in frame["srcdoc"] and "<table>" in frame["srcdoc"]
-    assert "<script>parent" not in report  # only ever inside the escaped attribute
+def test_html_outputs_are_inline_and_sanitised(report: str, page: Page) -> None:
+    assert not page.find("iframe")  # a table needs no frame
+    boxes = page.by_class("html-output")
+    assert [t for t, _ in boxes] == ["div"]
+    assert "<td>1</td>" in report and "pwned" not in report
+    assert "HTML sanitised: removed 1 script" in "".join(page.text)
+
+
+def test_scripted_outputs_stay_in_a_sandboxed_frame() -> None:
+    plot = {
+        "application/vnd.plotly.v1+json": {"data": [], "layout": {"height": 420}},
+        "text/html": "<div id='p'></div><script>Plotly.newPlot('p')</script>",
+    }
+    widget = {
+        "application/vnd.jupyter.widget-view+json": {"model_id": "m"},
+        "text/html": "<div>slider</div><script>render()</script>",
+    }
+    cell = CellResult(
+        "c",
+        "code",
+        "x",
+        CellStatus.SUCCESS,
+        outputs=[CellOutput("display_data", data=plot), CellOutput("display_data", data=widget)],
+    )
+    found = Page(str(render_cell(cell)))
+    frames = found.find("iframe")
+    assert [f["sandbox"] for f in frames] == ["", ""]  # no allow-scripts, no same origin
+    assert frames[0]["style"] == "height:436px"  # the height the output states (+ margin)
+    assert frames[1]["style"] == "height:360px"  # else the default, and a way to see it all
+    assert "<script>render()</script>" in frames[1]["srcdoc"]
+    opens = [a for a in found.find("a") if a.get("class") == "open-full"]
+    assert len(opens) == 1 and opens[0]["href"].startswith("#frame-")
+
+
+def test_text_latex_outputs_become_mathml() -> None:
+    data = {"text/latex": "$\\displaystyle \\frac{x}{2}$", "text/plain": "x/2"}
+    cell = CellResult(
+        "c", "code", "x", CellStatus.SUCCESS, outputs=[CellOutput("execute_result", data=data)]
+    )
+    found = Page(str(render_cell(cell)))
+    assert found.find("math") and found.find("mfrac")
 
 
 def test_cells_show_status_duration_attempts_and_notes(page: Page) -> None:
@@ -326,3 +388,11 @@ def test_prewarm_pays_the_one_time_costs_in_a_fresh_process() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_the_header_note_is_prose_not_markdown_source() -> None:
+    note = "Embedded run: run with `--view` to watch it live"
+    page = Page(render_html(sample_result(location_note=note)))
+    text = "".join(page.text)
+    assert "run with --view to watch it live" in text and "`" not in text
+    assert page.find("code")

@@ -355,3 +355,33 @@ def test_write_summary_appends_or_replaces(tmp_path: Path) -> None:
     write_summary("three\n", path, append=False)
     assert path.read_text() == "three\n"
     assert [p.name for p in tmp_path.iterdir()] == ["summary.md"]
+
+
+def test_the_dependency_graph_is_a_collapsed_mermaid_block(
+    sample_result: Any, render_md: Callable[[str], str]
+) -> None:
+    from runt_action.notebook.graph import build_graph
+
+    graph = build_graph([("load", "rows = [1, 2]"), ("total", "t = sum(rows)")])
+    sample_result.dependency_graph = graph.to_mermaid()
+    text = render_summary(sample_result)
+    block = re.search(
+        r"<details><summary>Dependency graph</summary>\n\n```mermaid\n(.*?)```\n\n</details>",
+        text,
+        re.S,
+    )
+    assert block is not None and block.group(1) == graph.to_mermaid()
+    assert 'c_load -->|"rows"| c_total' in block.group(1)
+    assert text.index("### Cells") < block.start() < text.index("### Notebook")
+    html = render_md(text)
+    assert '<code class="language-mermaid">' in html  # what GitHub draws as a diagram
+
+
+def test_a_graph_too_big_for_github_is_named_not_drawn(sample_result: Any) -> None:
+    from runt_action.report.summary import MERMAID_MAX_EDGES
+
+    edges = "".join(f"  c{i} -->|x| c{i + 1}\n" for i in range(MERMAID_MAX_EDGES + 1))
+    sample_result.dependency_graph = "graph TD\n  c0[c0]\n" + edges
+    text = render_summary(sample_result)
+    assert "```mermaid" not in text
+    assert f"dependency graph \\({MERMAID_MAX_EDGES + 1} edges" in text

@@ -35,6 +35,27 @@ SAMPLES: list[ev.RuntEvent] = [
     ev.CellSourceVisibilityToggled(id="c1", sourceVisible=False),
     ev.CellOutputVisibilityToggled(id="c1", outputVisible=True, actorId="a"),
     ev.CellAiContextVisibilityToggled(id="c1", aiContextVisible=False),
+    ev.SqlConnectionChanged(cellId="c1", connectionId="warehouse", changedBy="u"),
+    ev.SqlResultVariableChanged(cellId="c1", resultVariable="df", changedBy="u"),
+    ev.AiSettingsChanged(
+        cellId="c1",
+        provider="openai",
+        model="gpt-4o-mini",
+        settings=ev.AiSettings(temperature=0, maxTokens=400, systemPrompt="be brief", seed=7),
+    ),
+    ev.ToolApprovalRequested(
+        toolCallId="call_1",
+        cellId="c1",
+        toolName="create_cell",
+        arguments={"source": "x = 1", "after_id": "c1"},
+        requestedAt=datetime(2025, 8, 1, tzinfo=UTC),
+    ),
+    ev.ToolApprovalResponded(
+        toolCallId="call_1",
+        status="approved_once",
+        approvedBy="ai-tools policy (create)",
+        respondedAt=datetime(2025, 8, 1, tzinfo=UTC),
+    ),
     ev.RuntimeSessionStarted(
         sessionId="s",
         runtimeId="r",
@@ -103,6 +124,11 @@ WIRE_NAMES = {
     "CellSourceVisibilityToggled": "v1.CellSourceVisibilityToggled",
     "CellOutputVisibilityToggled": "v1.CellOutputVisibilityToggled",
     "CellAiContextVisibilityToggled": "v1.CellAiContextVisibilityToggled",
+    "SqlConnectionChanged": "v1.SqlConnectionChanged",
+    "SqlResultVariableChanged": "v1.SqlResultVariableChanged",
+    "AiSettingsChanged": "v1.AiSettingsChanged",
+    "ToolApprovalRequested": "v1.ToolApprovalRequested",
+    "ToolApprovalResponded": "v1.ToolApprovalResponded",
     "RuntimeSessionStarted": "v1.RuntimeSessionStarted",
     "RuntimeSessionStatusChanged": "v1.RuntimeSessionStatusChanged",
     "RuntimeSessionTerminated": "v1.RuntimeSessionTerminated",
@@ -201,7 +227,7 @@ def test_integral_numbers_encode_like_json_stringify() -> None:
 
 
 def test_unknown_event_names_decode_to_none() -> None:
-    assert decode("v1.ToolApprovalRequested", {"toolCallId": "t"}) is None
+    assert decode("v1.McpToolsChanged", {"tools": []}) is None
     assert decode("v9.FromTheFuture", None) is None
     assert decode("uiStateSet", {"selectedCellId": "x"}) is None
 

@@ -48,7 +48,7 @@ def test_notice_of_reads_terminal_and_display_notices_in_every_shape() -> None:
         ("dropped", "a display was dropped"),
         None,
     ]
-    assert {"dropped", "truncated", "restarted"} == NOTICE_KINDS
+    assert {"dropped", "truncated", "restarted", "retried", "context"} == NOTICE_KINDS
 
 
 def test_notice_of_ignores_look_alikes() -> None:

@@ -503,6 +503,20 @@ def test_notebook_metadata_and_actors(nb: Notebook) -> None:
     assert (st.actors["u"].display_name, st.actors["u"].avatar) == ("U2", "a.png")
 
 
+def test_sql_cell_connection_and_result_variable(nb: Notebook) -> None:
+    st = nb.emit(
+        created("c1", "m"),
+        ev.SqlConnectionChanged(cellId="c1", connectionId="warehouse", changedBy="u"),
+        ev.SqlResultVariableChanged(cellId="c1", resultVariable="df", changedBy="u"),
+        ev.SqlConnectionChanged(cellId="gone", connectionId="x", changedBy="u"),  # no such cell
+    )
+    cell = st.cells["c1"]
+    assert (cell.sql_connection_id, cell.sql_result_variable) == ("warehouse", "df")
+    st = nb.emit(ev.SqlConnectionChanged(cellId="c1", changedBy="u"))  # back to the default
+    assert st.cells["c1"].sql_connection_id is None
+    assert "gone" not in st.cells
+
+
 def test_materializer_accepts_livestore_events() -> None:
     """The Materializer contract: the store hands us its own ``Event`` objects."""
     log = [

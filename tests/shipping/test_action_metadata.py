@@ -98,8 +98,9 @@ def test_both_setup_paths_install_python_deps_from_the_lockfile() -> None:
 
 def test_readme_documents_the_pyodide_switches_and_the_image_budget() -> None:
     readme = (ROOT / "README.md").read_text()
-    for needle in ("PYODIDE_FULL=1", "RUNT_PYODIDE_CDN=1", "### Image budget", "uv.lock"):
+    for needle in ("PYODIDE_PACKAGES", "RUNT_PYODIDE_CDN=1", "### Image budget", "uv.lock"):
         assert needle in readme, needle
+    assert "PYODIDE_FULL" not in readme and "pyodide-dist.json" not in readme  # retired
     budget = readme.split("### Image budget", 1)[1].split("\n## ", 1)[0]
     assert re.search(r"\*\*total\*\* \| \*\*\d+(\.\d+)? MB\*\*", budget)
     assert "Time from `podman run` to the first cell's output" in budget

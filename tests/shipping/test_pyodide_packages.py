@@ -23,7 +23,12 @@ def _dist(tmp_path: Path, *, local: bool) -> Path:
     dist = tmp_path / "pyodide"
     dist.mkdir(parents=True)
     lock = {
-        "info": {"python": "3.14.2", "platform": "emscripten_5_0_3"},
+        "info": {
+            "python": "3.14.2",
+            "platform": "emscripten_5_0_3",
+            "abi_version": "2026_0",
+            "arch": "wasm32",
+        },
         "packages": {
             "regex": {"name": "regex", "version": "2026.1", "file_name": "regex-2026.1.whl"},
         },
@@ -85,6 +90,34 @@ def test_plan_evaluates_markers_for_pyodide_and_says_what_it_skipped(
     assert plan.pip == ["extraonly"]  # tinypkg[fancy] pulls it; only PyPI may have it
 
 
+def test_compiled_wheels_for_this_pyodide_are_taken_others_are_not(tmp_path: Path) -> None:
+    house = tmp_path / "house"
+    house.mkdir()
+    for tag in [
+        "cp314-cp314-pyemscripten_2026_0_wasm32",
+        "cp312-abi3-pyemscripten_2026_0_wasm32",
+        "cp313-cp313-pyemscripten_2026_0_wasm32",  # another CPython
+        "cp314-cp314-pyemscripten_2025_0_wasm32",  # another Pyodide ABI
+        "cp314-cp314-manylinux_2_17_x86_64",
+    ]:
+        (house / tag).mkdir()
+        make_wheel(house / tag, "fast", "1.0", {"fast.py": ""}, tag=tag)
+    dist = _dist(tmp_path, local=False)
+    for tag, taken in [
+        ("cp314-cp314-pyemscripten_2026_0_wasm32", True),
+        ("cp312-abi3-pyemscripten_2026_0_wasm32", True),
+        ("cp313-cp313-pyemscripten_2026_0_wasm32", False),
+        ("cp314-cp314-pyemscripten_2025_0_wasm32", False),
+        ("cp314-cp314-manylinux_2_17_x86_64", False),
+    ]:
+        if taken:
+            plan = plan_packages(["fast"], dist, house / tag)
+            assert [p.name for p in plan.wheels] == [f"fast-1.0-{tag}.whl"], tag
+        else:
+            with pytest.raises(MissingPackageError, match="'fast'"):
+                plan_packages(["fast"], dist, house / tag)
+
+
 def test_plan_uses_the_local_distribution_then_the_cdn(tmp_path: Path) -> None:
     assert plan_packages(["regex"], _dist(tmp_path / "a", local=True)).load == ["regex"]
     with pytest.raises(MissingPackageError, match="'regex'"):
@@ -104,8 +137,8 @@ def test_a_missing_package_is_one_error_naming_it_and_how_to_get_it(
     assert "\n" not in message and info.value.exit_code == EXIT_BAD_INPUT
     assert "'tinypkg>=3'" in message and "'native-only'" in message and "tinydep" not in message
     assert (
-        "pip download --only-binary=:all: --platform any --python-version 3.14 "
-        f"-d {wheelhouse} 'tinypkg>=3' native-only`"
+        "pip download --platform pyemscripten_2026_0_wasm32 --python-version 3.14 "
+        f"--only-binary=:all: -d {wheelhouse} 'tinypkg>=3' native-only`"
     ) in message
     assert "RUNT_PYODIDE_CDN=1" in message
 
@@ -135,3 +168,33 @@ async def test_a_missing_package_stops_the_start_before_deno_runs(wheelhouse: Pa
     with pytest.raises(MissingPackageError, match="'nothere==1' not available to Pyodide"):
         await engine.start()
     await engine.shutdown()
+
+
+WASM_WHEELS = Path(__file__).resolve().parents[2] / ".cache" / "wasm-wheels"
+
+
+@pytest.mark.pyodide
+async def test_a_compiled_pyemscripten_wheel_from_pypi_runs_on_pyodide() -> None:
+    """pydantic-core as PyPI publishes it for Pyodide (scripts/setup-wasm-wheels.sh)."""
+    house = WASM_WHEELS / "wasm"
+    assert list(house.glob("pydantic_core-*-pyemscripten_2026_0_wasm32.whl")), (
+        f"no pydantic-core wasm wheel in {house}: run scripts/setup-wasm-wheels.sh (make setup)"
+    )
+    engine = PyodideEngine(packages=["pydantic-core"], wheelhouse=house, package_cdn=False)
+    await engine.start()
+    try:
+        sink = RecordingSink()
+        code = (
+            "from pydantic_core import SchemaValidator, core_schema\n"
+            "value = SchemaValidator(core_schema.int_schema()).validate_python('42')\n"
+            "print(type(value).__name__, value)"
+        )
+        outcome = await engine.execute(code, sink)
+        assert outcome.status.value == "ok", sink.of("error")
+        assert sink.text() == "int 42\n"
+        assert any(
+            n.startswith("package pydantic-core 2.50.5 from the wheelhouse")
+            for n in (engine.package_notes)
+        )
+    finally:
+        await engine.shutdown()

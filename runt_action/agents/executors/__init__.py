@@ -14,5 +14,13 @@ from runt_action.agents.executors.base import (
     capabilities_of,
 )
 from runt_action.agents.executors.code import CodeExecutor
+from runt_action.agents.executors.sql import SqlExecutor
 
-__all__ = ["CellExecutor", "CodeExecutor", "Execution", "Executors", "capabilities_of"]
+__all__ = [
+    "CellExecutor",
+    "CodeExecutor",
+    "Execution",
+    "Executors",
+    "SqlExecutor",
+    "capabilities_of",
+]

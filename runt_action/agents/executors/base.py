@@ -9,7 +9,7 @@ returns an :class:`~runt_action.agents.engine.ExecOutcome` as an engine does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +42,12 @@ class Execution:
     session_id: str
     actor_id: str
     mask: Scrubber | None = None
+    run_cell: Callable[[str, str, float | None], Awaitable[str]] | None = None
+    """``run_cell(cell_id, requested_by, timeout)``: execute another cell *now*, inside this
+    execution (an AI cell running a cell it created), through the agent's own lifecycle
+    (queue row, outputs, masking, interrupt); returns its ExecutionCompleted status. The
+    agent runs one execution at a time, so a request queued behind this one would deadlock.
+    """
 
 
 class CellExecutor(Protocol):
@@ -91,9 +97,13 @@ class Executors:
             await executor.close()
 
 
-def capabilities_of(executors: Iterable[CellExecutor]) -> Mapping[str, bool]:
-    """``RuntimeCapabilities`` for these executors: what the session announces is what it runs."""
-    caps = {"canExecuteCode": False, "canExecuteSql": False, "canExecuteAi": False}
+def capabilities_of(executors: Iterable[CellExecutor]) -> Mapping[str, Any]:
+    """``RuntimeCapabilities`` for these executors: what the session announces is what it runs
+    (and ``availableAiModels`` when an executor lists ``models``)."""
+    caps: dict[str, Any] = {"canExecuteCode": False, "canExecuteSql": False, "canExecuteAi": False}
     for executor in executors:
         caps[executor.capability] = True
+        models = getattr(executor, "models", None)
+        if models:
+            caps["availableAiModels"] = list(models)
     return caps

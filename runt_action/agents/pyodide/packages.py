@@ -2,11 +2,12 @@
 
 For every requirement (and, for wheels, their own dependencies), in this order:
 
-1. a pure-Python wheel in the wheelhouse (``--wheelhouse DIR``, e.g. filled by
-   ``pip download``) whose version matches: the worker extracts it into site-packages (the
-   core distribution has no micropip, and a wheel needs nothing more than unpacking);
-2. the local Pyodide distribution (pyodide-lock.json with the wheel file present: the full
-   build, PYODIDE_FULL=1): ``pyodide.loadPackage``;
+1. a wheel in the wheelhouse (``--wheelhouse DIR``, e.g. filled by ``pip download --platform
+   pyemscripten_2026_0_wasm32 ...``) whose tags this Pyodide supports (pure, or compiled for
+   its wasm platform: see supported_tags) and whose version matches: the worker extracts it
+   into site-packages (a wheel needs nothing more than unpacking);
+2. the local Pyodide distribution (pyodide-lock.json with the wheel file present: fetched by
+   scripts/setup-pyodide.sh with PYODIDE_PACKAGES, see fetch.py): ``pyodide.loadPackage``;
 3. with downloads allowed (RUNT_PYODIDE_CDN=1): Pyodide's CDN for a package of its
    distribution, else micropip from PyPI.
 
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import (
     InvalidWheelFilename,
     NormalizedName,
@@ -38,7 +40,7 @@ from packaging.version import Version
 from runt_action.errors import MissingPackageError
 from runt_action.packages import parse_requirement
 
-__all__ = ["PackagePlan", "plan_packages"]
+__all__ = ["PackagePlan", "plan_packages", "supported_tags", "wasm_platform"]
 
 
 @dataclass
@@ -81,7 +83,7 @@ def plan_packages(
         return plan
     lock = _read_lock(pyodide_dir)
     env = _marker_env(lock)
-    wheels = _wheelhouse(wheelhouse)
+    wheels = _wheelhouse(wheelhouse, supported_tags(lock))
     queue: deque[tuple[str, Requirement, str | None]] = deque()
     for text in requirements:
         try:
@@ -151,7 +153,9 @@ def _missing_message(missing: list[str], wheelhouse: Path | None, lock: dict[str
     advice: list[str] = []
     if in_dist:
         shown = ", ".join(in_dist)
-        full = "" if image else " or install Pyodide's full distribution (PYODIDE_FULL=1)"
+        full = (
+            "" if image else " or install them with scripts/setup-pyodide.sh (PYODIDE_PACKAGES=...)"
+        )
         env = "`env: RUNT_PYODIDE_CDN: 1` on the step" if image else "RUNT_PYODIDE_CDN=1"
         advice.append(
             f"{shown} {'is' if len(in_dist) == 1 else 'are'} built for Pyodide and not "
@@ -165,8 +169,8 @@ def _missing_message(missing: list[str], wheelhouse: Path | None, lock: dict[str
         target = shlex.quote(str(house)) if house is not None else "wheels"
         wanted = " ".join(shlex.quote(m) for m in others)
         download = (
-            f"`pip download --only-binary=:all: --platform any --python-version {short} "
-            f"-d {target} {wanted}`"
+            f"`pip download --platform {wasm_platform(lock)} --python-version {short} "
+            f"--only-binary=:all: -d {target} {wanted}`"
         )
         step = (
             f"add a workflow step before the action that runs {download} and give the action "
@@ -175,8 +179,8 @@ def _missing_message(missing: list[str], wheelhouse: Path | None, lock: dict[str
             else f"run {download} and pass --wheelhouse {target}"
         )
         advice.append(
-            f"for {', '.join(others)} (pure-Python packages only; compiled ones do not run on "
-            f"Pyodide) {step}, or allow downloads from PyPI with RUNT_PYODIDE_CDN=1"
+            f"for {', '.join(others)} (pure-Python wheels, or compiled ones built for "
+            f"{wasm_platform(lock)}) {step}, or allow downloads from PyPI with RUNT_PYODIDE_CDN=1"
         )
     return (
         f"package(s) {names} not available to Pyodide ({where}; downloads are off): "
@@ -216,8 +220,31 @@ def _marker_env(lock: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _wheelhouse(directory: Path | None) -> dict[NormalizedName, list[_Wheel]]:
-    """Pure-Python wheels (``*-none-any.whl``) in ``directory``, by project name."""
+def wasm_platform(lock: dict[str, Any]) -> str:
+    """The wheel platform tag of this Pyodide build, e.g. ``pyemscripten_2026_0_wasm32``."""
+    info = lock["info"]
+    return f"pyemscripten_{info.get('abi_version', '2026_0')}_{info.get('arch', 'wasm32')}"
+
+
+def supported_tags(lock: dict[str, Any]) -> frozenset[Tag]:
+    """Wheel tags this Pyodide runs: its CPython (cp3XY, abi3) for its wasm platform, and
+    pure ones (``none-any``), as pip computes them for that interpreter."""
+    python = str(lock["info"].get("python", "3.14.0")).split(".")
+    version = (int(python[0]), int(python[1]))
+    interpreter = f"cp{version[0]}{version[1]}"
+    platforms = [wasm_platform(lock)]
+    return frozenset(
+        [
+            *cpython_tags(version, abis=[interpreter, "abi3", "none"], platforms=platforms),
+            *compatible_tags(version, interpreter, platforms),
+        ]
+    )
+
+
+def _wheelhouse(
+    directory: Path | None, supported: frozenset[Tag]
+) -> dict[NormalizedName, list[_Wheel]]:
+    """Wheels in ``directory`` this Pyodide can run (``supported`` tags), by project name."""
     found: dict[NormalizedName, list[_Wheel]] = {}
     if directory is None:
         return found
@@ -232,7 +259,7 @@ def _wheelhouse(directory: Path | None) -> dict[NormalizedName, list[_Wheel]]:
             name, version, _build, tags = parse_wheel_filename(entry.name)
         except InvalidWheelFilename:
             continue
-        if any(tag.abi == "none" and tag.platform == "any" for tag in tags):
+        if not tags.isdisjoint(supported):
             found.setdefault(name, []).append(_Wheel(Path(entry.path).resolve(), name, version))
     return found
 

@@ -66,7 +66,7 @@ def find_deno() -> str:
 
 
 def pyodide_dir() -> Path:
-    """The directory holding pyodide.mjs (npm package, or the full distribution over it)."""
+    """The directory holding pyodide.mjs (the npm package, and the packages fetch.py added)."""
     home = os.environ.get("RUNT_PYODIDE_HOME")
     base = Path(home) if home else BRIDGE_DIR
     path = base / "node_modules" / "pyodide"

@@ -22,10 +22,15 @@
     return t.content.firstElementChild;
   }
 
+  // A notebook page's cells carry data-cell-id, the index page's rows data-key.
+  function key(node) {
+    return node.dataset.cellId || node.dataset.key;
+  }
+
   function byId(id) {
     var all = cells.children;
     for (var i = 0; i < all.length; i++) {
-      if (all[i].dataset.cellId === id) return all[i];
+      if (key(all[i]) === id) return all[i];
     }
     return null;
   }
@@ -36,7 +41,7 @@
       var fresh = fragment(msg.header);
       if (old && fresh) old.replaceWith(fresh);
       var title = fresh && fresh.querySelector("h1");
-      if (title) document.title = title.textContent;
+      if (title && cells.tagName !== "TBODY") document.title = title.textContent;
     }
     var changed = msg.cells || {};
     Object.keys(changed).forEach(function (id) {
@@ -53,7 +58,7 @@
         if (node && cells.children[i] !== node) cells.insertBefore(node, cells.children[i] || null);
       });
       Array.prototype.slice.call(cells.children).forEach(function (node) {
-        if (!keep[node.dataset.cellId]) node.remove();
+        if (!keep[key(node)]) node.remove();
       });
       var empty = document.getElementById("no-cells");
       if (empty && msg.order.length) empty.remove();

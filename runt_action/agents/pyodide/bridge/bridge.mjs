@@ -43,7 +43,16 @@ function stopTicker() {
 }
 
 function write(obj) {
-  const data = encoder.encode(JSON.stringify(obj) + "\n");
+  let text;
+  if (typeof obj.json === "string") {
+    const { json, ...head } = obj; // worker.mjs emit(): Python's own JSON text, kept as is
+    const body = json.trim();
+    const start = JSON.stringify(head);
+    text = body === "{}" ? start : start.slice(0, -1) + "," + body.slice(1);
+  } else {
+    text = JSON.stringify(obj);
+  }
+  const data = encoder.encode(text + "\n");
   let off = 0;
   while (off < data.length) off += Deno.stdout.writeSync(data.subarray(off));
 }

@@ -227,10 +227,20 @@ def format_object(obj: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     return normalize_bundle(data), metadata
 
 
+_OBJECT_REPR: Any = object.__repr__
+
+
 def _plain(obj: Any) -> str:
     try:
         if isinstance(obj, dict | list | tuple | set) and len(repr(obj)) > 79:
             return pprint.pformat(obj, width=79)
+        if type(obj).__repr__ is _OBJECT_REPR:  # IPython's default: no "object" in it
+            klass = type(obj)
+            module = getattr(klass, "__module__", None)
+            name = klass.__qualname__
+            if module not in (None, "builtins"):
+                name = f"{module}.{name}"
+            return f"<{name} at {hex(id(obj))}>"
         return repr(obj)
     except Exception as exc:
         return f"<unrepresentable {type(obj).__name__}: {exc!r}>"
@@ -677,7 +687,7 @@ def _patch_pyplot(plt: Any) -> None:
             fig = plt.figure(num)
             png = _figure_png(fig)
             if png is not None:
-                display({"image/png": png, "text/plain": f"<matplotlib figure: {fig!r}>"}, raw=True)
+                display({"image/png": png, "text/plain": repr(fig)}, raw=True)  # as IPython
         plt.close("all")
 
     plt.show = show

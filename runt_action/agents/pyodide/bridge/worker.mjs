@@ -71,9 +71,15 @@ function streamWriter(name) {
   };
 }
 
+// The payload's JSON text goes through as Python wrote it (bridge.mjs splices it into the
+// line): a JS round trip would turn 1.0 into 1 and refuse NaN, so an application/json output
+// would not reach the notebook as the kernel produced it.
 function emit(kind, payloadJson) {
-  const payload = JSON.parse(payloadJson);
-  post({ ...payload, ev: kind, id: currentId });
+  if (kind === "stream") {
+    post({ ...JSON.parse(payloadJson), ev: kind, id: currentId }); // text: nothing to lose
+    return;
+  }
+  post({ ev: kind, id: currentId, json: payloadJson });
 }
 
 // The runtime module is plain Python with no JS references until setup(), so defining it

@@ -1,0 +1,153 @@
+"""Resolve artifact representations back to the exact values the kernel produced.
+
+An output too large for one sync event travels as an artifact (agents/artifacts.py); the
+run's results are built from the store with a placeholder in its place and the reference in
+``CellOutput.artifacts`` (orchestrator/outputs.py). This is the one place that fetches them,
+once, before the session closes, so every renderer (.ipynb, HTML report, summary) receives
+data: the embedded server's blobs are read from its own store, a remote service's over HTTP
+(``GET <origin>/api/artifacts/<id>`` with the bearer token). The fallbacks the agent added
+(text/plain, text/markdown naming the artifact's URL) go again once the value is back.
+
+Nothing is lost silently: an artifact that cannot be fetched keeps its fallback text and the
+cell gets a note saying which output is missing and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from runt_action.results import CellOutput, CellResult
+
+if TYPE_CHECKING:
+    from runt_action.livestore.artifacts import ArtifactStore
+
+__all__ = [
+    "ArtifactReader",
+    "decode_artifact",
+    "fetch_artifacts",
+    "resolve_artifacts",
+    "restore_outputs",
+]
+
+
+class ArtifactReader:
+    """Fetches blobs: from ``local`` (the embedded server's store) or from ``origin``."""
+
+    def __init__(
+        self,
+        *,
+        local: ArtifactStore | None = None,
+        origin: str | None = None,
+        token: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.values: dict[str, Any] = {}  # artifact id -> the value it stands for
+        self.failed: dict[str, str] = {}  # artifact id -> why it could not be read
+        self._local = local
+        self._origin = origin.rstrip("/") if origin else None
+        self._token = token
+        self._timeout = timeout
+
+    async def fetch_all(self, ids: Iterable[str]) -> dict[str, bytes | str]:
+        """Each id's bytes, or a one-line reason it could not be read."""
+        found: dict[str, bytes | str] = {}
+        wanted = list(dict.fromkeys(ids))
+        if self._local is not None:
+            store = self._local
+            for artifact_id in wanted:
+                blob = await asyncio.to_thread(store.read, artifact_id)
+                found[artifact_id] = blob if blob is not None else "not in the artifact store"
+            return found
+        if self._origin is None:
+            return {i: "no artifact service is known for this run" for i in wanted}
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        timeout = aiohttp.ClientTimeout(total=self._timeout)
+        async with aiohttp.ClientSession(timeout=timeout, headers=headers) as http:
+            for artifact_id in wanted:
+                try:
+                    async with http.get(f"{self._origin}/api/artifacts/{artifact_id}") as resp:
+                        if resp.status != 200:
+                            found[artifact_id] = f"{self._origin} answered HTTP {resp.status}"
+                            continue
+                        found[artifact_id] = await resp.read()
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    found[artifact_id] = f"{type(exc).__name__}: {exc}"
+        return found
+
+
+def decode_artifact(blob: bytes, metadata: dict[str, Any] | None) -> Any:
+    """The value an artifact's bytes stand for (see agents/artifacts.py, ``encoding``)."""
+    encoding = (metadata or {}).get("encoding")
+    if encoding == "base64":
+        return base64.b64encode(blob).decode("ascii")
+    if encoding == "json":
+        return json.loads(blob)
+    return blob.decode("utf-8", "surrogatepass")
+
+
+def _refs(outputs: Iterable[CellOutput]) -> dict[str, dict[str, Any] | None]:
+    return {
+        str(ref["artifactId"]): ref.get("metadata")
+        for out in outputs
+        for ref in out.artifacts.values()
+        if "artifactId" in ref
+    }
+
+
+async def fetch_artifacts(outputs: Iterable[CellOutput], reader: ArtifactReader) -> None:
+    """Read every artifact ``outputs`` refer to into ``reader.values`` (or ``reader.failed``),
+    once each, so :func:`restore_outputs` can fill them in later, even after the session
+    (and the server holding the blobs) is gone."""
+    refs = {i: m for i, m in _refs(outputs).items() if i not in reader.values}
+    if not refs:
+        return
+    for artifact_id, meta in refs.items():  # one at a time: never two blobs in memory
+        blob = (await reader.fetch_all([artifact_id])).get(artifact_id, "not fetched")
+        if isinstance(blob, bytes):
+            try:
+                reader.values[artifact_id] = decode_artifact(blob, meta)
+                continue
+            except ValueError as exc:
+                blob = f"it could not be decoded ({exc})"
+        reader.failed[artifact_id] = blob
+
+
+def restore_outputs(cells: Iterable[CellResult], reader: ArtifactReader) -> None:
+    """Put the values :func:`fetch_artifacts` read back into the outputs' data, in place; an
+    artifact that could not be read keeps its fallback text and gets a note on its cell."""
+    for cell in cells:
+        for out in cell.outputs:
+            if not out.artifacts:
+                continue
+            missing = False
+            for mime, ref in list(out.artifacts.items()):
+                artifact_id = ref.get("artifactId")
+                if artifact_id is None:
+                    continue
+                if artifact_id in reader.values:
+                    out.data[mime] = reader.values[artifact_id]
+                    del out.artifacts[mime]
+                    continue
+                missing = True
+                out.data.pop(mime, None)
+                why = reader.failed.get(str(artifact_id), "it was never fetched")
+                cell.notes.append(f"the {mime} output (artifact {artifact_id}) is missing: {why}")
+            if not missing:
+                for mime, ref in list(out.artifacts.items()):
+                    if ref.get("fallback"):
+                        out.data.pop(mime, None)
+                out.artifacts.clear()
+            out.data.setdefault("text/plain", "")
+
+
+async def resolve_artifacts(cells: Iterable[CellResult], reader: ArtifactReader) -> None:
+    """Put every artifact's value back into its output's data, in place."""
+    cells = list(cells)
+    await fetch_artifacts((o for c in cells for o in c.outputs), reader)
+    restore_outputs(cells, reader)
