@@ -213,6 +213,16 @@ class RunExecution:
             runner = self.runner = plan.runner(session.store, live)
             masks = Scrubber(plan.secrets)
             self.verdicts = VerdictPublisher(session.store, scrub=masks.text)
+            ended: list[BaseException | None] = [None]
+
+            async def closing() -> None:
+                # Once the agent has stopped: its last completions (a cell interrupted by a
+                # signal reports its own KeyboardInterrupt) and artifacts are in, so the
+                # verdict is the one the report gives; the store is still open to take it.
+                await _restore_artifacts(runner, session)
+                await self._publish_verdict(ended[0])
+
+            session.closing.append(closing)
             deadline = asyncio.timeout(plan.timeouts.notebook)
             try:
                 async with deadline:
@@ -231,9 +241,8 @@ class RunExecution:
             except asyncio.CancelledError:
                 runner.cancel_running("cancelled by a signal")
                 raise
-            finally:  # while the session (and the embedded server's blobs) is still open
-                await _restore_artifacts(runner, session)
-                await self._publish_verdict(sys.exc_info()[1])
+            finally:
+                ended[0] = sys.exc_info()[1]
 
     def _prewarm_report(self) -> asyncio.Future[None] | None:
         """While the runtime still boots, the event loop only waits: render the report's

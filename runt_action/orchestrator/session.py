@@ -14,9 +14,9 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from runt_action.agents.executors import CodeExecutor, SqlExecutor
@@ -54,6 +54,9 @@ class Session:
     server: EmbeddedServer | None
     # Reads back outputs that travelled as artifacts (orchestrator/artifacts.py).
     artifacts: ArtifactReader | None = None
+    # Run once the in-process agent has stopped (its last completions are in the store) and
+    # before the store closes: what the run still writes into its notebook (the verdict).
+    closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def guard(self, aw: Awaitable[T]) -> T:
         """Await ``aw``, but fail at once if the in-process agent dies meanwhile."""
@@ -162,6 +165,8 @@ async def open_session(
             timeouts=plan.timeouts,
         )
         stack.push_async_callback(_close_store, store, shutdown)
+        closing: list[Callable[[], Awaitable[None]]] = []
+        stack.push_async_callback(_run_closing, closing)
         timings["connect"] = _ms(t1)
 
         agent: AgentHost | None = None
@@ -181,7 +186,7 @@ async def open_session(
             )
             agent.start()
             stack.push_async_callback(_stop_agent, agent, shutdown)
-        session = Session(store, notebook_id, link, note, agent, server, reader)
+        session = Session(store, notebook_id, link, note, agent, server, reader, closing)
         located.append(session)
         yield session
 
@@ -335,6 +340,11 @@ async def _close_store(store: Store[NotebookState], shutdown: Shutdown) -> None:
         await store.flush(timeout=shutdown.left(cap=5.0))
     with contextlib.suppress(BaseException):
         await asyncio.wait_for(store.close(), shutdown.left())
+
+
+async def _run_closing(closing: list[Callable[[], Awaitable[None]]]) -> None:
+    for step in closing:
+        await step()
 
 
 async def _stop_agent(agent: AgentHost, shutdown: Shutdown) -> None:
