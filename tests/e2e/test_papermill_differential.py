@@ -122,7 +122,8 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
     ),
 }
 # %time's figures differ from run to run: compared with the numbers blanked.
-_TIMING = re.compile(r"\d+(?:\.\d+)?\s*(?:ns|µs|μs|us|ms|s)\b")
+# IPython's %time prints "%.3g" of a duration: "1e+03 µs" when it rounds to four digits.
+_TIMING = re.compile(r"\d+(?:\.\d+)?(?:e[+-]?\d+)?\s*(?:ns|µs|μs|us|ms|s)\b")
 
 
 async def _run(argv: list[str], cwd: Path) -> int:
