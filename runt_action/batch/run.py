@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from runt_action.orchestrator.plan import RunPlan
     from runt_action.orchestrator.session import EmbeddedServer
 
-__all__ = ["Batch", "Entry", "not_run"]
+__all__ = ["Batch", "Entry", "not_run", "write_documents"]
 
 EXIT = {RunStatus.SUCCESS: 0, RunStatus.FAILED: 1, RunStatus.ERROR: 3, RunStatus.CANCELLED: 3}
 
@@ -162,6 +162,22 @@ async def stop_server(server: EmbeddedServer | None, shutdown: Shutdown) -> None
     if server is not None:
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(server.stop(), shutdown.left())
+
+
+def write_documents(plan: RunPlan, result: RunResult) -> int:
+    """One entry's .ipynb and HTML report; 3 (said on stderr) when they cannot be written, so
+    one entry's unwritable report does not stop the others'."""
+    from runt_action import report
+    from runt_action.errors import OutputWriteError
+
+    try:
+        report.write_documents(
+            result, ipynb=plan.ipynb_path, html=plan.html_path, secrets=plan.secrets
+        )
+    except (OSError, OutputWriteError) as exc:
+        print(f"{PREFIX}could not write a report: {exc}", file=sys.stderr)
+        return 3
+    return 0
 
 
 def not_run(plan: RunPlan, reason: str) -> RunResult:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runt_action import eventloop
-from runt_action.batch.run import EXIT, Batch, Entry, stop_server
+from runt_action.batch.run import EXIT, Batch, Entry, stop_server, write_documents
 from runt_action.console import PREFIX
 from runt_action.errors import OutputWriteError
 from runt_action.orchestrator.viewing import keep_viewing
@@ -230,13 +230,7 @@ class _Suite:
             output_dir = plan.engine.output_dir if plan.engine is not None else None
             if output_dir is not None and output_dir.is_dir():
                 result.artifacts["outputs"] = str(output_dir.absolute())
-            try:
-                report.write_documents(
-                    result, ipynb=plan.ipynb_path, html=plan.html_path, secrets=plan.secrets
-                )
-            except (OSError, OutputWriteError) as exc:
-                print(f"{PREFIX}could not write a report: {exc}", file=sys.stderr)
-                code = 3
+            code = max(code, write_documents(plan, result))
             records.append(
                 entry_record(
                     name=entry.name,

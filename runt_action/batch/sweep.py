@@ -12,9 +12,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from runt_action import eventloop
-from runt_action.batch.run import EXIT, Batch, Entry, stop_server
+from runt_action.batch.run import EXIT, Batch, Entry, stop_server, write_documents
 from runt_action.console import PREFIX
-from runt_action.errors import OutputWriteError
 from runt_action.orchestrator.plan import RunPlan, make_plan
 from runt_action.results import LiveHooks, RunResult
 
@@ -110,13 +109,7 @@ class _Sweep:
         rows: list[SweepRow] = []
         code = 0
         for params_set, plan, result in zip(base.sweep, self.plans, results, strict=True):
-            try:
-                report.write_documents(
-                    result, ipynb=plan.ipynb_path, html=plan.html_path, secrets=plan.secrets
-                )
-            except (OSError, OutputWriteError) as exc:
-                print(f"{PREFIX}could not write a report: {exc}", file=sys.stderr)
-                code = 3
+            code = max(code, write_documents(plan, result))
             params = {k: result.parameters.get(k) for k in params_set}  # secrets masked
             rows.append(SweepRow(plan.label or "", params, result, plan.ipynb_path, result_cells))
             code = max(code, EXIT[result.status])
