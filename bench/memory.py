@@ -16,6 +16,8 @@ from typing import Any
 from common import BENCH, PYTHON, STDLIB_EXAMPLE, clean_env, median, run_cli
 from nbgen import trivial_yaml
 
+HUGE_ANIMATION = BENCH.parent / "tests" / "e2e" / "notebooks" / "huge_animation.yml"
+
 _IMPORTS = (
     "import runt_action.cli, runt_action.orchestrator.main, "
     "runt_action.orchestrator.agent_host, runt_action.agents.core, runt_action.agents.native, "
@@ -52,6 +54,8 @@ def bench_memory(
             ("stdlib_python", STDLIB_EXAMPLE, "python"),
             (f"trivial{cells}_python", big, "python"),
             ("stdlib_pyodide", STDLIB_EXAMPLE, "pyodide"),
+            # issue #23: one 100 MB text/html display, held once (compare stdlib_python)
+            ("anim100mb_python", HUGE_ANIMATION, "python"),
         ]
         for label, nb, runtime in cases:
             env = {"RUNT_PYODIDE_CACHE": str(pyodide_cache)} if pyodide_cache else {}

@@ -492,6 +492,12 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
         help="accept every client without a token (anyone who can reach the port can read "
         "and write every notebook and run code in its runtimes)",
     )
+    p.add_argument(
+        "--public-artifact-reads",
+        action="store_true",
+        help="serve GET /api/artifacts/<id> to anyone with the id, as the runt service does "
+        "(the runt web app shows artifacts with a plain <img>); uploads still need the token",
+    )
 
 
 def _add_agent(p: argparse.ArgumentParser) -> None:
@@ -979,7 +985,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
         return announce
 
-    eventloop.run(serve_forever(args.host, args.port, args.db, token, attach=attach))
+    public = bool(args.public_artifact_reads)
+    eventloop.run(
+        serve_forever(
+            args.host, args.port, args.db, token, attach=attach, public_artifact_reads=public
+        )
+    )
     return EXIT_OK
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 import markupsafe
@@ -225,6 +225,30 @@ class Scrubber:
                     best = k
                     break
         return best
+
+    def stream(self, pieces: Iterable[str]) -> Iterator[str]:
+        """:meth:`text` over a text that comes in pieces (a 100 MB output read from a file),
+        never holding more than a piece and a secret's length: each piece goes out masked up
+        to a cut no secret spans; the rest waits for the next piece."""
+        carry = ""
+        keep = max((len(s) for s in self._values), default=1) - 1
+        for piece in pieces:
+            text = carry + piece
+            cut = len(text) - keep
+            moved = True
+            while moved and cut > 0:
+                moved = False
+                for secret in self._values:
+                    hit = text.find(secret, max(0, cut - len(secret) + 1), cut + len(secret) - 1)
+                    if hit != -1 and hit < cut:  # this occurrence spans the cut
+                        cut, moved = hit, True
+            if cut <= 0:
+                carry = text
+                continue
+            yield self.text(text[:cut])
+            carry = text[cut:]
+        if carry:
+            yield self.text(carry)
 
     def deep(self, value: T) -> T:
         """A copy of a JSON-like value (dicts, lists, strings) with every string scrubbed."""

@@ -263,8 +263,11 @@ def test_serve_and_agent_dispatch(
     served: list[tuple[Any, ...]] = []
     agents: list[dict[str, Any]] = []
 
-    async def serve_forever(*args: Any, attach: Any = None) -> None:
+    public: list[bool] = []
+
+    async def serve_forever(*args: Any, attach: Any = None, public_artifact_reads: bool) -> None:
         served.append(args)
+        public.append(public_artifact_reads)
         assert callable(attach)  # the viewer is mounted by the serve command
 
     async def run_agent(**kwargs: Any) -> None:
@@ -288,6 +291,8 @@ def test_serve_and_agent_dispatch(
     assert served[-1][:3] == ("127.0.0.1", 8787, None)
     assert isinstance(generated, str) and len(generated) >= 32
     assert main(["serve"]) == 0 and served[-1][3] != generated
+    assert public == [False] * 3  # downloads need the token unless asked
+    assert main(["serve", "--public-artifact-reads"]) == 0 and public[-1] is True
     monkeypatch.setenv("RUNT_SERVE_TOKEN", "from-env")
     assert main(["serve"]) == 0 and served[-1][3] == "from-env"
     assert "warning" not in capsys.readouterr().err

@@ -34,6 +34,8 @@ from typing import Any, Final
 
 import aiohttp
 
+from runt_action.agents.spill import SpilledText
+
 __all__ = [
     "ARTIFACT_THRESHOLD_BYTES",
     "IMAGE_ARTIFACT_THRESHOLD_BYTES",
@@ -76,11 +78,23 @@ def artifact_url(origin: str, artifact_id: str) -> str:
 
 
 class Blob:
-    """One representation as the bytes to upload: its size, content type and encoding."""
+    """One representation as the bytes to upload: its size, content type and encoding.
+
+    ``value`` may be a :class:`SpilledText` (agents/spill.py): then it is read from its file
+    piece by piece, a file it goes on owning (:meth:`SpilledText.discard` is the caller's)."""
 
     def __init__(self, mime: str, value: Any) -> None:
         self.mime = mime
         self._text: str | None = None
+        self._file: SpilledText | None = None
+        if isinstance(value, SpilledText):
+            self._file = value
+            self.encoding = "base64" if mime in _BINARY and _canonical_file(value) else "utf-8"
+            self.size = value.nbytes
+            if self.encoding == "base64":
+                self.size = _decoded_size(value)
+            self.content_type = mime if self.encoding == "base64" else _text_type(mime)
+            return
         if isinstance(value, str):
             self._text = value
             self.encoding = "base64" if mime in _BINARY and _canonical_base64(value) else "utf-8"
@@ -100,6 +114,11 @@ class Blob:
                 self.content_type = "text/plain; charset=utf-8"
 
     async def pieces(self) -> AsyncIterator[bytes]:
+        if self._file is not None:
+            with self._file.path.open("rb") as f:
+                while block := f.read(_PIECE):
+                    yield base64.b64decode(block) if self.encoding == "base64" else block
+            return
         text = self._text
         assert text is not None
         for start in range(0, len(text), _PIECE):
@@ -108,6 +127,34 @@ class Blob:
                 yield base64.b64decode(piece)
             else:
                 yield piece.encode("utf-8", "surrogatepass")
+
+
+def _text_type(mime: str) -> str:
+    if mime in _BINARY:  # base64 text we cannot round-trip through bytes: keep it
+        return "text/plain; charset=utf-8"
+    return f"{mime}; charset=utf-8" if mime.startswith("text/") else mime
+
+
+def _canonical_file(text: SpilledText) -> bool:
+    """:func:`_canonical_base64` of a spilled text, read piece by piece."""
+    if text.nbytes != text.chars or not text.nbytes or text.nbytes % 4:
+        return False
+    with text.path.open("rb") as f:
+        while block := f.read(_PIECE):
+            try:
+                if base64.b64encode(base64.b64decode(block, validate=True)) != block:
+                    return False
+            except (binascii.Error, ValueError):
+                return False
+            if b"=" in block and f.tell() < text.nbytes:
+                return False
+    return True
+
+
+def _decoded_size(text: SpilledText) -> int:
+    with text.path.open("rb") as f:
+        f.seek(max(0, text.nbytes - 2))
+        return text.nbytes // 4 * 3 - f.read().count(b"=")
 
 
 def _utf8_size(text: str) -> int:

@@ -651,7 +651,7 @@ class RuntimeAgent:
             output_cap=self.output_cap,
             holdback=self._mask.partial_tail if self._mask is not None else None,
             uploader=self.artifacts,
-            mask=self._mask.deep if self._mask is not None else None,
+            scrubber=self._mask,
         )
         t0 = time.perf_counter()
         run.engine_running = True

@@ -22,9 +22,14 @@ and nothing may vanish silently (schema/notices.py), so:
   standing in its place (same event type, a ``text/plain`` notice);
 - an error's ``evalue`` and traceback are cut to fit (the error row stays: it is how a failed
   cell is recognised) and a "truncated" notice follows it;
-- a cell keeps at most :data:`CELL_OUTPUT_CAP` bytes of output; what comes after is counted,
-  not sent, and one "truncated" notice at the end of the cell says how much was cut. A clear
-  of the cell's outputs starts the count again (a progress bar redrawing forever is fine).
+- a cell keeps at most :data:`CELL_OUTPUT_CAP` bytes of output in events and
+  :data:`CELL_ARTIFACT_CAP` bytes as artifacts (so a 100 MB animation is kept whole, a loop
+  displaying images forever is not); what comes after is counted, not sent, and one
+  "truncated" notice at the end of the cell says how much was cut. A clear of the cell's
+  outputs starts the count again (a progress bar redrawing forever is fine).
+
+A representation the engine spilled to a file (agents/spill.py: a 100 MB value is never held
+in memory twice) is uploaded from its file, masked piece by piece, and the file removed.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from runt_action.agents.spill import SpilledText
 from runt_action.livestore.protocol import MAX_INBOUND_FRAME_BYTES
 from runt_action.schema.events import (
     ArtifactMedia,
@@ -56,8 +62,10 @@ from runt_action.schema.notices import DROPPED, TRUNCATED, NoticeKind, notice_me
 
 if TYPE_CHECKING:
     from runt_action.agents.artifacts import ArtifactUploader
+    from runt_action.masking import Scrubber
 
 __all__ = [
+    "CELL_ARTIFACT_CAP",
     "CELL_OUTPUT_CAP",
     "CHUNK_BYTES",
     "CLEAN_EXIT_VALUES",
@@ -78,7 +86,10 @@ CHUNK_BYTES: Final = 256 * 1024
 MAX_EVENT_BYTES: Final = MAX_INBOUND_FRAME_BYTES - 32 * 1024
 """Largest encoded args of one output event; the rest of the frame is envelope and margin."""
 CELL_OUTPUT_CAP: Final = 64 * 1024 * 1024
-"""Per execution of a cell: output (stream text, encoded bundles) kept, in bytes."""
+"""Per execution of a cell: output kept in events (stream text, inline bundles), in bytes."""
+CELL_ARTIFACT_CAP: Final = 1024 * 1024 * 1024
+"""Per execution of a cell: representations kept as artifacts, in bytes (one artifact's
+limit, livestore/artifacts.py ``MAX_ARTIFACT_BYTES``)."""
 _ERROR_FIELD_CAP: Final = 64 * 1024  # chars of an error's evalue kept when it must be cut
 
 Emit = Callable[[RuntEvent], object]
@@ -156,8 +167,25 @@ def representations(
     return reps
 
 
+def _value_bytes(value: Any) -> int:
+    """Encoded size of one representation (a lower bound for a string: escapes only add)."""
+    if isinstance(value, SpilledText):
+        return value.nbytes
+    if isinstance(value, str):
+        return len(value)
+    return _json_size(value)
+
+
+def _discard(data: dict[str, Any]) -> None:
+    for value in data.values():
+        if isinstance(value, SpilledText):
+            value.discard()
+
+
 def _bundle_size(data: dict[str, Any], metadata: dict[str, Any] | None) -> int:
     """Encoded size of a bundle (exact when it might matter, cheap when it cannot)."""
+    if any(isinstance(v, SpilledText) for v in data.values()):
+        return sum(_value_bytes(v) for v in data.values()) + 256  # over one event anyway
     rough = 0
     for value in data.values():
         if not isinstance(value, str):
@@ -187,19 +215,24 @@ class EventSink:
         flush_delay: float = FLUSH_DELAY_S,
         flush_bytes: int = FLUSH_BYTES,
         output_cap: int = CELL_OUTPUT_CAP,
+        artifact_cap: int = CELL_ARTIFACT_CAP,
         holdback: Callable[[str], int] | None = None,
         uploader: ArtifactUploader | None = None,
         mask: Callable[[Any], Any] | None = None,
+        scrubber: Scrubber | None = None,
     ) -> None:
         """``holdback(text)``: how many trailing characters of a timed or size flush to keep
         for the next write (the start of a secret that write may complete). Such a tail (a
         few characters, and only while they begin a secret) goes out with the next write,
         or at the next forced flush: another stream, a display, the end of the cell.
         ``uploader``: large representations become artifacts; ``mask``: applied to a value
-        before it is uploaded (the agent masks everything it commits, not what it uploads)."""
+        before it is uploaded (the agent masks everything it commits, not what it uploads);
+        ``scrubber``: the same masking (``mask`` defaults to its ``deep``), which a spilled
+        representation needs to be masked piece by piece."""
         self._emit = emit
         self._uploader = uploader
-        self._mask = mask
+        self._scrubber = scrubber if scrubber else None
+        self._mask = mask if mask is not None or self._scrubber is None else self._scrubber.deep
         # Events wait here behind an output whose uploads are not done yet (order is kept).
         self._queue: deque[RuntEvent | asyncio.Task[RuntEvent | None]] = deque()
         self._holdback = holdback
@@ -209,6 +242,8 @@ class EventSink:
         self._flush_delay = flush_delay
         self._flush_bytes = flush_bytes
         self._cap = output_cap
+        self._artifact_cap = artifact_cap
+        self._artifact_kept = 0  # bytes sent as artifacts since the start (or the last clear)
         self._position = 0  # per execution; back to 0 after a non-wait clear (runt-schema §2.4)
         self._buf_name: str | None = None
         self._buf: list[str] = []
@@ -319,7 +354,7 @@ class EventSink:
         else:
             self._drop_buffer()  # text written before a clear would be deleted at once anyway
             self._position = 0
-        self._kept = 0  # the cap bounds what is kept; what was cut is still told at close
+        self._kept = self._artifact_kept = 0  # the caps bound what is kept; a cut is still told
         self._out(CellOutputsCleared(cellId=self._cell_id, wait=wait, clearedBy=self._cleared_by))
 
     # -- markdown (AI answers) -----------------------------------------------------------
@@ -480,15 +515,22 @@ class EventSink:
         what: str,
         make: Callable[[dict[str, Media]], RuntEvent],
     ) -> bool:
-        """Send a bundle as ``make(representations)``; False if the per-cell cap cut it."""
+        """Send a bundle as ``make(representations)``; False if a per-cell cap cut it.
+
+        What stays inline counts against the output cap, what becomes an artifact against
+        the artifact cap (each upload is bounded by the store's per-artifact limit too)."""
         size = _bundle_size(data, metadata)
-        if self._kept + size > self._cap:
+        uploads = self._to_upload(data, size) if self._uploader is not None else []
+        uploaded = sum(_value_bytes(data[m]) for m in uploads)
+        inline = max(0, size - uploaded)
+        if self._kept + inline > self._cap or self._artifact_kept + uploaded > self._artifact_cap:
             self._cut_bytes += size
             self._cut_outputs += 1
+            _discard(data)
             return False
-        uploads = self._to_upload(data, size) if self._uploader is not None else []
         if uploads or size <= MAX_EVENT_BYTES:
-            self._kept += size
+            self._kept += inline
+            self._artifact_kept += uploaded
         if uploads:
             task = asyncio.get_running_loop().create_task(
                 self._uploaded(data, metadata, what, uploads, make)
@@ -497,6 +539,7 @@ class EventSink:
             task.add_done_callback(lambda _t: self._pump())
         elif size > MAX_EVENT_BYTES:
             dropped = self._dropped(data, size, what)
+            _discard(data)
             self._kept += len(str(dropped["text/plain"].model_dump().get("data")))
             self._out(make(dropped))
         else:
@@ -510,11 +553,8 @@ class EventSink:
 
         sizes: dict[str, int] = {}
         for mime, value in data.items():
-            if isinstance(value, str):
-                n = len(value) * 3 // 4 if mime == "image/png" else len(value)
-            else:
-                n = _json_size(value)
-            sizes[mime] = n
+            n = _value_bytes(value)
+            sizes[mime] = n * 3 // 4 if mime == "image/png" and not isinstance(value, dict) else n
         chosen = [m for m, n in sizes.items() if n > threshold_for(m) and m != "text/plain"]
         inline = size - sum(sizes[m] for m in chosen)
         for mime in sorted(sizes, key=lambda m: -sizes[m]):
@@ -536,6 +576,20 @@ class EventSink:
         """The bundle's event once its large representations are artifacts. A failed upload
         keeps its value inline when the event still fits, else the bundle becomes the
         "dropped" notice, saying why."""
+        assert self._uploader is not None
+        try:
+            return await self._upload_all(data, metadata, what, uploads, make)
+        finally:
+            _discard(data)
+
+    async def _upload_all(
+        self,
+        data: dict[str, Any],
+        metadata: dict[str, Any] | None,
+        what: str,
+        uploads: list[str],
+        make: Callable[[dict[str, Media]], RuntEvent],
+    ) -> RuntEvent:
         from runt_action.agents.artifacts import Blob, uploaded_metadata
 
         assert self._uploader is not None
@@ -543,14 +597,25 @@ class EventSink:
         failed: list[str] = []
         urls: list[tuple[str, str]] = []
         for mime in uploads:
-            value = data[mime] if self._mask is None else self._mask(data[mime])
-            blob = Blob(mime, value)
-            try:
+            value = data[mime]
+            masked: SpilledText | None = None
+            try:  # a failure anywhere here is a failed upload: said, never silent
+                if isinstance(value, SpilledText) and self._scrubber is not None:
+                    value = masked = await asyncio.to_thread(_masked_copy, value, self._scrubber)
+                elif isinstance(value, SpilledText) and self._mask is not None:
+                    value = self._mask(value.read())  # a bare mask function: whole, once
+                elif self._mask is not None:
+                    value = self._mask(value)
+                spilled = isinstance(value, SpilledText)
+                blob = await asyncio.to_thread(Blob, mime, value) if spilled else Blob(mime, value)
                 artifact_id = await self._uploader.upload(blob)
             except Exception as exc:  # the service is down, refused it, ...
                 log.warning("could not upload the %s of a %s: %s", mime, what, exc)
                 failed.append(f"{mime}: {exc}")
                 continue
+            finally:
+                if masked is not None:
+                    masked.discard()
             meta = (metadata or {}).get(mime)
             reps[mime] = ArtifactMedia(
                 artifactId=artifact_id,
@@ -559,6 +624,11 @@ class EventSink:
             urls.append((mime, self._uploader.url(artifact_id)))
         if failed:
             inline = {m: r for m, r in reps.items() if not isinstance(r, ArtifactMedia)}
+            if any(
+                isinstance(r, InlineMedia) and isinstance(r.data, SpilledText)
+                for r in reps.values()
+            ):
+                return make(self._dropped(data, _bundle_size(data, metadata), what, failed))
             if _json_size({m: r.model_dump() for m, r in inline.items()}) > MAX_EVENT_BYTES:
                 return make(self._dropped(data, _bundle_size(data, metadata), what, failed))
         if urls:
@@ -604,6 +674,22 @@ class EventSink:
         pos = self._position
         self._position += 1
         return pos
+
+
+def _masked_copy(text: SpilledText, scrubber: Scrubber) -> SpilledText:
+    """A masked copy of a spilled text beside it (masked piece by piece, never whole)."""
+    import tempfile
+    from pathlib import Path
+
+    fd, name = tempfile.mkstemp(prefix="runt-masked-", dir=text.path.parent)
+    chars = nbytes = 0
+    with open(fd, "wb") as out:
+        for piece in scrubber.stream(text.chunks()):
+            data = piece.encode("utf-8", "surrogatepass")
+            out.write(data)
+            chars += len(piece)
+            nbytes += len(data)
+    return SpilledText(Path(name), chars, nbytes)
 
 
 def _shrink_error(ename: str, evalue: str, traceback: list[str]) -> tuple[dict[str, Any], int]:

@@ -539,6 +539,14 @@ class SyncServer:
     create one more is refused), ``header_timeout`` seconds to send complete request headers
     (also the idle keep-alive time), and ``max_connections_per_address`` open connections per
     client address (more are answered 503 and closed at once).
+
+    Artifacts (``/api/artifacts``) need ``Authorization: Bearer <token>`` both ways, unless
+    ``public_artifact_reads``: then a GET needs only the id, as upstream's public download
+    (runt-schema §5.5). The runt web app loads an artifact with a plain ``<img src>``, which
+    carries no header, so it shows ours only with this on (tests/interop/webapp/). The id is
+    then a capability URL: its uuid4 part holds 122 random bits, handed out only by what the
+    token guards (the event log, the live page). Uploads still need the token, and the
+    Host/Origin rule holds. Off by default: whoever sees an id must not thereby read the output.
     """
 
     def __init__(
@@ -557,8 +565,10 @@ class SyncServer:
         max_stores: int = DEFAULT_MAX_STORES,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
         max_connections_per_address: int = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+        public_artifact_reads: bool = False,
     ) -> None:
         self._db_path = db_path
+        self._public_artifact_reads = public_artifact_reads
         self._max_stores = max_stores
         self._guard = _ConnectionGuard(header_timeout, max_connections_per_address)
         self._token = token
@@ -714,7 +724,10 @@ class SyncServer:
         return self._http_refusal(request) or await self.artifacts.handle_post(request)
 
     async def _get_artifact(self, request: web.Request) -> web.StreamResponse:
-        refused = self._http_refusal(request)
+        if self._public_artifact_reads:
+            refused = self.refusal(request)
+        else:
+            refused = self._http_refusal(request)
         if refused is not None:
             return refused
         return self.artifacts.response(request.match_info["artifact_id"])
@@ -1005,13 +1018,21 @@ async def serve_forever(
     *,
     scrub: Scrubber | None = None,
     attach: Callable[[SyncServer], Callable[[], str]] | None = None,
+    public_artifact_reads: bool = False,
 ) -> None:
     """Run until SIGTERM/SIGINT; prints the base URL once, on stdout, when ready.
 
     ``attach(server)`` runs before the server starts (to add routes, such as the viewer's);
     the function it returns gives lines printed after the URL once the server listens.
     """
-    server = SyncServer(db_path, host=host, port=port, token=token, scrub=scrub)
+    server = SyncServer(
+        db_path,
+        host=host,
+        port=port,
+        token=token,
+        scrub=scrub,
+        public_artifact_reads=public_artifact_reads,
+    )
     announce = attach(server) if attach is not None else None
     await server.start()
     stop = asyncio.Event()

@@ -52,6 +52,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from runt_action.blobs import BlobText
 from runt_action.errors import OutputWriteError
 from runt_action.report.annotations import error_line, traceback_line
 from runt_action.report.escape import show_bidi, terminal_safe
@@ -325,6 +326,8 @@ def _inline_html(html: str) -> Markup:
 
 
 def _image(mime: str, value: Any) -> Markup | None:
+    if isinstance(value, BlobText):  # only when no side file took it (render_html)
+        value = value.read()
     if mime == "image/svg+xml":
         text = value if isinstance(value, str) else "".join(value)
         payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
@@ -342,6 +345,8 @@ def _image(mime: str, value: Any) -> Markup | None:
 
 
 def _as_text(value: Any) -> str:
+    if isinstance(value, BlobText):  # only when no side file took it (render_html)
+        return value.read()
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):

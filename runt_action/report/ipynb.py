@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from runt_action import __version__
+from runt_action.blobs import BlobText
 from runt_action.report.files import write_file
 from runt_action.report.scrub import Scrubber, scrub_result
 from runt_action.results import CellOutput, CellResult, CellStatus, RunResult, RunStatus
@@ -106,7 +107,11 @@ def _mimebundle(data: Any) -> dict[str, Any]:
     for mime, value in data.items():
         if not isinstance(mime, str):
             continue
-        if _JSON_MIME.fullmatch(mime):
+        if isinstance(value, BlobText):  # a large restored artifact: streamed when written
+            from runt_action.report.streamed_json import marker_for
+
+            bundle[mime] = marker_for(value)
+        elif _JSON_MIME.fullmatch(mime):
             bundle[mime] = _jsonable(value)
         elif "/" in mime:
             bundle[mime] = _multiline(value)
@@ -419,8 +424,10 @@ def _nbformat_pieces(nb: dict[str, Any]) -> Iterator[str]:
                     _split_bundle(out.get("data", {}))
                 elif out.get("output_type") == "stream" and isinstance(out.get("text"), str):
                     out["text"] = out["text"].splitlines(True)
+    from runt_action.report.streamed_json import splice
+
     encoder = json.JSONEncoder(indent=1, sort_keys=True, separators=(",", ": "), ensure_ascii=False)
-    yield from encoder.iterencode(nb)
+    yield from splice(encoder.iterencode(nb))  # a large value streamed from its file
     yield "\n"
 
 

@@ -14,6 +14,7 @@ import json
 import struct
 from typing import Any
 
+from runt_action.blobs import BlobText
 from runt_action.results import CellOutput
 
 __all__ = ["human_bytes", "image_placeholder", "image_size", "output_as_text"]
@@ -31,6 +32,8 @@ def human_bytes(size: int) -> str:
 
 
 def _joined(value: Any) -> str:
+    if isinstance(value, BlobText):  # a large restored artifact: only text shown whole
+        return value.read()
     if isinstance(value, list):
         return "".join(str(v) for v in value)
     return value if isinstance(value, str) else json.dumps(value, default=str)
@@ -38,6 +41,10 @@ def _joined(value: Any) -> str:
 
 def _decode(value: Any, limit: int | None = None) -> bytes:
     """Base64 image data (maybe split in lines) to bytes; ``limit`` decodes only a prefix."""
+    if isinstance(value, BlobText):  # read no more of a large restored image than needed
+        if value.encoding == "base64":
+            return value.head(limit if limit is not None else value.nbytes)
+        value = next(value.chunks(max(1024, (limit or value.nbytes) * 2)), "")
     text = "".join(_joined(value).split())
     if limit is not None:
         text = text[: (limit + 2) // 3 * 4]
@@ -92,6 +99,8 @@ def image_size(mime: str, value: Any) -> tuple[int, int] | None:
 
 
 def _data_bytes(mime: str, value: Any) -> int:
+    if isinstance(value, BlobText):
+        return value.nbytes if value.encoding == "base64" else value.size
     if mime == "image/svg+xml":
         return len(_joined(value).encode())
     return len(_decode(value))
@@ -131,5 +140,7 @@ def output_as_text(output: CellOutput) -> str:
         return _with_newline(json.dumps(data["application/json"], ensure_ascii=False))
     if data:
         mime = sorted(str(m) for m in data)[0]
-        return f"[{mime} {human_bytes(len(_joined(data[mime]).encode()))}]\n"
+        value = data[mime]
+        size = value.size if isinstance(value, BlobText) else len(_joined(value).encode())
+        return f"[{mime} {human_bytes(size)}]\n"
     return f"[{output.output_type}: no data]\n"

@@ -6,6 +6,10 @@ makes it a third larger again), so each output gets a budget: a representation o
 as the image file, HTML, JSON and text as themselves) and the report shows a link with its
 type and size instead. The .ipynb always keeps the full data; only the page is spared. The
 link is relative, so the report and its folder move together (publish both).
+
+A restored artifact still in its file (:class:`~runt_action.blobs.BlobText`, larger than any
+budget) is always linked, and copied by streaming: an image blob is the image file itself,
+text is masked piece by piece on its way.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any, Final
 
 from markupsafe import Markup
 
+from runt_action.blobs import BlobText
+from runt_action.masking import Scrubber
 from runt_action.results import CellOutput, CellResult, RunResult
 
 __all__ = [
@@ -66,7 +72,27 @@ def _payload(mime: str, value: Any, scrub: Callable[[str], str]) -> bytes | None
     return scrub(json.dumps(value, ensure_ascii=False)).encode("utf-8", "surrogatepass")
 
 
+def _stream_to(target: Path, mime: str, blob: BlobText, scrub: Callable[[str], str]) -> int:
+    """Write ``blob`` as its side file without reading it whole; the bytes written."""
+    if mime in _BINARY and blob.encoding == "base64":
+        blob.copy_to(target)
+        return blob.nbytes
+    owner = getattr(scrub, "__self__", None)  # scrubber.text: mask across piece boundaries
+    pieces = (
+        owner.stream(blob.chunks()) if isinstance(owner, Scrubber) else map(scrub, blob.chunks())
+    )
+    size = 0
+    with target.open("wb") as f:
+        for piece in pieces:
+            data = piece.encode("utf-8", "surrogatepass")
+            f.write(data)
+            size += len(data)
+    return size
+
+
 def _value_size(value: Any) -> int:
+    if isinstance(value, BlobText):
+        return value.size
     if isinstance(value, str):
         return len(value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -77,12 +103,23 @@ def _value_size(value: Any) -> int:
 def _spilled(
     out: CellOutput, stem: str, folder: Path, budget: int, scrub: Callable[[str], str]
 ) -> CellOutput:
-    big = [m for m, v in out.data.items() if m != "text/plain" and _value_size(v) > budget]
+    big = [
+        m
+        for m, v in out.data.items()
+        if isinstance(v, BlobText) or (m != "text/plain" and _value_size(v) > budget)
+    ]
     if not big:
         return out
     links: list[dict[str, Any]] = []
     for mime in big:
-        payload = _payload(mime, out.data[mime], scrub)
+        value = out.data[mime]
+        if isinstance(value, BlobText):
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"{stem}{_EXT.get(mime, '.txt')}"
+            size = _stream_to(folder / name, mime, value, scrub)
+            links.append({"mime": mime, "size": size, "href": f"{folder.name}/{name}"})
+            continue
+        payload = _payload(mime, value, scrub)
         if payload is None:
             continue
         folder.mkdir(parents=True, exist_ok=True)

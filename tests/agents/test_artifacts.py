@@ -233,3 +233,64 @@ def test_blob_encodings() -> None:
 
 async def _all(blob: Blob) -> list[bytes]:
     return [piece async for piece in blob.pieces()]
+
+
+def _spilled(tmp: Any, value: str) -> Any:
+    from runt_action.agents.spill import loads_spilling
+
+    frame = json.dumps({"v": value}).encode()
+    return loads_spilling(frame, directory=tmp, threshold=1000, piece=4096)["v"]
+
+
+async def test_a_spilled_value_is_uploaded_from_its_file_masked_across_pieces(
+    server: SyncServer, uploader: ArtifactUploader, tmp_path: Any
+) -> None:
+    """A value the engine spilled to a file (agents/spill.py) is masked piece by piece: a
+    secret across a piece boundary (1 MiB pieces) is masked too; the file is removed."""
+    from runt_action.agents.spill import PIECE_BYTES, SpilledText
+    from runt_action.masking import Scrubber
+
+    secret = "hunter2-secret"
+    filler = "<p>" + "x" * (PIECE_BYTES - 3 - len(secret) // 2)
+    value = (filler + secret) * 3 + "\u00e9\U0001f600 end"
+    spilled = _spilled(tmp_path, value)
+    assert isinstance(spilled, SpilledText)
+    events: Events = []
+    sink = make(events, uploader, scrubber=Scrubber([secret]))
+    sink.display({"text/html": spilled, "text/plain": "<HTML>"})
+    await sink.drained()
+    media = events[0][1]["representations"]["text/html"]
+    assert media["type"] == "artifact"
+    assert media["metadata"]["encoding"] == "utf-8"
+    blob = server.artifacts.read(media["artifactId"])
+    assert blob is not None
+    assert blob.decode() == Scrubber([secret]).text(value) and b"hunter2" not in blob
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_artifacts_do_not_count_against_the_inline_cap_but_their_own(
+    uploader: ArtifactUploader, tmp_path: Any
+) -> None:
+    """The output cap counts what stays in events; artifact-bound data has its own cap (a
+    runaway loop of huge displays is still cut, with the marker). Files are removed."""
+    events: Events = []
+    sink = make(events, uploader, output_cap=100_000, artifact_cap=5_000_000)
+    for _ in range(3):
+        sink.display({"text/html": _spilled(tmp_path, "<b>" + "y" * 2_000_000)})
+    sink.close()
+    await sink.drained()
+    kinds = [a["representations"]["text/html"]["type"] for n, a in events if "representations" in a]
+    assert kinds == ["artifact", "artifact"]
+    found = notice_of(events[-1][1]["content"])
+    assert found is not None and found[0] == "truncated" and "1 rich outputs" in found[1]
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_spilled_value_without_an_uploader_is_the_dropped_notice(tmp_path: Any) -> None:
+    events: Events = []
+    sink = make(events, None)
+    sink.display({"text/html": _spilled(tmp_path, "z" * 2_000_000), "text/plain": "t"})
+    await sink.drained()
+    found = notice_of(events[0][1]["representations"]["text/plain"])
+    assert found is not None and found[0] == "dropped"
+    assert list(tmp_path.iterdir()) == []

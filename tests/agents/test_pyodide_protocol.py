@@ -73,6 +73,35 @@ def test_splitter_reassembles_a_line_of_many_reads() -> None:
     assert splitter.feed(b"") == []
 
 
+def test_a_long_display_line_spills_its_bundle_values_only() -> None:
+    """A display's large MIME values reach the sink as files (agents/spill.py); a large
+    string anywhere else (metadata, a print) is read back as a str."""
+    from runt_action.agents.spill import SPILL_THRESHOLD_BYTES, SpilledText
+
+    html = '<p>"é😀\\n</p>' * (SPILL_THRESHOLD_BYTES // 8)
+    note = "m" * (SPILL_THRESHOLD_BYTES + 1)
+    line = (
+        json.dumps(
+            {
+                "ev": "display",
+                "data": {"text/html": html, "text/plain": "t"},
+                "metadata": {"n": note},
+            }
+        ).encode()
+        + b"\n"
+    )
+    splitter = LineSplitter()
+    events = []
+    for i in range(0, len(line), 1 << 16):
+        events += splitter.feed(line[i : i + (1 << 16)])
+    [event] = events
+    spilled = event["data"]["text/html"]
+    assert isinstance(spilled, SpilledText) and spilled.read() == html
+    assert event["metadata"] == {"n": note} and event["data"]["text/plain"] == "t"
+    spilled.discard()
+    assert list(spilled.path.parent.iterdir()) == []
+
+
 def test_deliver_routes_each_kind() -> None:
     sink = Record()
     deliver({"ev": "stream", "name": "stderr", "text": "oops"}, sink)

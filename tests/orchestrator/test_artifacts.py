@@ -107,3 +107,45 @@ async def test_a_remote_reader_sends_the_bearer_token(server: SyncServer) -> Non
     cell = _cell([out])
     await resolve_artifacts([cell], ArtifactReader(origin=server.http_url, token=TOKEN))
     assert out.data["text/html"] == "z" * 600_000 and cell.notes == []
+
+
+async def test_a_large_blob_is_restored_as_a_file_the_writers_stream(server: SyncServer) -> None:
+    """Over LAZY_BYTES, text and images come back as BlobText (never a whole str in memory),
+    from the embedded store and over HTTP alike; text/plain is always a str."""
+    from runt_action.blobs import BlobText
+    from runt_action.orchestrator.artifacts import LAZY_BYTES
+
+    html = "<p>é😀</p>\n" * (LAZY_BYTES // 10)
+    png = base64.b64encode(os.urandom(LAZY_BYTES + 3)).decode()
+    plain = "p" * (LAZY_BYTES + 1)
+    for reader in (
+        ArtifactReader(local=server.artifacts),
+        ArtifactReader(origin=server.http_url, token=TOKEN),
+    ):
+        outputs = await _outputs(
+            server,
+            {"text/html": html, "text/plain": "<anim>"},
+            {"image/png": png, "text/plain": plain},
+        )
+        cell = _cell(outputs)
+        await resolve_artifacts([cell], reader)
+        first, second = cell.outputs
+        assert isinstance(first.data["text/html"], BlobText)
+        assert first.data["text/html"].read() == html and first.data["text/plain"] == "<anim>"
+        assert isinstance(second.data["image/png"], BlobText)
+        assert second.data["image/png"].encoding == "base64"
+        assert second.data["image/png"].read() == png and second.data["text/plain"] == plain
+        assert not cell.notes
+
+
+async def test_a_large_blob_that_is_not_its_text_is_a_note_not_a_value(server: SyncServer) -> None:
+    from runt_action.orchestrator.artifacts import LAZY_BYTES
+
+    [out] = await _outputs(server, {"text/html": "h" * (LAZY_BYTES + 1)})
+    found = server.artifacts.info(out.artifacts["text/html"]["artifactId"])
+    assert found is not None
+    found.path.write_bytes(b"\xff\xfe" * (LAZY_BYTES // 2 + 1))  # not UTF-8 any more
+    cell = _cell([out])
+    await resolve_artifacts([cell], ArtifactReader(local=server.artifacts))
+    assert "text/html" not in out.data
+    assert len(cell.notes) == 1 and "could not be decoded" in cell.notes[0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+from typing import Any
 
 from runt_action.report.media import image_placeholder, output_as_text
 from runt_action.results import CellOutput
@@ -65,3 +66,18 @@ def test_rich_outputs_as_text() -> None:
         '{"a": 1}\n'
     )
     assert output_as_text(CellOutput("display_data")) == "[display_data: no data]\n"
+
+
+def test_a_restored_blob_is_a_placeholder_read_from_its_header(tmp_path: Any) -> None:
+    """A large artifact restored as a file (BlobText) is described from its first bytes,
+    never read whole: an image by its pixel size, HTML by its size."""
+    from runt_action.blobs import BlobText
+
+    png = tmp_path / "png"
+    png.write_bytes(base64.b64decode(real_png(640, 480)))
+    html = tmp_path / "html"
+    html.write_bytes(b"<p>" * 1000)
+    image = CellOutput("display_data", data={"image/png": BlobText(png, "base64", 10)})
+    page = CellOutput("display_data", data={"text/html": BlobText(html, "utf-8", 3000)})
+    assert output_as_text(image) == f"[image/png 640{TIMES}480]\n"
+    assert output_as_text(page) == "[text/html 3.0 kB]\n"

@@ -64,3 +64,33 @@ def test_the_viewer_links_artifacts_to_its_route() -> None:
     [link] = shown.outputs[0].metadata["runt_action_side_file"]
     assert link == {"mime": "image/png", "size": 9, "href": "/nb/nb/artifacts/nb/abc", "show": True}
     assert cell.outputs[0].data["image/png"] == "[placeholder]"  # the cell itself is unchanged
+
+
+def test_a_restored_blob_is_always_a_side_file_copied_piece_by_piece(tmp_path: Path) -> None:
+    """A BlobText (a large restored artifact) goes beside the report whatever the budget:
+    an image blob as the image file, text masked piece by piece (a secret across a piece
+    boundary too)."""
+    from runt_action.blobs import PIECE_BYTES, BlobText
+    from runt_action.masking import Scrubber
+
+    raw = os.urandom(1000)
+    (tmp_path / "img").write_bytes(raw)
+    secret = "hunter2-secret"
+    text = "a" * (PIECE_BYTES - 5) + secret + "b" * 10
+    (tmp_path / "txt").write_text(text)
+    out = CellOutput(
+        "display_data",
+        data={
+            "image/png": BlobText(tmp_path / "img", "base64", len(raw)),
+            "text/html": BlobText(tmp_path / "txt", "utf-8", len(text)),
+            "text/plain": "<fig>",
+        },
+    )
+    report = tmp_path / "r.html"
+    done = spill_large_outputs(_result(out), report, scrub=Scrubber([secret]).text)
+    [spilled] = done.cells[0].outputs
+    assert spilled.data == {"text/plain": "<fig>"}
+    folder = tmp_path / "r.files"
+    assert sorted(p.name for p in folder.iterdir()) == ["big_1-0.html", "big_1-0.png"]
+    assert (folder / "big_1-0.png").read_bytes() == raw
+    assert (folder / "big_1-0.html").read_text() == Scrubber([secret]).text(text)
