@@ -30,11 +30,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from runt_action.agents.engine import ExecOutcome, ExecStatus, OutputSink
+from runt_action.agents.spill import discard_spilled
 from runt_action.errors import RuntimeAgentError, RuntimeDied
 
 if TYPE_CHECKING:
     from jupyter_client.asynchronous.client import AsyncKernelClient
     from jupyter_client.connect import KernelConnectionInfo
+
+    from runt_action.agents.forkserver import ForkedProcess, ForkServer
 
 __all__ = ["NativeEngine", "strip_ansi"]
 
@@ -115,9 +118,11 @@ def strip_ansi(text: str) -> str:
 def _client(conn: dict[str, Any]) -> AsyncKernelClient:
     """A jupyter_client client on the prestarted kernel's sockets (shell, iopub, control)."""
     import zmq
-    from jupyter_client.asynchronous.client import AsyncKernelClient
 
-    kc = AsyncKernelClient()
+    from runt_action.agents.kernel_wire import SpillingKernelClient, SpillingSession
+
+    # Large outputs go to files as they arrive, never twice in memory (agents/kernel_wire.py).
+    kc = SpillingKernelClient(session=SpillingSession())
     kc.load_connection_info(cast("KernelConnectionInfo", conn))
     # zmq retries connecting every 100 ms by default; the kernel binds mid-boot.
     kc.context.setsockopt(zmq.RECONNECT_IVL, _RECONNECT_MS)
@@ -140,12 +145,17 @@ class NativeEngine:
         environ: Mapping[str, str] | None = None,
         kernel: str | None = None,
         python: str | os.PathLike[str] | None = None,
+        forks: ForkServer | None = None,
     ) -> None:
         """``cwd``: the kernel's working directory (default ours); ``kernel``: an installed
         Jupyter kernelspec to start instead of this interpreter's ipykernel (``-k``);
         ``python``: the interpreter whose ipykernel runs (default this one; a run-local
-        environment's, agents/uvenv.py)."""
+        environment's, agents/uvenv.py); ``forks``: a fork server the default kernel is
+        forked from (a batch's, agents/forkserver.py)."""
         self._python = os.fspath(python) if python is not None else sys.executable
+        default = kernel is None and self._python == sys.executable
+        self._forks = forks if default else None
+        self._deferred: tuple[list[str], dict[str, str]] | None = None  # waits for _forks
         # env: extra variables for the kernel, on top of ``environ`` (the base environment,
         # default this process's: the orchestrator passes its own minus every token).
         self._env = dict(env or {})
@@ -155,7 +165,7 @@ class NativeEngine:
         self._kernel = kernel
         self._named = False  # the cell-naming hook was sent to this kernel
         self._startup_timeout = startup_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | ForkedProcess | None = None
         self._conn: dict[str, Any] = {}
         self._kc: AsyncKernelClient | None = None
         # The kernel's own kernel_info_reply language_info (the executed .ipynb's, as papermill).
@@ -183,7 +193,7 @@ class NativeEngine:
         The environment (``environ``, default ``os.environ``, + ``env``) is taken here, so
         call it after removing anything the kernel must not inherit. Idempotent.
         """
-        if self._proc is not None or self._closing:
+        if self._proc is not None or self._deferred is not None or self._closing:
             return
         if environ is not None:
             self._environ = dict(environ)
@@ -214,6 +224,17 @@ class NativeEngine:
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's frozen-modules noise
         env["JPY_PARENT_PID"] = str(os.getpid())  # the kernel exits if we die (ParentPoller)
         self._log = open(os.path.join(self._tmp, "kernel.log"), "wb")  # noqa: SIM115
+        if self._forks is not None and self._forks.failed is None:
+            if not self._forks.ready_nowait():
+                self._deferred = (argv, env)  # start() forks it once the server is ready
+                return
+            self._proc = self._forks.spawn(argv[3:], env, self._cwd, self._log.name)
+            if self._proc is not None:
+                return
+        self._popen(argv, env)
+
+    def _popen(self, argv: list[str], env: dict[str, str]) -> None:
+        assert self._log is not None
         try:
             # As jupyter_client launches kernels: own session (interrupts go to the group),
             # stdin a pipe nobody writes to.
@@ -252,6 +273,14 @@ class NativeEngine:
         if self._closing:
             raise RuntimeAgentError("the Python kernel was shut down")
         self.prestart()
+        if self._deferred is not None:
+            argv, env = self._deferred
+            assert self._forks is not None and self._log is not None
+            forks, log = self._forks, self._log.name
+            self._proc = await asyncio.to_thread(forks.spawn, argv[3:], env, self._cwd, log)
+            self._deferred = None
+            if self._proc is None:
+                self._popen(argv, env)
         assert self._proc is not None
         self._exited = asyncio.get_running_loop().create_future()
         self._watch(self._proc.pid)
@@ -361,6 +390,7 @@ class NativeEngine:
                 await asyncio.wait_for(asyncio.shield(exited), _EXIT_WAIT_S)
         self._release()
         self._proc, self._exited, self._conn, self._named = None, None, {}, False
+        self._deferred = None
         self._running = self._interrupted = self._closing = False
         await self.start()
 
@@ -383,7 +413,7 @@ class NativeEngine:
             with contextlib.suppress(OSError):
                 proc.send_signal(sig)
 
-    def _exit_future(self, proc: subprocess.Popen[bytes]) -> asyncio.Future[str]:
+    def _exit_future(self, proc: subprocess.Popen[bytes] | ForkedProcess) -> asyncio.Future[str]:
         if self._exited is None:  # shut down before start(): watch it now
             self._exited = asyncio.get_running_loop().create_future()
             self._watch(proc.pid)
@@ -491,6 +521,7 @@ class NativeEngine:
         while True:
             msg = await kc.get_iopub_msg()
             if msg["parent_header"].get("msg_id") != msg_id:
+                discard_spilled(msg.get("content"))  # not this cell's: its files go now
                 continue
             kind = msg["msg_type"]
             c = msg["content"]

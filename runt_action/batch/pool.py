@@ -4,17 +4,24 @@ Each entry gets a runtime of its own, launched ahead of time (a native kernel st
 booting Pyodide from its snapshot), so a batch pays one cold start instead of one per
 notebook. A runtime is never handed to a second entry (a notebook's globals must not leak
 into the next); one launched for an entry that never runs (``-x``, a signal) is killed.
+
+Default Python kernels are forked from a fork server (agents/forkserver.py) that imported
+ipykernel once: a fresh process per entry at a sixth of a launch's CPU, which is what a suite
+of small notebooks on two cores is bound by (bench/suite.py).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from runt_action.console import PREFIX
 from runt_action.orchestrator.agent_host import kill_engine, prestart_engine
 
 if TYPE_CHECKING:
     from runt_action.agents.engine import Engine
+    from runt_action.agents.forkserver import ForkServer
     from runt_action.orchestrator.plan import EngineSpec
 
 __all__ = ["WarmPool"]
@@ -29,6 +36,7 @@ class WarmPool:
         self._warm: dict[int, Engine | None] = {}
         self._taken: set[int] = set()
         self.launched = 0  # engines launched (the tests and the benchmark read it)
+        self.forks = _fork_server(self._specs)
 
     def take(self, index: int) -> Engine | None:
         """Entry ``index``'s engine (launched now if it was not yet); the next ones start."""
@@ -44,15 +52,36 @@ class WarmPool:
                 self._warm[i] = self._launch(i)
 
     def discard(self) -> int:
-        """Kill every launched engine no entry took; how many there were."""
+        """At the end: kill every launched engine no entry took (how many there were), and
+        end the fork server."""
         spare = [e for e in self._warm.values() if e is not None]
         for engine in spare:
             kill_engine(engine)
         self._warm.clear()
+        if self.forks is not None:
+            self.forks.close()
         return len(spare)
 
     def _launch(self, index: int) -> Engine | None:
-        engine = prestart_engine(self._specs[index])
+        engine = prestart_engine(self._specs[index], self.forks)
         if engine is not None:
             self.launched += 1
         return engine
+
+
+def _fork_server(specs: Sequence[EngineSpec | None]) -> ForkServer | None:
+    """A fork server when two or more entries run this interpreter's own kernel."""
+    default = [
+        s
+        for s in specs
+        if s is not None and s.runtime == "python" and s.kernel is None and s.python is None
+    ]
+    if len(default) < 2:
+        return None
+    from runt_action.agents.forkserver import ForkServer
+
+    return ForkServer(default[0].environ, note=_note)
+
+
+def _note(text: str) -> None:
+    print(f"{PREFIX}note: {text}", file=sys.stderr, flush=True)

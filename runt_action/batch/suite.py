@@ -309,6 +309,8 @@ def publish_suite(
     scrubber = commands.scrubber if isinstance(commands.scrubber, Scrubber) else Scrubber()
     actions = settings.github_actions
     summary = (settings.github_step_summary or settings.summary) if actions else settings.summary
+    # --summary under Actions: the step summary and this file too (as a single run does).
+    copy = settings.summary if actions and settings.summary != summary else None
     shown_dir = workspace_relative(report_dir) if actions else str(report_dir)
     code = 0
     for e in records:
@@ -323,6 +325,8 @@ def publish_suite(
                 records, report_root=shown_dir, scrubber=scrubber, note=note
             )
             write_summary(text, summary, append=actions)
+            if copy is not None:
+                write_summary(text, copy, append=False)
         if summary is None or not actions:
             sys.stdout.write(scrubber.text(render_suite_text(records)))
             if note:

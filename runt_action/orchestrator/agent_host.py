@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from runt_action.agents.core import RuntimeAgent
     from runt_action.agents.engine import Engine, ExecOutcome, OutputSink
     from runt_action.agents.executors import CellExecutor
+    from runt_action.agents.forkserver import ForkServer
     from runt_action.livestore.store import Store
     from runt_action.orchestrator.plan import EngineSpec
     from runt_action.schema.state import NotebookState
@@ -36,13 +37,16 @@ __all__ = ["AgentHost", "adopt_engine", "make_host_engine", "prestart_engine"]
 _MADE_FOR: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 
 
-def make_host_engine(spec: EngineSpec) -> Engine:
-    """The engine for ``spec`` (creating it starts nothing)."""
+def make_host_engine(spec: EngineSpec, forks: ForkServer | None = None) -> Engine:
+    """The engine for ``spec`` (creating it starts nothing); ``forks``: a batch's fork
+    server, that a default Python kernel is forked from."""
     from runt_action.agents.registry import make_engine
 
     opts: dict[str, Any] = {"env": dict(spec.env), "cwd": spec.cwd}
     if spec.runtime == "python":
         opts.update(environ=spec.environ, kernel=spec.kernel, python=spec.python)
+        if forks is not None:
+            opts["forks"] = forks
     if spec.runtime == "pyodide":
         opts.update(
             mounts=spec.mounts,
@@ -70,13 +74,13 @@ def adopt_engine(engine: Engine | None, spec: EngineSpec | None) -> Engine | Non
     return None
 
 
-def prestart_engine(spec: EngineSpec | None) -> Engine | None:
+def prestart_engine(spec: EngineSpec | None, forks: ForkServer | None = None) -> Engine | None:
     """Make the engine and launch its process now (no event loop needed), so the runtime boots
     while the rest of the run imports and connects. Measured by ``make bench``: the kernel's
     ~0.3-0.5 s boot no longer adds to the run (see docs/benchmarks.md)."""
     if spec is None:
         return None
-    engine = make_host_engine(spec)
+    engine = make_host_engine(spec, forks)
     prestart = getattr(engine, "prestart", None)
     if callable(prestart):
         prestart()

@@ -479,11 +479,30 @@ def _notebook_kernelspec(notebook: Notebook) -> tuple[str, str] | None:
     return name.strip(), (language or "").strip().lower() if isinstance(language, str) else ""
 
 
-def _installed_kernels() -> dict[str, Path]:
-    """Installed Jupyter kernelspecs (jupyter_client's KernelSpecManager): name -> its dir."""
-    from jupyter_client.kernelspec import KernelSpecManager
+_KERNELS: dict[tuple[object, ...], dict[str, Path]] = {}
 
-    return {name: Path(d) for name, d in KernelSpecManager().find_kernel_specs().items()}
+
+def _installed_kernels() -> dict[str, Path]:
+    """Installed Jupyter kernelspecs (jupyter_client's KernelSpecManager): name -> its dir.
+
+    Looked up once per set of kernel directories (their paths and mtimes: installing or
+    removing a kernelspec changes them): a suite of .ipynb asks once per notebook, ~30 ms each.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_core.paths import jupyter_path
+
+    key = tuple((d, _mtime(d)) for d in jupyter_path("kernels"))
+    if key not in _KERNELS:
+        found = KernelSpecManager().find_kernel_specs().items()
+        _KERNELS[key] = {name: Path(d) for name, d in found}
+    return dict(_KERNELS[key])
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _own_ipykernel(resource_dir: Path) -> bool:

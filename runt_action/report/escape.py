@@ -10,6 +10,7 @@ re-exported here.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote, urlsplit
 
 from runt_action.masking import (
     escape_command_data,
@@ -28,6 +29,7 @@ __all__ = [
     "escape_command_property",
     "escape_html",
     "escape_md",
+    "link_md",
     "longest_backtick_run",
     "show_bidi",
     "strip_ansi",
@@ -40,6 +42,18 @@ __all__ = [
 
 def longest_backtick_run(text: str) -> int:
     return max(map(len, re.findall(r"`+", text)), default=0)
+
+
+def link_md(text: str, url: str) -> str | None:
+    """A markdown link only for plain http(s) URLs; anything else is not linked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    dest = quote(url, safe="/:?#[]@!$&*+,;=%~-._")  # percent-encodes ( ) < > " ' \ space
+    return f"[{escape_md(text)}]({dest})"
 
 
 def code_block(text: str, *, info: str = "text") -> str:

@@ -67,6 +67,7 @@ class EntryRecord:
     duration_ms: float
     started_at: str = ""
     notebook_id: str = ""
+    notebook_url: str = ""  # the live notebook on the runt service ("" on the embedded one)
     error: str | None = None  # the run's own error (runtime died, timeout, not run)
     first_error: str | None = None  # "ValueError: boom" of the first failed cell
     error_line: int | None = None  # the line of the first failed cell in the source file
@@ -110,6 +111,7 @@ def entry_record(
         duration_ms=round(result.duration_ms, 1),
         started_at=result.started_at,
         notebook_id=result.notebook_id,
+        notebook_url=result.notebook_url or "",
         error=text(result.error),
         first_error=text(cell_error_message(failed[0])) if failed else None,
         error_line=error_line(failed[0]) if failed else None,

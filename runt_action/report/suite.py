@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 
-from runt_action.report.escape import code_span, escape_md
+from runt_action.report.escape import code_span, escape_md, link_md
 from runt_action.report.live import format_duration
 from runt_action.report.records import EntryRecord
 from runt_action.report.scrub import Scrubber
@@ -95,7 +95,7 @@ def render_suite_summary(
         report = e.html or e.ipynb
         shown = _code(f"{report_root}/{report}") if report else ""
         cells = [
-            escape_md(e.name),
+            (link_md(e.name, e.notebook_url) if e.notebook_url else None) or escape_md(e.name),
             f"{_SYMBOLS.get(e.status, '')} {escape_md(e.status)}",
             escape_md(cells_text(e)),
             escape_md(format_duration(e.duration_ms)),
@@ -175,6 +175,7 @@ def suite_outputs(
             "path": e.path,
             "status": e.status,
             "notebook-id": e.notebook_id,
+            "notebook-url": e.notebook_url,
             "duration-ms": round(e.duration_ms),
             "cells": cells_text(e),
             "first-error": e.first_error or e.error or "",
@@ -188,7 +189,7 @@ def suite_outputs(
     ]
     return {
         "notebook-id": ",".join(e.notebook_id for e in entries if e.notebook_id),
-        "notebook-url": "",
+        "notebook-url": ",".join(e.notebook_url for e in entries if e.notebook_url),
         "status": worst(entries),
         "failed-cells": ",".join(failed_cells),
         "failed-notebooks": ",".join(

@@ -30,7 +30,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import quote, urlsplit
 
 import jinja2
 from markupsafe import Markup
@@ -41,6 +40,7 @@ from runt_action.report.escape import (
     code_span,
     escape_html,
     escape_md,
+    link_md,
     strip_ansi,
     strip_controls,
 )
@@ -152,14 +152,8 @@ def _code(text: str) -> Markup:
 
 def md_link(text: str, url: str) -> Markup | None:
     """A markdown link only for plain http(s) URLs; anything else is not linked."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    dest = quote(url, safe="/:?#[]@!$&*+,;=%~-._")  # percent-encodes ( ) < > " ' \ space
-    return Markup(f"[{escape_md(text)}]({dest})")
+    link = link_md(text, url)
+    return Markup(link) if link is not None else None
 
 
 _ENV = jinja2.Environment(

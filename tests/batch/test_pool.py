@@ -33,6 +33,11 @@ def _wait_gone(pid: int) -> bool:
 def test_engines_start_ahead_are_never_shared_and_spares_die() -> None:
     spec = engine_spec(load_settings(runtime="python"))
     pool = WarmPool([spec, spec, spec], ahead=1)
+    # Kernels are forked from the pool's fork server; one asked for while it still imports
+    # ipykernel is forked when the entry starts (agents/test_forkserver.py).
+    assert pool.forks is not None and pool.forks.wait_ready()
+    server = pool.forks._proc
+    assert server is not None
     pool.warm_up(0)
     assert pool.launched == 1  # the first entry's kernel boots before anyone asks
     first: Any = pool.take(0)
@@ -44,10 +49,23 @@ def test_engines_start_ahead_are_never_shared_and_spares_die() -> None:
     assert spare_pid is not None and _alive(spare_pid)
     assert pool.discard() == 1  # the third entry never ran (-x): its kernel is shut down
     assert _wait_gone(spare_pid)
+    assert server.poll() is not None  # and the fork server with it
     for engine in (first, second):
         pid = engine.pid
         kill_engine(engine)
         assert _wait_gone(pid)
+
+
+def test_a_fork_server_only_for_two_default_kernels_or_more() -> None:
+    python = engine_spec(load_settings(runtime="python"))
+    other = engine_spec(load_settings(runtime="python", kernel="python3"))
+    assert WarmPool([python], ahead=1).forks is None  # one kernel: launching it is as fast
+    assert WarmPool([python, other, None], ahead=1).forks is None
+    pool = WarmPool([python, python], ahead=1)
+    try:
+        assert pool.forks is not None
+    finally:
+        pool.discard()
 
 
 def test_no_runtime_no_engine() -> None:

@@ -296,3 +296,68 @@ async def test_a_notebook_with_a_sweep_is_one_entry_per_set(tmp_path: Path) -> N
     assert [s.name for s in suites] == [r["notebook"] for r in results]
     assert {c.classname for s in suites for c in s} == {"nbs/sweep.yml"}
     assert "compute [3-n-0-label-zero]" in {c.name for c in suites[2]}
+
+
+async def test_summary_file_under_actions_gets_a_copy_of_the_step_summary(
+    suite_dir: Path,
+) -> None:
+    run = await run_command(
+        suite_dir, "test", "nbs/pass.yml", "--runtime", "python", "--summary", "copy.md"
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    copy = (suite_dir / "copy.md").read_text()
+    assert "| nbs/pass.yml |" in run.summary.replace("\\", "")
+    assert copy == run.summary  # the step summary (appended) and the file (written) agree
+
+
+async def test_sigterm_mid_suite_cancels_the_running_notebook_and_runs_no_other(
+    tmp_path: Path,
+) -> None:
+    """A cancelled workflow: the running notebook is cancelled, the next is not run, every
+    report is still written, and no kernel (nor the fork server) is left behind."""
+    import asyncio
+    import os
+    import signal
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    marker = tmp_path / "pids.txt"
+    (nbs / "a.yml").write_text("cells: [{id: one, source: 'x = 1'}]\n")
+    (nbs / "b.yml").write_text(
+        "cells:\n  - id: slow\n    source: |\n      import os, pathlib, time\n"
+        f"      pathlib.Path({str(marker)!r}).write_text(f'{{os.getpid()}} {{os.getppid()}}')\n"
+        "      time.sleep(120)\n"
+    )
+    (nbs / "c.yml").write_text("cells: [{id: three, source: 'x = 3'}]\n")
+    task = asyncio.create_task(
+        run_command(tmp_path, "test", "nbs", "--runtime", "python", "--junit-xml", "j.xml")
+    )
+    for _ in range(1200):  # a bound, not a timing assertion: b's cell has started
+        if (marker.exists() and marker.read_text()) or task.done():
+            break
+        await asyncio.sleep(0.05)
+    assert not task.done(), (await task).stderr[-3000:]
+    kernel, server = (int(p) for p in marker.read_text().split())
+    # The suite's process is the fork server's parent: signal it, as a runner cancels a step.
+    suite_pid = int(_stat(server)[1])
+    os.kill(suite_pid, signal.SIGTERM)
+    run = await task
+    assert run.returncode == 3, run.stderr[-3000:]
+    results = {r["notebook"]: r["status"] for r in json.loads(run.outputs["results"])}
+    assert results == {"nbs/a.yml": "success", "nbs/b.yml": "cancelled", "nbs/c.yml": "not-run"}
+    assert (tmp_path / "runt-output" / "nbs" / "b.ipynb").is_file()
+    assert "nbs/b.yml" in run.summary.replace("\\", "")
+    suites = {s.name: s for s in JUnitXml.fromfile(str(tmp_path / "j.xml"))}
+    assert set(suites) == set(results)
+    for pid in (kernel, server):
+        try:
+            state = _stat(pid)[0]
+        except FileNotFoundError:
+            continue
+        assert state == "Z", f"process {pid} outlived the suite"
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: state, ppid, ..."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        return fh.read().rsplit(")", 1)[1].split()

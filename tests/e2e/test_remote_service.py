@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,14 @@ async def service() -> AsyncIterator[tuple[str, list[Any]]]:
             return web.json_response({}, status=401)
         return web.json_response({"id": "user-42"})
 
+    created: list[str] = []
+
     async def create(request: web.Request) -> web.Response:
         if not authorized(request):
             return web.json_response({}, status=401)
-        return web.json_response({"id": NOTEBOOK_ID, "title": (await request.json())["title"]})
+        # A new notebook per call, as the service makes them: the first is NOTEBOOK_ID.
+        created.append(NOTEBOOK_ID if not created else f"{NOTEBOOK_ID}{len(created)}")
+        return web.json_response({"id": created[-1], "title": (await request.json())["title"]})
 
     async def proxy(request: web.Request) -> web.StreamResponse:
         store_id, payload = decode_query(request.query_string)
@@ -128,3 +133,38 @@ async def test_wrong_token_is_exit_3_with_a_clear_message(
     assert run.returncode == 3, run.stderr[-3000:]
     assert "rejected the token" in run.stderr
     assert wrong not in run.stderr
+
+
+async def test_a_suite_runs_on_the_remote_service_one_notebook_each(
+    tmp_path: Path, service: tuple[str, list[Any]]
+) -> None:
+    from tests.batch.conftest import FIXTURES, run_command
+
+    url, payloads = service
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    for name in ("pass.yml", "fail.yml"):
+        (nbs / name).write_text((FIXTURES / "suite" / name).read_text())
+    run = await run_command(
+        tmp_path,
+        "test",
+        "nbs",
+        "--runtime",
+        "python",
+        env={"INPUT_AUTH-TOKEN": TOKEN, "INPUT_SYNC-URL": url},
+        limit=120,
+    )
+    assert run.returncode == 1, run.stderr[-3000:]  # fail.yml fails, pass.yml passes
+    # Each notebook registered and ran in its own store, with the runtime payload and token.
+    stores = sorted({store for store, _ in payloads})
+    assert stores == [NOTEBOOK_ID, f"{NOTEBOOK_ID}1"]
+    assert all(p["runtime"] is True and p["authToken"] == TOKEN for _, p in payloads)
+    results = {r["notebook"]: r for r in json.loads(run.outputs["results"])}
+    assert results["nbs/pass.yml"]["status"] == "success"
+    assert results["nbs/fail.yml"]["status"] == "failed"
+    assert sorted(r["notebook-id"] for r in results.values()) == stores
+    origin = url.removesuffix("/livestore").replace("ws://", "http://")
+    summary = run.summary.replace("\\", "")
+    assert sum(f"{origin}/nb/{store}" in summary for store in stores) == 2
+    shown = [line for line in run.stdout.splitlines() if line != f"::add-mask::{TOKEN}"]
+    assert TOKEN not in "\n".join(shown) + run.stderr + run.summary
