@@ -129,7 +129,7 @@ async def test_a_cell_cut_short_keeps_its_artifact_outputs(cli: Any, tmp_path: P
         "      print('shown', flush=True)\n"
         "      time.sleep(600)\n"
     )
-    run = await cli(tmp_path, notebook, "--runtime", "python", "--timeout", "15", limit=120)
+    run = await cli(tmp_path, notebook, "--runtime", "python", "--timeout", "8", limit=120)
     assert run.returncode == 3, run.stderr[-2000:]
     assert run.ipynb is not None
     [cell] = run.ipynb["cells"]

@@ -1,99 +1,31 @@
-"""The remote path end to end: a stand-in runt service (HTTP API + /livestore proxied to a
-real SyncServer that requires the token), driven through the CLI."""
+"""The remote path end to end: a stand-in runt service (tests/e2e/standin.py: HTTP API +
+/livestore proxied to a real SyncServer that requires the token), driven through the CLI."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
+
+from tests.e2e.standin import StandIn, runt_service
 
 TOKEN = "tok-remote-8d1e2f3a4b5c"
 NOTEBOOK_ID = "Reg1stered_1"
 
 
 @pytest.fixture
-async def service() -> AsyncIterator[tuple[str, list[Any]]]:
-    from runt_action.livestore.protocol import decode_query
-    from runt_action.livestore.server import SyncServer, token_validator
-
-    upstream = SyncServer(None, validate_payload=token_validator(TOKEN))
-    await upstream.start()
-    payloads: list[Any] = []
-
-    def authorized(request: web.Request) -> bool:
-        return request.headers.get("Authorization") == f"Bearer {TOKEN}"
-
-    async def me(request: web.Request) -> web.Response:
-        if not authorized(request):
-            return web.json_response({}, status=401)
-        return web.json_response({"id": "user-42"})
-
-    created: list[str] = []
-
-    async def create(request: web.Request) -> web.Response:
-        if not authorized(request):
-            return web.json_response({}, status=401)
-        # A new notebook per call, as the service makes them: the first is NOTEBOOK_ID.
-        created.append(NOTEBOOK_ID if not created else f"{NOTEBOOK_ID}{len(created)}")
-        return web.json_response({"id": created[-1], "title": (await request.json())["title"]})
-
-    async def proxy(request: web.Request) -> web.StreamResponse:
-        store_id, payload = decode_query(request.query_string)
-        payloads.append((store_id, payload))
-        async with aiohttp.ClientSession() as http:
-            try:
-                up = await http.ws_connect(
-                    f"{upstream.url}/websocket?{request.query_string}", max_msg_size=0
-                )
-            except aiohttp.WSServerHandshakeError as exc:
-                return web.Response(status=exc.status, text="refused")
-            down = web.WebSocketResponse(max_msg_size=0)
-            await down.prepare(request)
-
-            async def pump(src: Any, dst: Any) -> None:
-                async for msg in src:
-                    if msg.type == aiohttp.WSMsgType.TEXT:
-                        await dst.send_str(msg.data)
-                    else:
-                        break
-                await dst.close()
-
-            tasks = [asyncio.create_task(pump(up, down)), asyncio.create_task(pump(down, up))]
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-            await up.close()
-            return down
-
-    app = web.Application()
-    app.router.add_get("/api/me", me)
-    app.router.add_post("/api/notebooks", create)
-    app.router.add_get("/livestore/websocket", proxy)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"ws://127.0.0.1:{port}/livestore", payloads
-    finally:
-        await runner.cleanup()
-        await upstream.stop()
+async def service() -> AsyncIterator[StandIn]:
+    async with runt_service(TOKEN, NOTEBOOK_ID, "user-42") as state:
+        yield state
 
 
 async def test_registers_and_links_the_notebook(
-    cli: Any, notebooks: Path, tmp_path: Path, service: tuple[str, list[Any]]
+    cli: Any, notebooks: Path, tmp_path: Path, service: StandIn
 ) -> None:
-    url, payloads = service
+    url, payloads = service.url, service.payloads
     run = await cli(
         tmp_path,
         notebooks / "retry.yml",
@@ -118,9 +50,9 @@ async def test_registers_and_links_the_notebook(
 
 
 async def test_wrong_token_is_exit_3_with_a_clear_message(
-    cli: Any, notebooks: Path, tmp_path: Path, service: tuple[str, list[Any]]
+    cli: Any, notebooks: Path, tmp_path: Path, service: StandIn
 ) -> None:
-    url, _ = service
+    url = service.url
     wrong = "tok-wrong-000111222"
     run = await cli(
         tmp_path,
@@ -136,11 +68,11 @@ async def test_wrong_token_is_exit_3_with_a_clear_message(
 
 
 async def test_a_suite_runs_on_the_remote_service_one_notebook_each(
-    tmp_path: Path, service: tuple[str, list[Any]]
+    tmp_path: Path, service: StandIn
 ) -> None:
     from tests.batch.conftest import FIXTURES, run_command
 
-    url, payloads = service
+    url, payloads = service.url, service.payloads
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     for name in ("pass.yml", "fail.yml"):
