@@ -73,8 +73,16 @@ lint: setup-python
 	$(VENV)/bin/zizmor --offline --quiet .
 	$(VENV)/bin/shellcheck scripts/*.sh .ci/run
 
+# mypy's cache outlives a clone (a fresh clone checks 134 modules in ~33 s, a warm cache in
+# ~1.5 s); a stale or foreign entry is only re-checked (mypy compares each file's hash).
+MYPY_CACHE ?= $(HOME)/.cache/runt-automate-action/mypy
+
 typecheck: setup-python
-	$(VENV)/bin/mypy
+	MYPY_CACHE_DIR=$(MYPY_CACHE) $(VENV)/bin/mypy
+
+# Two workers (pytest-xdist): the tests wait on kernels, Deno and servers more than they
+# compute, so on CI's 2 cores the suite takes ~12 instead of ~15 minutes.
+PYTEST_ARGS ?= -n 2
 
 pytest: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
