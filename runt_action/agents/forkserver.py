@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,7 +47,7 @@ class ForkServer:
         environ: Mapping[str, str],
         *,
         python: str | None = None,
-        note: Any = None,
+        note: Callable[[str], object] | None = None,
     ) -> None:
         """``environ``: the server's own environment (a kernel's base: no token);
         ``note(text)``: where the one line saying it was given up goes."""

@@ -300,6 +300,7 @@ def publish_suite(
 ) -> int:
     """The summary (a table; printed when there is no summary file), the step outputs and one
     ``::error`` per failing notebook at its line; 3 when one of them could not be written."""
+    from runt_action.orchestrator.plan import summary_targets
     from runt_action.report.outputs import format_outputs
     from runt_action.report.scrub import Scrubber
     from runt_action.report.suite import render_suite_summary, render_suite_text, suite_outputs
@@ -308,9 +309,7 @@ def publish_suite(
 
     scrubber = commands.scrubber if isinstance(commands.scrubber, Scrubber) else Scrubber()
     actions = settings.github_actions
-    summary = (settings.github_step_summary or settings.summary) if actions else settings.summary
-    # --summary under Actions: the step summary and this file too (as a single run does).
-    copy = settings.summary if actions and settings.summary != summary else None
+    summary, copy = summary_targets(settings)
     shown_dir = workspace_relative(report_dir) if actions else str(report_dir)
     code = 0
     for e in records:

@@ -143,7 +143,7 @@ def _linked_checked(path: Path, encoding: str) -> BlobText | str:
     except (ValueError, OSError) as exc:
         with contextlib.suppress(OSError):
             linked.unlink()
-        return f"it could not be decoded ({exc})" if isinstance(exc, ValueError) else str(exc)
+        return _reason(exc)
 
 
 def _file_blocks(path: Path) -> Iterator[bytes]:
@@ -179,7 +179,12 @@ class _Checked:
         self.out.close()
         with contextlib.suppress(OSError):
             self.path.unlink()
-        return f"it could not be decoded ({exc})" if isinstance(exc, ValueError) else str(exc)
+        return _reason(exc)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line on why a blob could not be restored (bytes that are not its text, or I/O)."""
+    return f"it could not be decoded ({exc})" if isinstance(exc, ValueError) else str(exc)
 
 
 def _copy_checked(blocks: Iterable[bytes], encoding: str) -> BlobText | str:

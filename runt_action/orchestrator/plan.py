@@ -37,6 +37,7 @@ __all__ = [
     "choose_runtime",
     "engine_spec",
     "make_plan",
+    "summary_targets",
 ]
 
 DEFAULT_SYNC_URL = "wss://app.runt.run/livestore"
@@ -273,8 +274,7 @@ def make_plan(
     html = _html_path(s.html, ipynb)
     if html is not None and label is not None and s.html.strip().lower() != "auto":
         html = html.with_name(f"{html.stem}-{label}{html.suffix}")
-    summary_path = (s.github_step_summary or s.summary) if s.github_actions else s.summary
-    summary_copy = s.summary if s.github_actions and s.github_step_summary else None
+    summary_path, summary_copy = summary_targets(s)
     _check_outputs(s, ipynb, html, summary_path, summary_copy)
     return RunPlan(
         notebook=notebook,
@@ -477,6 +477,16 @@ def _notebook_kernelspec(notebook: Notebook) -> tuple[str, str] | None:
         info = notebook.ipynb_metadata.get("language_info")
         language = info.get("name") if isinstance(info, Mapping) else None
     return name.strip(), (language or "").strip().lower() if isinstance(language, str) else ""
+
+
+def summary_targets(s: Settings) -> tuple[Path | None, Path | None]:
+    """Where the job summary goes and where a copy goes: under Actions the step summary, and
+    ``--summary FILE`` too; else ``--summary FILE`` (None: printed). A run's and a suite's."""
+    if not s.github_actions:
+        return s.summary, None
+    if s.github_step_summary is None:
+        return s.summary, None
+    return s.github_step_summary, s.summary
 
 
 _KERNELS: dict[tuple[object, ...], dict[str, Path]] = {}
